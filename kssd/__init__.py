@@ -1,0 +1,18 @@
+"""kssd: SSD object detection for Keras 3.
+
+Importing ``kssd`` registers every public layer, loss and schedule for Keras
+serialization, so ``keras.saving.load_model(path)`` works after ``import kssd``.
+
+Example:
+    >>> import kssd
+    >>> anchors = kssd.anchors.generate_anchors(
+    ...     (240, 320), steps=[8, 16, 32, 64],
+    ...     min_sizes=[[10, 16, 24], [32, 48], [64, 96], [128, 192, 256]])
+    >>> anchors.shape
+    (4420, 4)
+"""
+
+__version__ = "0.1.0"
+
+from kssd import anchors, boxes, encoding  # noqa: E402,F401
+from kssd import layers, losses  # noqa: E402,F401

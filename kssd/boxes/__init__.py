@@ -1,0 +1,24 @@
+"""Box utilities: formats, IoU, the SSD box coder and the anchor matcher.
+
+Example:
+    >>> import numpy as np
+    >>> from kssd import boxes
+    >>> a = np.array([[0.5, 0.5, 0.2, 0.2]])
+    >>> np.asarray(boxes.decode(boxes.encode(np.array([[0.4, 0.4, 0.6, 0.6]]), a), a)).round(4)
+    array([[0.4, 0.4, 0.6, 0.6]])
+"""
+
+from kssd.boxes.coder import DEFAULT_VARIANCES, decode, encode
+from kssd.boxes.formats import (
+    KNOWN_FORMATS,
+    center_to_corners,
+    convert_format,
+    corners_to_center,
+)
+from kssd.boxes.iou import box_area, intersection, iou
+from kssd.boxes.matcher import match_anchors
+
+__all__ = [
+    "DEFAULT_VARIANCES", "KNOWN_FORMATS", "box_area", "center_to_corners", "convert_format",
+    "corners_to_center", "decode", "encode", "intersection", "iou", "match_anchors",
+]

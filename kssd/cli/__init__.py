@@ -1,0 +1,1 @@
+"""Subcommands of the ``kssd`` command line (one module per subcommand)."""

@@ -1,0 +1,5 @@
+import sys
+
+from kssd.cli.main import main
+
+sys.exit(main())
