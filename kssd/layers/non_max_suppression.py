@@ -1,0 +1,252 @@
+"""NonMaxSuppression (alias NMS): batched per-class greedy NMS as a Keras layer."""
+
+import math
+
+import keras
+from keras import ops
+
+from kssd.boxes import iou
+
+IMPLEMENTATIONS = ("portable", "tensorflow")
+
+
+def _check_count(value, name):
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"`{name}` must be a positive int, got {value!r}")
+
+
+@keras.saving.register_keras_serializable(package="kssd")
+class NonMaxSuppression(keras.layers.Layer):
+    """Per-class greedy non-maximum suppression over a batch, padded to a fixed size.
+
+    Called as ``NonMaxSuppression()(boxes, scores)`` with ``boxes`` ``(B, A, 4)`` normalized
+    ``xyxy`` and ``scores`` ``(B, A, C + 1)`` class probabilities (e.g. the two outputs of
+    :class:`kssd.layers.DecodeDetections`). Column 0 is background and is ignored; classes
+    1..C (C = ``num_classes`` object classes) are processed independently:
+
+    1. a box is a candidate for class c when its score is ``> score_threshold`` (NaN scores
+       never are; ``+inf`` is kept);
+    2. greedily, the highest remaining candidate is kept and every remaining candidate whose
+       IoU with it is ``> iou_threshold`` is dropped, up to ``max_detections_per_class``
+       kept boxes (ties go to the lower anchor index);
+    3. the kept boxes of all classes are merged and sorted by score (descending, ties in
+       class order), and the first ``max_detections`` are returned.
+
+    This is the semantics of ``tf.image.combined_non_max_suppression`` (with
+    ``clip_boxes=False``), which ``implementation="tensorflow"`` calls directly.
+    ``implementation="portable"`` (default) uses only ``keras.ops``: a ``while_loop`` of at
+    most ``max_detections_per_class`` steps, each vectorized over batch, classes and anchors
+    (work ``O(max_detections_per_class * B * C * A)``, no ``A x A`` matrix); it runs under
+    TensorFlow (eager, ``tf.function``, XLA) and JAX (eager, ``jax.jit``). The TensorFlow
+    kernel needs the TensorFlow backend and cannot be XLA-compiled.
+
+    Args:
+        score_threshold: minimum class probability (exclusive), default 0.5.
+        iou_threshold: IoU above which a lower-scored box is suppressed, in [0, 1], default 0.45.
+        max_detections_per_class: boxes kept per class and image, default 100.
+        max_detections: boxes returned per image (``K``), default 100.
+        implementation: ``"portable"`` (keras.ops, any backend) or ``"tensorflow"``
+            (``tf.image.combined_non_max_suppression``), default ``"portable"``.
+        **kwargs: base ``keras.layers.Layer`` arguments.
+
+    Returns:
+        Dict, zero-padded after ``num_detections`` entries and sorted by score descending:
+        ``"boxes"`` float32 ``(B, K, 4)`` xyxy, ``"scores"`` float32 ``(B, K)``,
+        ``"classes"`` int32 ``(B, K)`` in 1..C (0 in padding), ``"num_detections"`` int32 ``(B,)``.
+
+    Raises:
+        ValueError: a threshold or count out of range, an unknown ``implementation`` (naming
+            the argument), or inputs of the wrong rank.
+
+    Example:
+        >>> import numpy as np
+        >>> from kssd.layers import NMS
+        >>> boxes = np.array([[[0.1, 0.1, 0.5, 0.5], [0.12, 0.1, 0.5, 0.52], [0.6, 0.6, 0.9, 0.9]]],
+        ...                  "float32")
+        >>> scores = np.array([[[0.1, 0.9], [0.2, 0.8], [0.3, 0.7]]], "float32")
+        >>> out = NMS(max_detections=4)(boxes, scores)
+        >>> int(out["num_detections"][0]), np.asarray(out["classes"]).tolist()
+        (2, [[1, 1, 0, 0]])
+        >>> np.asarray(out["scores"]).round(2).tolist()
+        [[0.9, 0.7, 0.0, 0.0]]
+    """
+
+    def __init__(
+        self,
+        score_threshold=0.5,
+        iou_threshold=0.45,
+        max_detections_per_class=100,
+        max_detections=100,
+        implementation="portable",
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        try:
+            score_value = float(score_threshold)
+        except (TypeError, ValueError):
+            score_value = math.nan
+        if not math.isfinite(score_value):
+            raise ValueError(f"`score_threshold` must be a finite number, got {score_threshold!r}")
+        try:
+            iou_value = float(iou_threshold)
+        except (TypeError, ValueError):
+            iou_value = math.nan
+        if not 0.0 <= iou_value <= 1.0:
+            raise ValueError(f"`iou_threshold` must be in [0, 1], got {iou_threshold!r}")
+        _check_count(max_detections_per_class, "max_detections_per_class")
+        _check_count(max_detections, "max_detections")
+        if implementation not in IMPLEMENTATIONS:
+            raise ValueError(
+                f"`implementation` must be one of {IMPLEMENTATIONS}, got {implementation!r}"
+            )
+        if implementation == "tensorflow" and keras.backend.backend() != "tensorflow":
+            raise ValueError(
+                '`implementation="tensorflow"` needs the TensorFlow backend, but the Keras '
+                f'backend is {keras.backend.backend()!r}: use implementation="portable"'
+            )
+        self.score_threshold = score_threshold
+        self.iou_threshold = iou_threshold
+        self.max_detections_per_class = max_detections_per_class
+        self.max_detections = max_detections
+        self.implementation = implementation
+
+    @staticmethod
+    def _check_inputs(boxes, scores):
+        if len(boxes.shape) != 3 or boxes.shape[-1] != 4:
+            raise ValueError(
+                f"`boxes` must have shape (batch, num_anchors, 4), got shape {tuple(boxes.shape)}"
+            )
+        if len(scores.shape) != 3 or scores.shape[-1] is None or scores.shape[-1] < 2:
+            raise ValueError(
+                "`scores` must have shape (batch, num_anchors, num_classes + 1) with a known "
+                f"last dim >= 2 (column 0 = background), got shape {tuple(scores.shape)}"
+            )
+        a_boxes, a_scores = boxes.shape[1], scores.shape[1]
+        if a_boxes is not None and a_scores is not None and a_boxes != a_scores:
+            raise ValueError(
+                f"`boxes` has {a_boxes} anchors (axis 1) but `scores` has {a_scores}: they must match"
+            )
+
+    def call(self, boxes, scores):
+        self._check_inputs(boxes, scores)
+        boxes = ops.cast(boxes, "float32")
+        scores = ops.cast(scores, "float32")
+        if self.implementation == "tensorflow":
+            return self._tensorflow_nms(boxes, scores)
+        return self._portable_nms(boxes, scores)
+
+    def _portable_nms(self, boxes, scores):
+        num_classes = scores.shape[-1] - 1
+        per_class = self.max_detections_per_class
+        threshold = float(self.iou_threshold)
+        neg_inf = float("-inf")
+
+        # Candidates: (B, C, A) scores, -inf where not a candidate (below threshold or NaN).
+        objects = ops.transpose(scores[..., 1:], (0, 2, 1))
+        candidates = ops.where(objects > float(self.score_threshold), objects, neg_inf)
+        # Corner order made canonical for the overlap test, as TensorFlow's kernel does.
+        canonical = ops.concatenate(
+            [ops.minimum(boxes[..., :2], boxes[..., 2:]), ops.maximum(boxes[..., :2], boxes[..., 2:])],
+            axis=-1,
+        )
+        coords = [canonical[..., i] for i in range(4)]  # each (B, A)
+        anchor_ids = ops.arange(ops.shape(scores)[1], dtype="int32")
+        slots = ops.arange(per_class, dtype="int32")
+        zeros = ops.zeros_like(candidates[:, :, :1])  # (B, C, 1)
+        kept_scores = zeros + ops.full((per_class,), neg_inf, dtype="float32")
+        kept_ids = ops.cast(zeros, "int32") + ops.zeros((per_class,), dtype="int32")
+
+        def cond(step, remaining, kept_ids, kept_scores):
+            return ops.logical_and(step < per_class, ops.any(remaining > neg_inf))
+
+        def body(step, remaining, kept_ids, kept_scores):
+            best = ops.cast(ops.argmax(remaining, axis=-1), "int32")  # (B, C)
+            best_score = ops.max(remaining, axis=-1)  # (B, C)
+            picked = ops.stack([ops.take_along_axis(c, best, axis=1) for c in coords], axis=-1)
+            overlap = iou(picked[:, :, None, :], canonical[:, None, :, :])[:, :, 0, :]  # (B, C, A)
+            drop = ops.logical_or(overlap > threshold, anchor_ids == best[..., None])
+            remaining = ops.where(drop, neg_inf, remaining)
+            here = slots == step
+            kept_ids = ops.where(here, best[..., None], kept_ids)
+            kept_scores = ops.where(here, best_score[..., None], kept_scores)
+            return step + 1, remaining, kept_ids, kept_scores
+
+        _, _, kept_ids, kept_scores = ops.while_loop(
+            cond, body, (ops.convert_to_tensor(0, dtype="int32"), candidates, kept_ids, kept_scores)
+        )
+
+        # Merge classes: (B, C * per_class), class-major so that score ties keep class order.
+        flat_scores = ops.reshape(kept_scores, (-1, num_classes * per_class))
+        flat_ids = ops.reshape(kept_ids, (-1, num_classes * per_class))
+        class_of_slot = ops.repeat(ops.arange(1, num_classes + 1, dtype="int32"), per_class)
+        k = min(self.max_detections, num_classes * per_class)
+        top_scores, top_slots = ops.top_k(flat_scores, k, sorted=True)
+        valid = top_scores > neg_inf
+        top_ids = ops.take_along_axis(flat_ids, top_slots, axis=1)
+        out_boxes = ops.stack(
+            [ops.take_along_axis(boxes[..., i], top_ids, axis=1) for i in range(4)], axis=-1
+        )
+        classes = ops.take(class_of_slot, top_slots)
+        out_boxes = ops.where(valid[..., None], out_boxes, 0.0)
+        out_scores = ops.where(valid, top_scores, 0.0)
+        classes = ops.where(valid, classes, 0)
+        pad = self.max_detections - k
+        if pad:
+            out_boxes = ops.pad(out_boxes, [[0, 0], [0, pad], [0, 0]])
+            out_scores = ops.pad(out_scores, [[0, 0], [0, pad]])
+            classes = ops.pad(classes, [[0, 0], [0, pad]])
+        return {
+            "boxes": out_boxes,
+            "scores": out_scores,
+            "classes": classes,
+            "num_detections": ops.sum(ops.cast(valid, "int32"), axis=1),
+        }
+
+    def _tensorflow_nms(self, boxes, scores):
+        import tensorflow as tf
+
+        # The kernel treats the 4 coordinates as two corner pairs, so xyxy works unchanged.
+        nms_boxes, nms_scores, nms_classes, count = tf.image.combined_non_max_suppression(
+            boxes[:, :, None, :],
+            scores[..., 1:],
+            max_output_size_per_class=self.max_detections_per_class,
+            max_total_size=self.max_detections,
+            iou_threshold=float(self.iou_threshold),
+            score_threshold=float(self.score_threshold),
+            pad_per_class=False,
+            clip_boxes=False,
+        )
+        valid = tf.range(self.max_detections)[None, :] < count[:, None]
+        classes = tf.where(valid, tf.cast(nms_classes, tf.int32) + 1, 0)
+        return {
+            "boxes": nms_boxes,
+            "scores": nms_scores,
+            "classes": classes,
+            "num_detections": tf.cast(count, tf.int32),
+        }
+
+    def compute_output_spec(self, boxes, scores):
+        self._check_inputs(boxes, scores)
+        batch, k = boxes.shape[0], self.max_detections
+        return {
+            "boxes": keras.KerasTensor((batch, k, 4), dtype="float32"),
+            "scores": keras.KerasTensor((batch, k), dtype="float32"),
+            "classes": keras.KerasTensor((batch, k), dtype="int32"),
+            "num_detections": keras.KerasTensor((batch,), dtype="int32"),
+        }
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "score_threshold": self.score_threshold,
+                "iou_threshold": self.iou_threshold,
+                "max_detections_per_class": self.max_detections_per_class,
+                "max_detections": self.max_detections,
+                "implementation": self.implementation,
+            }
+        )
+        return config
+
+
+NMS = NonMaxSuppression

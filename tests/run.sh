@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# The whole check, as CI runs it: docs build, the portable core under JAX, then the full
+# suite (unit tests, docstring examples, real-data tests that skip without ../shared).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export TF_CPP_MIN_LOG_LEVEL=2 NO_MKDOCS_2_WARNING=1
+echo "== docs: mkdocs build --strict"
+mkdocs build --strict --quiet --site-dir "${TMPDIR:-/tmp}/kssd-site"
+echo "== core layers, loss, encoder under the JAX backend"
+KERAS_BACKEND=jax python -m pytest -q -p no:cacheprovider \
+    tests/layers tests/losses tests/boxes tests/test_anchors.py tests/test_encoding.py
+echo "== full suite (TensorFlow backend)"
+KERAS_BACKEND=tensorflow python -m pytest -q -p no:cacheprovider --durations=15 \
+    --doctest-modules kssd kssd_zoo tests
