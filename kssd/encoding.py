@@ -9,7 +9,7 @@ import numpy as np
 
 from kssd.backend import ops_for
 from kssd.boxes.coder import DEFAULT_VARIANCES, encode
-from kssd.boxes.formats import center_to_corners, convert_format
+from kssd.boxes.formats import KNOWN_FORMATS, center_to_corners, convert_format
 from kssd.boxes.matcher import match_anchors
 
 
@@ -97,8 +97,11 @@ class TargetEncoder:
         self.anchors = np.asarray(anchors, dtype="float32")
         if self.anchors.ndim != 2 or self.anchors.shape[-1] != 4:
             raise ValueError(f"`anchors` must have shape (A, 4), got {self.anchors.shape}")
-        if bounding_box_format not in ("rel_xyxy",) and not bounding_box_format.startswith("rel_") \
-                and image_size is None:
+        if bounding_box_format not in KNOWN_FORMATS:
+            raise ValueError(
+                f"`bounding_box_format` must be one of {KNOWN_FORMATS}, got {bounding_box_format!r}"
+            )
+        if not bounding_box_format.startswith("rel_") and image_size is None:
             raise ValueError(
                 f"bounding_box_format={bounding_box_format!r} is absolute: pass `image_size`"
             )

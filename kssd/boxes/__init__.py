@@ -4,7 +4,8 @@ Example:
     >>> import numpy as np
     >>> from kssd import boxes
     >>> a = np.array([[0.5, 0.5, 0.2, 0.2]])
-    >>> np.asarray(boxes.decode(boxes.encode(np.array([[0.4, 0.4, 0.6, 0.6]]), a), a)).round(4)
+    >>> offsets = boxes.encode(np.array([[0.4, 0.4, 0.6, 0.6]]), a)
+    >>> np.asarray(boxes.decode(offsets, a), "float64").round(4)
     array([[0.4, 0.4, 0.6, 0.6]])
 """
 

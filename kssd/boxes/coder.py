@@ -29,8 +29,8 @@ def encode(boxes, anchors, variances=DEFAULT_VARIANCES):
     Example:
         >>> import numpy as np
         >>> from kssd.boxes import encode
-        >>> anchors = np.array([[0.5, 0.5, 0.2, 0.2]])
-        >>> np.asarray(encode(np.array([[0.42, 0.4, 0.62, 0.6]]), anchors)).round(4)
+        >>> anchors = np.array([[0.5, 0.5, 0.25, 0.25]])
+        >>> np.asarray(encode(np.array([[0.4, 0.375, 0.65, 0.625]]), anchors), "float64").round(4)
         array([[1., 0., 0., 0.]])
     """
     _check_variances(variances)
@@ -56,7 +56,7 @@ def decode(offsets, anchors, variances=DEFAULT_VARIANCES):
         >>> import numpy as np
         >>> from kssd.boxes import decode
         >>> anchors = np.array([[0.5, 0.5, 0.2, 0.2]])
-        >>> np.asarray(decode(np.array([[1., 0., 0., 0.]]), anchors)).round(4)
+        >>> np.asarray(decode(np.array([[1., 0., 0., 0.]]), anchors), "float64").round(4)
         array([[0.42, 0.4 , 0.62, 0.6 ]])
     """
     _check_variances(variances)

@@ -27,7 +27,7 @@ def center_to_corners(boxes):
     Example:
         >>> import numpy as np
         >>> from kssd.boxes import center_to_corners
-        >>> np.asarray(center_to_corners(np.array([[0.5, 0.5, 0.2, 0.4]])))
+        >>> np.asarray(center_to_corners(np.array([[0.5, 0.5, 0.2, 0.4]])), "float64").round(6)
         array([[0.4, 0.3, 0.6, 0.7]])
     """
     ops = ops_for(boxes)
@@ -47,7 +47,7 @@ def corners_to_center(boxes):
     Example:
         >>> import numpy as np
         >>> from kssd.boxes import corners_to_center
-        >>> np.asarray(corners_to_center(np.array([[0.4, 0.3, 0.6, 0.7]]))).round(6)
+        >>> np.asarray(corners_to_center(np.array([[0.4, 0.3, 0.6, 0.7]])), "float64").round(6)
         array([[0.5, 0.5, 0.2, 0.4]])
     """
     ops = ops_for(boxes)

@@ -49,7 +49,7 @@ def iou(boxes_a, boxes_b):
         >>> from kssd.boxes import iou
         >>> a = np.array([[0., 0., 2., 2.]])
         >>> b = np.array([[1., 1., 3., 3.], [0., 0., 2., 2.]])
-        >>> np.asarray(iou(a, b)).round(4)
+        >>> np.asarray(iou(a, b), "float64").round(4)
         array([[0.1429, 1.    ]])
     """
     ops = ops_for(boxes_a, boxes_b)

@@ -33,9 +33,9 @@ class DecodeDetections(keras.layers.Layer):
         >>> anchors = np.array([[0.5, 0.5, 0.2, 0.2]], "float32")
         >>> y_pred = np.array([[[1.0, 0.0, 0.0, 0.0, 0.0, 0.0]]], "float32")
         >>> out = DecodeDetections()(y_pred, anchors)
-        >>> np.asarray(out["boxes"]).round(4).tolist()
+        >>> np.asarray(out["boxes"], "float64").round(4).tolist()
         [[[0.42, 0.4, 0.62, 0.6]]]
-        >>> np.asarray(out["scores"]).round(4).tolist()
+        >>> np.asarray(out["scores"], "float64").round(4).tolist()
         [[[0.5, 0.5]]]
     """
 

@@ -1,5 +1,6 @@
 """NonMaxSuppression (alias NMS): batched per-class greedy NMS as a Keras layer."""
 
+import functools
 import math
 
 import keras
@@ -13,6 +14,113 @@ IMPLEMENTATIONS = ("portable", "tensorflow")
 def _check_count(value, name):
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f"`{name}` must be a positive int, got {value!r}")
+
+
+def _portable_nms(boxes, scores, score_threshold, iou_threshold, per_class, max_detections):
+    """Per-class greedy NMS with keras.ops only (see NonMaxSuppression for the semantics)."""
+    num_classes = scores.shape[-1] - 1
+    neg_inf = float("-inf")
+
+    # Candidates: (B, C, A) scores, -inf where not a candidate (below threshold or NaN).
+    objects = ops.transpose(scores[..., 1:], (0, 2, 1))
+    candidates = ops.where(objects > score_threshold, objects, neg_inf)
+    # Corner order made canonical for the overlap test, as TensorFlow's kernel does.
+    canonical = ops.concatenate(
+        [ops.minimum(boxes[..., :2], boxes[..., 2:]), ops.maximum(boxes[..., :2], boxes[..., 2:])],
+        axis=-1,
+    )
+    coords = [canonical[..., i] for i in range(4)]  # each (B, A)
+    anchor_ids = ops.arange(ops.shape(scores)[1], dtype="int32")
+    slots = ops.arange(per_class, dtype="int32")
+    zeros = ops.zeros_like(candidates[:, :, :1])  # (B, C, 1)
+    kept_scores = zeros + ops.full((per_class,), neg_inf, dtype="float32")
+    kept_ids = ops.cast(zeros, "int32") + ops.zeros((per_class,), dtype="int32")
+
+    def cond(step, remaining, kept_ids, kept_scores):
+        return ops.logical_and(step < per_class, ops.any(remaining > neg_inf))
+
+    def body(step, remaining, kept_ids, kept_scores):
+        best = ops.cast(ops.argmax(remaining, axis=-1), "int32")  # (B, C)
+        best_score = ops.max(remaining, axis=-1)  # (B, C)
+        picked = ops.stack([ops.take_along_axis(c, best, axis=1) for c in coords], axis=-1)
+        overlap = iou(picked[:, :, None, :], canonical[:, None, :, :])[:, :, 0, :]  # (B, C, A)
+        drop = ops.logical_or(overlap > iou_threshold, anchor_ids == best[..., None])
+        remaining = ops.where(drop, neg_inf, remaining)
+        here = slots == step
+        kept_ids = ops.where(here, best[..., None], kept_ids)
+        kept_scores = ops.where(here, best_score[..., None], kept_scores)
+        return step + 1, remaining, kept_ids, kept_scores
+
+    _, _, kept_ids, kept_scores = ops.while_loop(
+        cond, body, (ops.convert_to_tensor(0, dtype="int32"), candidates, kept_ids, kept_scores)
+    )
+
+    # Merge classes: (B, C * per_class), class-major so that score ties keep class order.
+    flat_scores = ops.reshape(kept_scores, (-1, num_classes * per_class))
+    flat_ids = ops.reshape(kept_ids, (-1, num_classes * per_class))
+    class_of_slot = ops.repeat(ops.arange(1, num_classes + 1, dtype="int32"), per_class)
+    k = min(max_detections, num_classes * per_class)
+    top_scores, top_slots = ops.top_k(flat_scores, k, sorted=True)
+    valid = top_scores > neg_inf
+    top_ids = ops.take_along_axis(flat_ids, top_slots, axis=1)
+    out_boxes = ops.stack(
+        [ops.take_along_axis(boxes[..., i], top_ids, axis=1) for i in range(4)], axis=-1
+    )
+    classes = ops.take(class_of_slot, top_slots)
+    out_boxes = ops.where(valid[..., None], out_boxes, 0.0)
+    out_scores = ops.where(valid, top_scores, 0.0)
+    classes = ops.where(valid, classes, 0)
+    pad = max_detections - k
+    if pad:
+        out_boxes = ops.pad(out_boxes, [[0, 0], [0, pad], [0, 0]])
+        out_scores = ops.pad(out_scores, [[0, 0], [0, pad]])
+        classes = ops.pad(classes, [[0, 0], [0, pad]])
+    return {
+        "boxes": out_boxes,
+        "scores": out_scores,
+        "classes": classes,
+        "num_detections": ops.sum(ops.cast(valid, "int32"), axis=1),
+    }
+
+
+_COMPILED = {}
+
+
+def _compiled_portable_nms(num_scores, score_threshold, iou_threshold, per_class, max_detections):
+    """``_portable_nms`` compiled once per setting (and, under JAX, per input shape).
+
+    Run op by op, the loop would pay Python dispatch for every op of every step (TensorFlow
+    eager) or recompile ``lax.while_loop`` on every call (JAX eager). TensorFlow gets one
+    graph per setting with free batch and anchor dimensions. Inside an outer
+    ``tf.function`` / ``jax.jit`` the compiled function is simply inlined.
+    """
+    backend = keras.backend.backend()
+    settings = (score_threshold, iou_threshold, per_class, max_detections)
+    key = (backend, num_scores) + settings
+    if key not in _COMPILED:
+        fn = functools.partial(
+            _portable_nms,
+            score_threshold=score_threshold,
+            iou_threshold=iou_threshold,
+            per_class=per_class,
+            max_detections=max_detections,
+        )
+        if backend == "jax":
+            import jax
+
+            fn = jax.jit(fn)
+        elif backend == "tensorflow":
+            import tensorflow as tf
+
+            fn = tf.function(
+                fn,
+                input_signature=[
+                    tf.TensorSpec((None, None, 4), tf.float32),
+                    tf.TensorSpec((None, None, num_scores), tf.float32),
+                ],
+            )
+        _COMPILED[key] = fn
+    return _COMPILED[key]
 
 
 @keras.saving.register_keras_serializable(package="kssd")
@@ -67,7 +175,7 @@ class NonMaxSuppression(keras.layers.Layer):
         >>> out = NMS(max_detections=4)(boxes, scores)
         >>> int(out["num_detections"][0]), np.asarray(out["classes"]).tolist()
         (2, [[1, 1, 0, 0]])
-        >>> np.asarray(out["scores"]).round(2).tolist()
+        >>> np.asarray(out["scores"], "float64").round(2).tolist()
         [[0.9, 0.7, 0.0, 0.0]]
     """
 
@@ -136,71 +244,14 @@ class NonMaxSuppression(keras.layers.Layer):
         return self._portable_nms(boxes, scores)
 
     def _portable_nms(self, boxes, scores):
-        num_classes = scores.shape[-1] - 1
-        per_class = self.max_detections_per_class
-        threshold = float(self.iou_threshold)
-        neg_inf = float("-inf")
-
-        # Candidates: (B, C, A) scores, -inf where not a candidate (below threshold or NaN).
-        objects = ops.transpose(scores[..., 1:], (0, 2, 1))
-        candidates = ops.where(objects > float(self.score_threshold), objects, neg_inf)
-        # Corner order made canonical for the overlap test, as TensorFlow's kernel does.
-        canonical = ops.concatenate(
-            [ops.minimum(boxes[..., :2], boxes[..., 2:]), ops.maximum(boxes[..., :2], boxes[..., 2:])],
-            axis=-1,
+        nms = _compiled_portable_nms(
+            scores.shape[-1],
+            float(self.score_threshold),
+            float(self.iou_threshold),
+            self.max_detections_per_class,
+            self.max_detections,
         )
-        coords = [canonical[..., i] for i in range(4)]  # each (B, A)
-        anchor_ids = ops.arange(ops.shape(scores)[1], dtype="int32")
-        slots = ops.arange(per_class, dtype="int32")
-        zeros = ops.zeros_like(candidates[:, :, :1])  # (B, C, 1)
-        kept_scores = zeros + ops.full((per_class,), neg_inf, dtype="float32")
-        kept_ids = ops.cast(zeros, "int32") + ops.zeros((per_class,), dtype="int32")
-
-        def cond(step, remaining, kept_ids, kept_scores):
-            return ops.logical_and(step < per_class, ops.any(remaining > neg_inf))
-
-        def body(step, remaining, kept_ids, kept_scores):
-            best = ops.cast(ops.argmax(remaining, axis=-1), "int32")  # (B, C)
-            best_score = ops.max(remaining, axis=-1)  # (B, C)
-            picked = ops.stack([ops.take_along_axis(c, best, axis=1) for c in coords], axis=-1)
-            overlap = iou(picked[:, :, None, :], canonical[:, None, :, :])[:, :, 0, :]  # (B, C, A)
-            drop = ops.logical_or(overlap > threshold, anchor_ids == best[..., None])
-            remaining = ops.where(drop, neg_inf, remaining)
-            here = slots == step
-            kept_ids = ops.where(here, best[..., None], kept_ids)
-            kept_scores = ops.where(here, best_score[..., None], kept_scores)
-            return step + 1, remaining, kept_ids, kept_scores
-
-        _, _, kept_ids, kept_scores = ops.while_loop(
-            cond, body, (ops.convert_to_tensor(0, dtype="int32"), candidates, kept_ids, kept_scores)
-        )
-
-        # Merge classes: (B, C * per_class), class-major so that score ties keep class order.
-        flat_scores = ops.reshape(kept_scores, (-1, num_classes * per_class))
-        flat_ids = ops.reshape(kept_ids, (-1, num_classes * per_class))
-        class_of_slot = ops.repeat(ops.arange(1, num_classes + 1, dtype="int32"), per_class)
-        k = min(self.max_detections, num_classes * per_class)
-        top_scores, top_slots = ops.top_k(flat_scores, k, sorted=True)
-        valid = top_scores > neg_inf
-        top_ids = ops.take_along_axis(flat_ids, top_slots, axis=1)
-        out_boxes = ops.stack(
-            [ops.take_along_axis(boxes[..., i], top_ids, axis=1) for i in range(4)], axis=-1
-        )
-        classes = ops.take(class_of_slot, top_slots)
-        out_boxes = ops.where(valid[..., None], out_boxes, 0.0)
-        out_scores = ops.where(valid, top_scores, 0.0)
-        classes = ops.where(valid, classes, 0)
-        pad = self.max_detections - k
-        if pad:
-            out_boxes = ops.pad(out_boxes, [[0, 0], [0, pad], [0, 0]])
-            out_scores = ops.pad(out_scores, [[0, 0], [0, pad]])
-            classes = ops.pad(classes, [[0, 0], [0, pad]])
-        return {
-            "boxes": out_boxes,
-            "scores": out_scores,
-            "classes": classes,
-            "num_detections": ops.sum(ops.cast(valid, "int32"), axis=1),
-        }
+        return nms(boxes, scores)
 
     def _tensorflow_nms(self, boxes, scores):
         import tensorflow as tf

@@ -142,10 +142,11 @@ class SSDLoss(keras.losses.Loss):
     **Reduction.** Keras calls :meth:`call` for per-sample values and then reduces them. The
     normalizer N is a property of the whole batch, so :meth:`call` returns, for each image i,
     ``B * (conf_i + alpha * loc_i) / N`` (B = batch size). Their mean, the default
-    ``"sum_over_batch_size"`` reduction, is exactly ``L`` above, so ``model.compile(loss=SSDLoss())``
-    optimizes the paper's loss. ``reduction="sum"`` gives ``B * L``; ``"none"`` gives the
-    per-image contributions (they average to ``L``); a ``sample_weight`` of shape (B,) weights
-    those contributions. Under a distribution strategy, each replica normalizes by its own N.
+    ``"sum_over_batch_size"`` reduction, is exactly ``L`` above, so
+    ``model.compile(loss=SSDLoss())`` optimizes the paper's loss. ``reduction="sum"`` gives
+    ``B * L``; ``"none"`` gives the per-image contributions (they average to ``L``); a
+    ``sample_weight`` of shape (B,) weights those contributions. Under a distribution strategy,
+    each replica normalizes by its own N.
 
     **Differences from seed 000's ``MultiBoxLoss``** (the face SSD tutorial):
 

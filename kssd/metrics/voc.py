@@ -7,6 +7,22 @@ import numpy as np
 from kssd.metrics.ap import AP_METHODS, average_precision, pairwise_iou
 
 MATCHING_MODES = ("voc", "greedy")
+PIXEL_FORMATS = ("xyxy", "yxyx", "xywh", "center_xywh", "center_yxhw")
+
+
+def _to_xyxy(boxes, bounding_box_format):
+    """Absolute-pixel box formats (Keras names) -> ``xyxy``, in NumPy."""
+    if bounding_box_format == "xyxy":
+        return boxes
+    b = boxes
+    if bounding_box_format == "yxyx":
+        return b[:, [1, 0, 3, 2]]
+    if bounding_box_format == "xywh":
+        return np.concatenate([b[:, :2], b[:, :2] + b[:, 2:]], axis=1)
+    if bounding_box_format == "center_yxhw":
+        b = b[:, [1, 0, 3, 2]]
+    half = b[:, 2:] / 2.0
+    return np.concatenate([b[:, :2] - half, b[:, :2] + half], axis=1)
 
 
 def _plain(value):
@@ -31,7 +47,7 @@ def _labels_of(entry, image_id, what):
     return [_plain(x) for x in np.asarray(labels).ravel().tolist()]
 
 
-def _boxes_of(entry, image_id, what):
+def _boxes_of(entry, image_id, what, bounding_box_format="xyxy"):
     if "boxes" not in entry:
         raise ValueError(f"{what}[{image_id!r}] has no 'boxes' key; keys are {sorted(entry)}")
     boxes = np.asarray(entry["boxes"], dtype=np.float64)
@@ -42,13 +58,13 @@ def _boxes_of(entry, image_id, what):
             f"{what}[{image_id!r}]['boxes'] must have shape (N, 4) xyxy, got {boxes.shape}")
     if not np.all(np.isfinite(boxes)):
         raise ValueError(f"{what}[{image_id!r}]['boxes'] contains NaN or infinite values")
-    return boxes
+    return _to_xyxy(boxes, bounding_box_format)
 
 
-def _parse_ground_truth(ground_truths):
+def _parse_ground_truth(ground_truths, bounding_box_format):
     parsed = {}
     for image_id, entry in ground_truths.items():
-        boxes = _boxes_of(entry, image_id, "ground_truths")
+        boxes = _boxes_of(entry, image_id, "ground_truths", bounding_box_format)
         labels = _labels_of(entry, image_id, "ground_truths")
         if len(labels) != len(boxes):
             raise ValueError(
@@ -66,7 +82,7 @@ def _parse_ground_truth(ground_truths):
     return parsed
 
 
-def _parse_detections(detections, known_images):
+def _parse_detections(detections, known_images, bounding_box_format):
     unknown = [image_id for image_id in detections if image_id not in known_images]
     if unknown:
         raise ValueError(
@@ -75,7 +91,7 @@ def _parse_detections(detections, known_images):
             f"'boxes' and 'labels' for images without objects)")
     parsed = {}
     for image_id, entry in detections.items():
-        boxes = _boxes_of(entry, image_id, "detections")
+        boxes = _boxes_of(entry, image_id, "detections", bounding_box_format)
         labels = _labels_of(entry, image_id, "detections")
         if "scores" not in entry:
             raise ValueError(
@@ -155,7 +171,7 @@ def _evaluate_class(name, gt, dets, iou_threshold, inclusive_pixels, matching):
 
 
 def voc_map(ground_truths, detections, iou_threshold=0.5, method="area", inclusive_pixels=True,
-            matching="voc"):
+            matching="voc", bounding_box_format="xyxy"):
     """Mean average precision over classes with PASCAL VOC conventions.
 
     For each class, all detections of that class (over all images) are ranked by score. Going
@@ -188,6 +204,9 @@ def voc_map(ground_truths, detections, iou_threshold=0.5, method="area", inclusi
             the highest IoU, and is a duplicate (FP) if that object is already taken (VOC devkit).
             "greedy": each detection takes the highest-IoU object that is still unmatched (COCO
             style); only when none reaches the threshold can a difficult object absorb it.
+        bounding_box_format: str, default "xyxy". Format of all boxes, in pixels: "xyxy",
+            "yxyx", "xywh", "center_xywh" or "center_yxhw" (Keras names). Relative formats need
+            the image sizes: convert them to pixels first.
 
     Returns:
         dict with
@@ -222,8 +241,12 @@ def voc_map(ground_truths, detections, iou_threshold=0.5, method="area", inclusi
         raise ValueError(f"matching must be one of {MATCHING_MODES}, got {matching!r}")
     if not 0.0 < float(iou_threshold) <= 1.0:
         raise ValueError(f"iou_threshold must be in (0, 1], got {iou_threshold}")
-    gt = _parse_ground_truth(ground_truths)
-    dets = _parse_detections(detections, gt)
+    if bounding_box_format not in PIXEL_FORMATS:
+        raise ValueError(
+            f"bounding_box_format must be one of {PIXEL_FORMATS} (pixel coordinates), got "
+            f"{bounding_box_format!r}; convert relative boxes to pixels first")
+    gt = _parse_ground_truth(ground_truths, bounding_box_format)
+    dets = _parse_detections(detections, gt, bounding_box_format)
 
     gt_classes = {label for _, labels, difficult in gt.values()
                   for label, hard in zip(labels, difficult) if not hard}
@@ -295,7 +318,8 @@ def read_map_folder(gt_dir, det_dir=None):
         >>> from kssd.metrics import read_map_folder, voc_map
         >>> root = pathlib.Path(tempfile.mkdtemp())
         >>> (root / "gt").mkdir(); (root / "det").mkdir()
-        >>> _ = (root / "gt" / "a.txt").write_text("potted plant 10 10 50 50\\ncup 0 0 9 9 difficult\\n")
+        >>> _ = (root / "gt" / "a.txt").write_text(
+        ...     "potted plant 10 10 50 50\\ncup 0 0 9 9 difficult\\n")
         >>> _ = (root / "det" / "a.txt").write_text("potted plant 0.9 10 10 50 50\\n")
         >>> gt, det = read_map_folder(root / "gt", root / "det")
         >>> gt["a"]["labels"], gt["a"]["difficult"].tolist()

@@ -51,7 +51,7 @@ def suggest(name, candidates, n=3):
         >>> suggest("conv_dws", ["conv_dw", "conv_bn", "branch"])
         " (did you mean 'conv_dw'?)"
     """
-    matches = difflib.get_close_matches(str(name), [str(c) for c in candidates], n=n, cutoff=0.6)
+    matches = difflib.get_close_matches(str(name), [str(c) for c in candidates], n=n, cutoff=0.7)
     if not matches:
         return ""
     return " (did you mean " + " or ".join(repr(m) for m in matches) + "?)"
@@ -176,3 +176,53 @@ def list_heads():
     """
     _ensure_builtin_blocks()
     return sorted(_HEADS)
+
+
+_PRETRAINED = {}
+
+
+def register_pretrained(name):
+    """Decorator registering a backbone weight-transfer function under ``name``.
+
+    A spec names it with the top-level key ``pretrained_backbone: <name>``; then
+    ``kssd_zoo.build(spec, backbone_weights="imagenet" | path)`` calls
+    ``fn(detector, weights=backbone_weights)``.
+
+    Example:
+        >>> from kssd_zoo.blocks.registry import get_pretrained
+        >>> get_pretrained("vgg16").__name__
+        'load_vgg16_backbone'
+    """
+    return _register(_PRETRAINED, "pretrained backbone", name)
+
+
+def get_pretrained(name):
+    """The backbone weight-transfer function registered as ``name``.
+
+    Raises:
+        UnknownBlockError: naming close matches.
+
+    Example:
+        >>> from kssd_zoo.blocks.registry import get_pretrained
+        >>> get_pretrained("mobilenetv2").__name__
+        'load_mobilenetv2_backbone'
+    """
+    _ensure_builtin_blocks()
+    if name not in _PRETRAINED:
+        raise UnknownBlockError(
+            f"unknown pretrained backbone {name!r}{suggest(name, _PRETRAINED)}; "
+            f"known: {', '.join(sorted(_PRETRAINED))}"
+        )
+    return _PRETRAINED[name]
+
+
+def list_pretrained():
+    """Sorted names of the registered backbone weight-transfer functions.
+
+    Example:
+        >>> from kssd_zoo.blocks.registry import list_pretrained
+        >>> list_pretrained()[:2]
+        ['mobilenetv2', 'vgg16']
+    """
+    _ensure_builtin_blocks()
+    return sorted(_PRETRAINED)

@@ -66,7 +66,8 @@ def seed_formulation(y_true, y_pred, neg_pos_ratio=3):
         selected = positive | negative
         conf_total += ce[selected].sum()
         for a in np.flatnonzero(positive):
-            loc_total += np.mean([_smooth_l1(image_pred[a, c] - image_true[a, c]) for c in range(4)])
+            coords = [_smooth_l1(image_pred[a, c] - image_true[a, c]) for c in range(4)]
+            loc_total += np.mean(coords)
         num_pos_total += positive.sum()
     return loc_total / num_pos_total, conf_total / num_pos_total
 

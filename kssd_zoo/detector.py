@@ -1,0 +1,225 @@
+"""The zoo's detector model: a functional Keras model built from a YAML spec."""
+
+import copy
+
+import keras
+
+from kssd_zoo.builder import build_network
+from kssd_zoo.spec import SpecError, validate_spec
+
+DEFAULT_STEPS_PER_EPOCH = 100
+
+
+def _static_hw(tensor):
+    shape = tuple(tensor.shape)
+    return (shape[1], shape[2]) if shape[1] is not None and shape[2] is not None else None
+
+
+def make_optimizer(training, steps_per_epoch=None):
+    """The Keras optimizer (with its LR schedule) described by a spec's ``training`` entry.
+
+    Schedules are defined in epochs in the spec and converted to optimizer steps with
+    ``steps_per_epoch`` (argument, else ``training.steps_per_epoch``, else 100).
+
+    Args:
+        training: the validated ``training`` dict.
+        steps_per_epoch: steps per epoch, default None (see above).
+
+    Returns:
+        A ``keras.optimizers.Optimizer``.
+
+    Example:
+        >>> from kssd_zoo.detector import make_optimizer
+        >>> opt = make_optimizer({"optimizer": {"name": "adam"},
+        ...                       "schedule": {"name": "constant", "learning_rate": 0.001}})
+        >>> type(opt).__name__
+        'Adam'
+    """
+    from kssd.callbacks import WarmUpMultiStep
+
+    spe = int(steps_per_epoch or training.get("steps_per_epoch") or DEFAULT_STEPS_PER_EPOCH)
+    sched = dict(training.get("schedule") or {"name": "constant", "learning_rate": 0.001})
+    if sched["name"] == "warmup_multistep":
+        learning_rate = WarmUpMultiStep(
+            initial_learning_rate=sched.get("initial_learning_rate", 0.01),
+            boundaries=[int(round(e * spe)) for e in sched.get("decay_epochs", [])],
+            decay_rate=sched.get("decay_rate", 0.1),
+            warmup_steps=int(round(sched.get("warmup_epochs", 0) * spe)),
+            min_learning_rate=sched.get("min_learning_rate", 0.0),
+        )
+    else:
+        learning_rate = float(sched.get("learning_rate", 0.001))
+    opt = dict(training.get("optimizer") or {"name": "sgd"})
+    name = opt.pop("name")
+    opt = {k: v for k, v in opt.items() if v is not None}
+    if name == "sgd":
+        return keras.optimizers.SGD(learning_rate=learning_rate, **opt)
+    if name == "adam":
+        return keras.optimizers.Adam(learning_rate=learning_rate, **opt)
+    if name == "adamw":
+        return keras.optimizers.AdamW(learning_rate=learning_rate, **opt)
+    raise ValueError(f"training.optimizer.name: unknown optimizer {name!r}; expected sgd, adam or adamw")
+
+
+@keras.saving.register_keras_serializable(package="kssd_zoo")
+class Detector(keras.Model):
+    """An SSD detector built from a spec: RGB float image (0..255) -> y_pred (B, A, 4 + C + 1).
+
+    ``num_classes`` (C) counts objects only; class 0 is background, so logits have C + 1
+    channels. The model's config is its spec, so ``.keras`` files reload after
+    ``import kssd_zoo``.
+
+    Args:
+        spec: a spec dict (validated here; see :func:`kssd_zoo.spec.resolve_spec`).
+        **kwargs: forwarded to ``keras.Model`` (e.g. ``name``, default the spec's name).
+
+    Attributes:
+        spec: the validated spec (a copy).
+        anchors: float32 (A, 4) anchors (cx, cy, w, h) for ``input_size`` (None when the spec
+            has no fixed size).
+        input_size: (h, w) of the spec's input (the training size; a dynamic model also runs at
+            other sizes), or None when the spec leaves it null.
+        dynamic: whether the network is fully convolutional (any input size).
+        num_classes, class_names, variances, match_threshold, postprocess: from the spec.
+
+    Example:
+        >>> import numpy as np, kssd_zoo
+        >>> model = kssd_zoo.build("face_ssd", compile=False)
+        >>> model.anchors.shape, model.num_classes
+        ((4420, 4), 1)
+        >>> model(np.zeros((1, 240, 320, 3), "float32")).shape
+        TensorShape([1, 4420, 6])
+    """
+
+    def __init__(self, spec, **kwargs):
+        spec = validate_spec(spec)
+        inputs, outputs, features = build_network(spec, return_features=True)
+        kwargs.setdefault("name", spec["name"])
+        super().__init__(inputs=inputs, outputs=outputs, **kwargs)
+        # Stored without Keras attribute tracking: plain data, returned by get_config.
+        object.__setattr__(self, "_kssd_spec", spec)
+        shape = spec["input"]["shape"]
+        size = (shape[0], shape[1]) if shape[0] is not None and shape[1] is not None else None
+        object.__setattr__(self, "_input_size", size)
+        object.__setattr__(self, "_feature_shapes", self._check_feature_maps(inputs, features, size))
+        object.__setattr__(self, "_anchors", self.anchors_for(size) if size is not None else None)
+
+    # -- spec-derived attributes -------------------------------------------------------------
+    @property
+    def spec(self):
+        return copy.deepcopy(self._kssd_spec)
+
+    @property
+    def anchors(self):
+        return self._anchors
+
+    @property
+    def input_size(self):
+        return self._input_size
+
+    @property
+    def dynamic(self):
+        return self._kssd_spec["input"]["dynamic"]
+
+    @property
+    def num_classes(self):
+        return self._kssd_spec["num_classes"]
+
+    @property
+    def class_names(self):
+        return list(self._kssd_spec["class_names"])
+
+    @property
+    def variances(self):
+        return tuple(self._kssd_spec["variances"])
+
+    @property
+    def match_threshold(self):
+        return self._kssd_spec["match_threshold"]
+
+    @property
+    def postprocess(self):
+        return dict(self._kssd_spec["postprocess"])
+
+    @property
+    def feature_shapes(self):
+        """(h, w) of each detection level's feature map at ``input_size`` (or None)."""
+        return self._feature_shapes
+
+    def _check_feature_maps(self, inputs, features, size):
+        """Check that the network's head inputs have the grids the anchors assume."""
+        if size is None:
+            return None
+        if self.dynamic:
+            probe = keras.Model(inputs, features)
+            specs = probe.compute_output_spec(keras.KerasTensor((1, size[0], size[1], 3)))
+            shapes = [_static_hw(t) for t in specs]
+        else:
+            shapes = [_static_hw(t) for t in features]
+        if any(s is None for s in shapes):
+            return None
+        from kssd.anchors import feature_map_sizes
+
+        anchors = self._kssd_spec["anchors"]
+        expected = feature_map_sizes(size, steps=anchors.get("steps"), feature_sizes=anchors.get("feature_sizes"))
+        if [tuple(s) for s in shapes] != [tuple(e) for e in expected]:
+            key = "anchors.feature_sizes" if "feature_sizes" in anchors else "anchors.steps"
+            raise SpecError(
+                [
+                    f"{key}: gives feature maps {expected} at input {size[0]}x{size[1]} but the "
+                    f"network's head inputs (heads.from) are {shapes}; make them agree (e.g. adjust "
+                    f"{key} when changing input.shape)"
+                ],
+                source=self._kssd_spec["name"],
+            )
+        return shapes
+
+    def anchors_for(self, image_size):
+        """Anchors (A, 4) for an input of ``image_size`` (h, w).
+
+        A dynamic (fully convolutional, steps-based) model places anchors for any size; other
+        models only for their spec's input size.
+
+        Raises:
+            ValueError: another size for a fixed-size model.
+        """
+        from kssd.anchors import generate_anchors
+
+        image_size = tuple(int(v) for v in image_size)
+        if not self.dynamic and self._input_size is not None and image_size != tuple(self._input_size):
+            raise ValueError(
+                f"{self.name} is built for input {self._input_size} (input.dynamic is false); "
+                f"got image_size={image_size}. Rebuild with input_shape={image_size} instead."
+            )
+        if getattr(self, "_anchors", None) is not None and image_size == tuple(self._input_size):
+            return self._anchors
+        return generate_anchors(image_size, **self._kssd_spec["anchors"])
+
+    # -- training ---------------------------------------------------------------------------
+    def compile_from_spec(self, *, steps_per_epoch=None, **kwargs):
+        """Compile with :class:`kssd.losses.SSDLoss` and the spec's optimizer and schedule.
+
+        Args:
+            steps_per_epoch: converts the schedule's epochs into optimizer steps; default None
+                (``training.steps_per_epoch`` of the spec, else 100).
+            **kwargs: forwarded to ``compile`` (``optimizer``/``loss`` replace the spec's).
+
+        Returns:
+            self.
+        """
+        from kssd.losses import SSDLoss
+
+        training = self._kssd_spec["training"]
+        kwargs.setdefault("optimizer", make_optimizer(training, steps_per_epoch))
+        kwargs.setdefault("loss", SSDLoss(**(training.get("loss") or {})))
+        self.compile(**kwargs)
+        return self
+
+    # -- serialization ----------------------------------------------------------------------
+    def get_config(self):
+        return {"spec": copy.deepcopy(self._kssd_spec), "name": self.name}
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        return cls(**config)
+

@@ -1,0 +1,108 @@
+"""Pretrained-weight presets: name -> where the file lives, its sha256, format and target model.
+
+Each preset is a dict with:
+
+* ``url``: download address (the upstream release file, fetched once into the cache).
+* ``sha256``: digest of that file; :func:`kssd_zoo.weights.fetch` refuses any other content.
+* ``fname``: file name in the cache (also the name to give a manually downloaded copy).
+* ``format``: ``"onnx"`` (converted on load by :mod:`kssd_zoo.weights.ultraface`).
+* ``model``: the zoo model the weights are for (``kssd_zoo.build(model, ...)``).
+* ``input_shape``: ``[H, W, 3]`` the weights were trained at.
+* ``build_overrides``: keyword overrides for ``kssd_zoo.build(model, ...)`` that give the
+  network and anchors of the release (input size and the released priors' feature grid).
+* ``license`` and ``source``: where the weights come from.
+
+Example:
+    >>> from kssd_zoo.weights.presets import PRESETS
+    >>> sorted(PRESETS)
+    ['ultraface_rfb_320', 'ultraface_rfb_640', 'ultraface_slim_320']
+    >>> PRESETS["ultraface_rfb_320"]["model"]
+    'ultraface_rfb'
+    >>> PRESETS["ultraface_rfb_640"]["build_overrides"]["anchors"]["feature_sizes"]
+    [[60, 80], [30, 40], [15, 20], [8, 10]]
+"""
+
+_ULTRAFACE_BASE = (
+    "https://raw.githubusercontent.com/Linzaer/Ultra-Light-Fast-Generic-Face-Detector-1MB/"
+    "master/models/onnx/"
+)
+_ULTRAFACE_SOURCE = "https://github.com/Linzaer/Ultra-Light-Fast-Generic-Face-Detector-1MB"
+
+
+_ULTRAFACE_MIN_SIZES = [[10, 16, 24], [32, 48], [64, 96], [128, 192, 256]]
+
+
+def _ultraface_overrides(input_shape):
+    # The released priors: centres at (j + 0.5) / f with f = ceil(dim / step), clipped to [0, 1].
+    h, w = input_shape[:2]
+    grids = [[-(-h // s), -(-w // s)] for s in (8, 16, 32, 64)]
+    return {
+        "input_shape": list(input_shape),
+        "anchors": {"feature_sizes": grids, "min_sizes": _ULTRAFACE_MIN_SIZES, "clip": True},
+    }
+
+
+def _ultraface(fname, sha256, model, input_shape, description):
+    return {
+        "url": _ULTRAFACE_BASE + fname,
+        "sha256": sha256,
+        "fname": fname,
+        "format": "onnx",
+        "model": model,
+        "input_shape": input_shape,
+        "build_overrides": _ultraface_overrides(input_shape),
+        "license": "MIT",
+        "source": _ULTRAFACE_SOURCE,
+        "description": description,
+    }
+
+
+PRESETS = {
+    "ultraface_slim_320": _ultraface(
+        "version-slim-320.onnx",
+        "e9adbd0f920ddcce9368434c4d34d72520dc0c19b526fd44b4ef49bde2c3b1a8",
+        "ultraface_slim",
+        [240, 320, 3],
+        "UltraFace version-slim trained at 320x240 (WIDER FACE)",
+    ),
+    "ultraface_rfb_320": _ultraface(
+        "version-RFB-320.onnx",
+        "34cd7e60aeff28744c657de7a3dc64e872d506741de66987f3426f2b79f88017",
+        "ultraface_rfb",
+        [240, 320, 3],
+        "UltraFace version-RFB trained at 320x240 (WIDER FACE)",
+    ),
+    "ultraface_rfb_640": _ultraface(
+        "version-RFB-640.onnx",
+        "8f4c659275977e7a3bfbfa339a9c769ad793df50f9c0baa8c14b11baa1646430",
+        "ultraface_rfb",
+        [480, 640, 3],
+        "UltraFace version-RFB trained at 640x480 (WIDER FACE); build with its build_overrides",
+    ),
+}
+
+
+def get_preset(name):
+    """The preset dict registered as ``name``.
+
+    Args:
+        name: a key of :data:`PRESETS`.
+
+    Returns:
+        The preset dict (see module docstring).
+
+    Raises:
+        KeyError: unknown name, listing the known presets and close matches.
+
+    Example:
+        >>> from kssd_zoo.weights.presets import get_preset
+        >>> get_preset("ultraface_slim_320")["fname"]
+        'version-slim-320.onnx'
+    """
+    if name not in PRESETS:
+        import difflib
+
+        close = difflib.get_close_matches(str(name), list(PRESETS), n=3, cutoff=0.6)
+        hint = f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close else ""
+        raise KeyError(f"unknown weights preset {name!r}{hint}; known presets: {', '.join(sorted(PRESETS))}")
+    return PRESETS[name]

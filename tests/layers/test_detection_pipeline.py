@@ -1,0 +1,62 @@
+"""A small SSD-like functional model using all four kssd layers: runs and survives save/load."""
+
+import numpy as np
+import pytest
+
+import keras
+
+from kssd.anchors import anchors_per_cell, generate_anchors
+from kssd.layers import NMS, AnchorBoxes, DecodeDetections, L2Normalization
+from kssd.testing import run_model_saving_test
+
+STEPS = [8, 16]
+MIN_SIZES = [[8, 16], [24, 32, 48]]
+NUM_CLASSES = 2  # object classes; logits have NUM_CLASSES + 1 channels (0 = background)
+
+
+def build_tiny_ssd(image_shape=(64, 64, 3)):
+    images = keras.Input(image_shape, name="images")
+    x = keras.layers.Conv2D(4, 3, strides=2, padding="same", activation="relu")(images)
+    x = keras.layers.Conv2D(8, 3, strides=2, padding="same", activation="relu")(x)
+    p8 = keras.layers.Conv2D(8, 3, strides=2, padding="same", activation="relu")(x)
+    p16 = keras.layers.Conv2D(8, 3, strides=2, padding="same", activation="relu")(p8)
+    p8 = L2Normalization(gamma_init=20.0)(p8)
+    heads = []
+    for fmap, n in zip([p8, p16], anchors_per_cell(min_sizes=MIN_SIZES)):
+        y = keras.layers.Conv2D(n * (4 + NUM_CLASSES + 1), 3, padding="same")(fmap)
+        heads.append(keras.layers.Reshape((-1, 4 + NUM_CLASSES + 1))(y))
+    y_pred = keras.layers.Concatenate(axis=1, name="y_pred")(heads)
+    anchors = AnchorBoxes(steps=STEPS, min_sizes=MIN_SIZES)(images, [p8, p16])
+    decoded = DecodeDetections(variances=(0.1, 0.2))(y_pred, anchors)
+    detections = NMS(score_threshold=0.2, iou_threshold=0.45, max_detections=10)(
+        decoded["boxes"], decoded["scores"]
+    )
+    outputs = dict(detections, y_pred=y_pred, anchors=anchors)
+    return keras.Model(images, outputs, name="tiny_ssd")
+
+
+def _model_and_images():
+    keras.utils.set_random_seed(0)
+    model = build_tiny_ssd()
+    images = np.random.default_rng(0).uniform(0, 255, (2, 64, 64, 3)).astype("float32")
+    return model, images
+
+
+def test_tiny_ssd_runs_and_round_trips_through_keras_file():
+    model, images = _model_and_images()
+    out = model(images)
+    expected_anchors = generate_anchors((64, 64), steps=STEPS, min_sizes=MIN_SIZES)
+    np.testing.assert_allclose(np.asarray(out["anchors"]), expected_anchors, atol=1e-6)
+    assert tuple(out["y_pred"].shape) == (2, len(expected_anchors), 4 + NUM_CLASSES + 1)
+    assert tuple(out["boxes"].shape) == (2, 10, 4)
+    num = np.asarray(out["num_detections"])
+    assert np.all((num >= 0) & (num <= 10))
+    loaded = run_model_saving_test(model, images, rtol=1e-5, atol=1e-5)
+    kinds = {type(layer).__name__ for layer in loaded.layers}
+    assert {"AnchorBoxes", "DecodeDetections", "NonMaxSuppression", "L2Normalization"} <= kinds
+
+
+@pytest.mark.slow
+def test_tiny_ssd_loads_in_a_fresh_process_with_only_import_kssd():
+    model, images = _model_and_images()
+    run_model_saving_test(model, images, rtol=1e-5, atol=1e-5, fresh_process=True)

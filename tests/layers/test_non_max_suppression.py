@@ -1,0 +1,291 @@
+"""NonMaxSuppression: contract, brute-force NumPy reference, hand cases, TF fast path, errors."""
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import keras
+
+from kssd.layers import NMS, NonMaxSuppression
+from kssd.testing import run_layer_contract
+
+TF_BACKEND = keras.backend.backend() == "tensorflow"
+
+
+# --------------------------------------------------------------------------- reference
+def _pair_iou(a, b):
+    a = np.concatenate([np.minimum(a[:2], a[2:]), np.maximum(a[:2], a[2:])])
+    b = np.concatenate([np.minimum(b[:2], b[2:]), np.maximum(b[:2], b[2:])])
+    iw = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    ih = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = iw * ih
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def reference_nms(boxes, scores, score_threshold, iou_threshold, per_class, max_detections):
+    """Textbook greedy NMS, one image and one class at a time, in plain Python."""
+    results = []
+    for b in range(boxes.shape[0]):
+        kept = []  # (score, class, box)
+        for c in range(1, scores.shape[-1]):
+            column = scores[b, :, c]
+            order = [i for i in range(len(column)) if column[i] > score_threshold]  # NaN fails
+            order.sort(key=lambda i: (-column[i], i))
+            chosen = []
+            for i in order:
+                if len(chosen) == per_class:
+                    break
+                if all(_pair_iou(boxes[b, i], boxes[b, j]) <= iou_threshold for j in chosen):
+                    chosen.append(i)
+            kept += [(float(column[i]), c, boxes[b, i]) for i in chosen]
+        kept.sort(key=lambda item: -item[0])  # stable: class order, then selection order
+        results.append(kept[:max_detections])
+    return results
+
+
+def assert_matches_reference(out, reference, max_detections):
+    out = {k: np.asarray(v) for k, v in out.items()}
+    assert out["boxes"].shape[1:] == (max_detections, 4)
+    for b, kept in enumerate(reference):
+        n = len(kept)
+        assert out["num_detections"][b] == n, f"image {b}: {out['num_detections'][b]} != {n}"
+        if n:
+            np.testing.assert_allclose(out["scores"][b, :n], [k[0] for k in kept], rtol=1e-6)
+            np.testing.assert_array_equal(out["classes"][b, :n], [k[1] for k in kept])
+            np.testing.assert_allclose(out["boxes"][b, :n], np.stack([k[2] for k in kept]), rtol=1e-6)
+        assert np.all(out["scores"][b, n:] == 0) and np.all(out["classes"][b, n:] == 0)
+        assert np.all(out["boxes"][b, n:] == 0)
+
+
+def random_case(seed, batch, num_anchors, num_classes, clustered=True):
+    """Boxes around a few centres (so they overlap), continuous random scores."""
+    rng = np.random.default_rng(seed)
+    if clustered:
+        centres = rng.uniform(0.2, 0.8, (batch, 3, 2))
+        pick = rng.integers(0, 3, (batch, num_anchors))
+        xy = np.take_along_axis(centres, pick[..., None], axis=1) + rng.normal(0, 0.04, (batch, num_anchors, 2))
+    else:
+        xy = rng.uniform(0, 1, (batch, num_anchors, 2))
+    wh = rng.uniform(0.05, 0.3, (batch, num_anchors, 2))
+    boxes = np.concatenate([xy - wh / 2, xy + wh / 2], -1).astype("float32")
+    logits = rng.normal(0, 2, (batch, num_anchors, num_classes + 1))
+    scores = np.exp(logits) / np.exp(logits).sum(-1, keepdims=True)
+    return boxes, scores.astype("float32")
+
+
+# --------------------------------------------------------------------------- contract
+def test_alias_is_the_same_class():
+    assert NMS is NonMaxSuppression
+
+
+def test_contract():
+    boxes, scores = random_case(0, batch=2, num_anchors=40, num_classes=2)
+    kwargs = {"score_threshold": 0.3, "iou_threshold": 0.5, "max_detections_per_class": 5, "max_detections": 8}
+    out = run_layer_contract(
+        NonMaxSuppression,
+        kwargs,
+        (boxes, scores),
+        {"boxes": (2, 8, 4), "scores": (2, 8), "classes": (2, 8), "num_detections": (2,)},
+    )
+    assert out["classes"].dtype == np.int32 and out["num_detections"].dtype == np.int32
+    assert_matches_reference(out, reference_nms(boxes, scores, 0.3, 0.5, 5, 8), 8)
+
+
+@pytest.mark.skipif(not TF_BACKEND, reason="the TensorFlow kernel needs the TensorFlow backend")
+def test_contract_tensorflow_implementation():
+    boxes, scores = random_case(1, batch=2, num_anchors=40, num_classes=2)
+    out = run_layer_contract(
+        NonMaxSuppression,
+        {"score_threshold": 0.3, "max_detections": 6, "implementation": "tensorflow"},
+        (boxes, scores),
+        {"boxes": (2, 6, 4), "scores": (2, 6), "classes": (2, 6), "num_detections": (2,)},
+    )
+    assert_matches_reference(out, reference_nms(boxes, scores, 0.3, 0.45, 100, 6), 6)
+
+
+# --------------------------------------------------------------------------- vs reference
+# Under JAX every new shape is a new compilation: fewer examples there.
+@settings(
+    max_examples=25 if TF_BACKEND else 12,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+@given(
+    seed=st.integers(0, 2**31 - 1),
+    batch=st.integers(1, 3),
+    num_anchors=st.integers(1, 30),
+    num_classes=st.integers(1, 3),
+    score_threshold=st.sampled_from([0.0, 0.1, 0.3, 0.5]),
+    iou_threshold=st.sampled_from([0.0, 0.2, 0.45, 0.7, 1.0]),
+    per_class=st.integers(1, 6),
+    max_detections=st.integers(1, 12),
+    clustered=st.booleans(),
+)
+def test_random_boxes_match_bruteforce_reference(
+    seed, batch, num_anchors, num_classes, score_threshold, iou_threshold, per_class, max_detections, clustered
+):
+    boxes, scores = random_case(seed, batch, num_anchors, num_classes, clustered)
+    layer = NMS(
+        score_threshold=score_threshold,
+        iou_threshold=iou_threshold,
+        max_detections_per_class=per_class,
+        max_detections=max_detections,
+    )
+    out = layer(boxes, scores)
+    expected = reference_nms(boxes, scores, score_threshold, iou_threshold, per_class, max_detections)
+    assert_matches_reference(out, expected, max_detections)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_larger_random_case_with_defaults(seed):
+    boxes, scores = random_case(seed, batch=2, num_anchors=300, num_classes=3)
+    out = NMS(score_threshold=0.2, max_detections_per_class=20, max_detections=30)(boxes, scores)
+    assert_matches_reference(out, reference_nms(boxes, scores, 0.2, 0.45, 20, 30), 30)
+
+
+# --------------------------------------------------------------------------- hand cases
+def _one(boxes, scores, **kwargs):
+    out = NMS(**kwargs)(np.array([boxes], "float32"), np.array([scores], "float32"))
+    return {k: np.asarray(v)[0] for k, v in out.items()}
+
+
+def test_iou_exactly_at_threshold_is_kept_and_above_is_suppressed():
+    boxes = [[0, 0, 4, 1], [0, 0, 2, 1]]  # IoU = 2 / 4 = 0.5 exactly
+    scores = [[0.0, 0.9], [0.0, 0.8]]
+    assert _one(boxes, scores, iou_threshold=0.5)["num_detections"] == 2
+    out = _one(boxes, scores, iou_threshold=0.49)
+    assert out["num_detections"] == 1
+    np.testing.assert_allclose(out["boxes"][0], [0, 0, 4, 1])
+
+
+def test_score_equal_to_threshold_is_dropped_and_background_ignored():
+    boxes = [[0, 0, 1, 1], [2, 2, 3, 3], [4, 4, 5, 5]]
+    scores = [[0.5, 0.5], [0.9, 0.1], [0.2, 0.8]]
+    out = _one(boxes, scores, score_threshold=0.5)
+    assert out["num_detections"] == 1
+    np.testing.assert_allclose(out["scores"][0], 0.8, rtol=1e-6)
+    np.testing.assert_allclose(out["boxes"][0], [4, 4, 5, 5])
+
+
+def test_classes_are_suppressed_independently_and_sorted_by_score():
+    # Two nearly identical boxes: within a class the weaker one is suppressed, but each
+    # class keeps its own best box, even when it is suppressed in the other class.
+    boxes = [[0, 0, 1, 1], [0, 0, 1, 1.05], [3, 3, 4, 4]]
+    scores = [[0.0, 0.6, 0.4], [0.0, 0.3, 0.7], [0.1, 0.45, 0.26]]
+    out = _one(boxes, scores, score_threshold=0.25, max_detections=5)
+    assert out["num_detections"] == 4
+    np.testing.assert_allclose(out["scores"][:4], [0.7, 0.6, 0.45, 0.26], rtol=1e-6)
+    np.testing.assert_array_equal(out["classes"], [2, 1, 1, 2, 0])
+    np.testing.assert_allclose(out["boxes"][:2], [[0, 0, 1, 1.05], [0, 0, 1, 1]])
+
+
+def test_limits_per_class_and_total():
+    boxes = [[i, 0, i + 1, 1] for i in range(6)]  # disjoint
+    scores = [[0.0, 0.9 - 0.1 * i, 0.05 + 0.1 * i] for i in range(6)]
+    out = _one(boxes, scores, score_threshold=0.1, max_detections_per_class=2, max_detections=3)
+    assert out["num_detections"] == 3
+    np.testing.assert_allclose(out["scores"], [0.9, 0.8, 0.55], rtol=1e-6)
+    np.testing.assert_array_equal(out["classes"], [1, 1, 2])
+
+
+def test_no_candidates_gives_zero_padding():
+    out = _one([[0, 0, 1, 1]], [[0.9, 0.1]], max_detections=3)
+    assert out["num_detections"] == 0
+    assert not out["boxes"].any() and not out["scores"].any() and not out["classes"].any()
+
+
+def test_nan_and_inf_scores_do_not_crash():
+    boxes = [[0, 0, 1, 1], [2, 2, 3, 3], [4, 4, 5, 5], [0, 0, 1, 1.1]]
+    scores = [[0, np.nan], [0, np.inf], [0, -np.inf], [0, 0.9]]
+    out = _one(boxes, scores, max_detections=4)
+    assert out["num_detections"] == 2
+    assert out["scores"][0] == np.inf
+    np.testing.assert_allclose(out["boxes"][:2], [[2, 2, 3, 3], [0, 0, 1, 1.1]])
+    assert not np.isnan(out["scores"]).any()
+
+
+def test_more_detections_than_slots_is_padded():
+    # C * per_class (2) < max_detections (5): pad the rest.
+    out = _one([[0, 0, 1, 1], [2, 2, 3, 3]], [[0, 0.9], [0, 0.8]], max_detections_per_class=2, max_detections=5)
+    assert out["boxes"].shape == (5, 4)
+    assert out["num_detections"] == 2
+
+
+# --------------------------------------------------------------------------- compiled paths
+def test_compiled_call_matches_eager():
+    boxes, scores = random_case(7, batch=3, num_anchors=60, num_classes=2)
+    layer = NMS(score_threshold=0.2, max_detections_per_class=10, max_detections=12)
+    eager = {k: np.asarray(v) for k, v in layer(boxes, scores).items()}
+    if TF_BACKEND:
+        import tensorflow as tf
+
+        compiled = tf.function(lambda b, s: layer(b, s), jit_compile=True)(boxes, scores)
+        graph = tf.function(
+            lambda b, s: layer(b, s),
+            input_signature=[tf.TensorSpec((None, None, 4)), tf.TensorSpec((None, None, 3))],
+        )(boxes, scores)
+        results = [compiled, graph]
+    else:
+        import jax
+
+        results = [jax.jit(lambda b, s: layer(b, s))(boxes, scores)]
+    for result in results:
+        for key in eager:
+            np.testing.assert_allclose(np.asarray(result[key]), eager[key], rtol=1e-6)
+
+
+@pytest.mark.skipif(not TF_BACKEND, reason="the TensorFlow kernel needs the TensorFlow backend")
+@pytest.mark.parametrize("seed", range(6))
+def test_tensorflow_fast_path_equals_portable_path(seed):
+    boxes, scores = random_case(seed, batch=4, num_anchors=200, num_classes=3, clustered=seed % 2 == 0)
+    if seed == 5:
+        scores[0, :5, 1] = np.nan
+        scores[1, 3, 2] = np.inf
+    kwargs = {"score_threshold": 0.15, "iou_threshold": 0.4, "max_detections_per_class": 15, "max_detections": 25}
+    portable = NMS(**kwargs)(boxes, scores)
+    fast = NMS(implementation="tensorflow", **kwargs)(boxes, scores)
+    for key in portable:
+        a, b = np.asarray(portable[key]), np.asarray(fast[key])
+        assert a.dtype == b.dtype, key
+        np.testing.assert_allclose(a, b, rtol=1e-6, err_msg=key)
+
+
+# --------------------------------------------------------------------------- errors
+@pytest.mark.parametrize(
+    "kwargs, name",
+    [
+        ({"iou_threshold": 1.5}, "iou_threshold"),
+        ({"iou_threshold": -0.1}, "iou_threshold"),
+        ({"iou_threshold": float("nan")}, "iou_threshold"),
+        ({"score_threshold": float("nan")}, "score_threshold"),
+        ({"max_detections": -1}, "max_detections"),
+        ({"max_detections": 0}, "max_detections"),
+        ({"max_detections": 2.5}, "max_detections"),
+        ({"max_detections_per_class": 0}, "max_detections_per_class"),
+        ({"implementation": "fast"}, "implementation"),
+    ],
+)
+def test_invalid_arguments_raise_value_error(kwargs, name):
+    with pytest.raises(ValueError, match=f"`{name}`"):
+        NMS(**kwargs)
+
+
+@pytest.mark.skipif(TF_BACKEND, reason="only meaningful under a non-TensorFlow backend")
+def test_tensorflow_implementation_needs_tensorflow_backend():
+    with pytest.raises(ValueError, match="`implementation=\"tensorflow\"` needs the TensorFlow backend"):
+        NMS(implementation="tensorflow")
+
+
+def test_wrong_ranks_raise_value_error():
+    boxes, scores = random_case(0, batch=1, num_anchors=5, num_classes=1)
+    layer = NMS()
+    with pytest.raises(ValueError, match=r"`boxes` must have shape \(batch, num_anchors, 4\)"):
+        layer(boxes[0], scores)
+    with pytest.raises(ValueError, match=r"`scores` must have shape \(batch, num_anchors, num_classes \+ 1\)"):
+        layer(boxes, scores[0])
+    with pytest.raises(ValueError, match="`scores`"):
+        layer(boxes, scores[..., :1])
+    with pytest.raises(ValueError, match="must match"):
+        layer(boxes, scores[:, :4])
