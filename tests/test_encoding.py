@@ -1,5 +1,7 @@
 """Target encoding: shapes, positives, round trip, padding, batching, tf.data, JAX."""
 
+import functools
+
 import keras
 import numpy as np
 import pytest
@@ -21,6 +23,17 @@ def np_(x):
     return keras.ops.convert_to_numpy(x)
 
 
+def encode(boxes, labels, anchors=ANCHORS, **kwargs):
+    """encode_targets as NumPy; under JAX through one jax.jit (eager JAX compiles every op
+    separately for every new shape: many seconds per call on a small CPU)."""
+    fn = functools.partial(encode_targets, **kwargs)
+    if keras.backend.backend() == "jax":
+        import jax
+
+        fn = jax.jit(fn)
+    return np_(fn(boxes, labels, anchors))
+
+
 def test_shape_dtype_and_every_box_gets_a_positive():
     y_true = np_(encode_targets(BOXES, LABELS, ANCHORS))
     assert y_true.shape == (len(ANCHORS), 5) and y_true.dtype == np.float32
@@ -38,7 +51,7 @@ def test_shape_dtype_and_every_box_gets_a_positive():
 
 
 def test_decoding_positives_recovers_their_matched_boxes():
-    y_true = np_(encode_targets(BOXES, LABELS, ANCHORS, match_threshold=0.35))
+    y_true = encode(BOXES, LABELS, match_threshold=0.35)
     idx, pos = match_anchors(BOXES, np.ones(3, bool), np_(center_to_corners(ANCHORS)), 0.35)
     idx, pos = np_(idx), np_(pos)
     positive = y_true[:, 4] > 0
@@ -50,11 +63,11 @@ def test_decoding_positives_recovers_their_matched_boxes():
 
 
 def test_match_threshold_and_variances_are_used():
-    low = np_(encode_targets(BOXES, LABELS, ANCHORS, match_threshold=0.2))
-    high = np_(encode_targets(BOXES, LABELS, ANCHORS, match_threshold=0.6))
+    low = encode(BOXES, LABELS, match_threshold=0.2)
+    high = encode(BOXES, LABELS, match_threshold=0.6)
     assert (low[:, 4] > 0).sum() > (high[:, 4] > 0).sum() >= 3
-    plain = np_(encode_targets(BOXES, LABELS, ANCHORS, variances=(1.0, 1.0)))
-    scaled = np_(encode_targets(BOXES, LABELS, ANCHORS))
+    plain = encode(BOXES, LABELS, variances=(1.0, 1.0))
+    scaled = encode(BOXES, LABELS)
     np.testing.assert_allclose(scaled[:, :2] * 0.1, plain[:, :2], atol=1e-5)
     np.testing.assert_allclose(scaled[:, 2:4] * 0.2, plain[:, 2:4], atol=1e-5)
 
@@ -64,19 +77,19 @@ def test_no_boxes_gives_all_background():
         (np.zeros((0, 4), "float32"), np.zeros((0,), "int32")),
         (np.zeros((3, 4), "float32"), np.zeros((3,), "int32")),  # padding only
     ]:
-        y_true = np_(encode_targets(boxes, labels, ANCHORS))
+        y_true = encode(boxes, labels)
         assert y_true.shape == (len(ANCHORS), 5)
         assert np.all(y_true == 0.0)
 
 
 def test_padded_rows_are_ignored():
-    reference = np_(encode_targets(BOXES, LABELS, ANCHORS))
+    reference = encode(BOXES, LABELS)
     padded_boxes = np.concatenate([
         BOXES[:1], np.zeros((1, 4)), BOXES[1:], [[0.1, 0.1, 0.3, 0.35]], [[0.5, 0.5, 0.5, 0.7]],
     ]).astype("float32")
     # label 0 / -1 rows and a zero-width row are padding even when their box looks real
     padded_labels = np.array([1, 0, 2, 1, -1, 3], "int32")
-    np.testing.assert_array_equal(np_(encode_targets(padded_boxes, padded_labels, ANCHORS)),
+    np.testing.assert_array_equal(encode(padded_boxes, padded_labels),
                                   reference)
 
 
@@ -86,10 +99,10 @@ def test_batched_equals_per_image():
     boxes[0, :3], labels[0, :3] = BOXES, LABELS
     boxes[1, :1], labels[1, :1] = BOXES[1:2], 3
     # image 2: no objects
-    batched = np_(encode_targets(boxes, labels, ANCHORS))
+    batched = encode(boxes, labels)
     assert batched.shape == (3, len(ANCHORS), 5)
     for b in range(3):
-        np.testing.assert_allclose(batched[b], np_(encode_targets(boxes[b], labels[b], ANCHORS)),
+        np.testing.assert_allclose(batched[b], encode(boxes[b], labels[b]),
                                    atol=1e-6)
     assert np.all(batched[2] == 0.0)
 
@@ -99,7 +112,7 @@ def test_matching_uses_corner_form_anchors_not_centre_form():
     # Anchor 1: centre (0.6, 0.6), size 0.4 -> corners (0.4, 0.4, 0.8, 0.8) = the box.
     anchors = np.array([[0.2, 0.2, 0.6, 0.6], [0.6, 0.6, 0.4, 0.4]], "float32")
     box = np.array([[0.4, 0.4, 0.8, 0.8]], "float32")
-    y_true = np_(encode_targets(box, np.array([1]), anchors))
+    y_true = encode(box, np.array([1]), anchors)
     assert y_true[:, 4].tolist() == [0.0, 1.0]
     np.testing.assert_allclose(y_true[1, :4], 0.0, atol=1e-6)
     # Seed 000's bug: the centre-form priors read as corners make anchor 0 look like
@@ -111,7 +124,7 @@ def test_matching_uses_corner_form_anchors_not_centre_form():
 def test_target_encoder_formats_aliases_and_errors():
     encoder = TargetEncoder(ANCHORS, bounding_box_format="xyxy", image_size=(120, 160))
     pixels = BOXES * np.array([160, 120, 160, 120], "float32")
-    expected = np_(encode_targets(BOXES, LABELS, ANCHORS))
+    expected = encode(BOXES, LABELS)
     np.testing.assert_allclose(np_(encoder({"boxes": pixels, "labels": LABELS})), expected,
                                atol=1e-4)
     np.testing.assert_allclose(np_(encoder({"boxes": pixels, "classes": LABELS})), expected,
@@ -128,7 +141,7 @@ def test_target_encoder_formats_aliases_and_errors():
 
 def test_inside_tf_data_map_graph_mode():
     tf = pytest.importorskip("tensorflow")
-    expected = np_(encode_targets(BOXES, LABELS, ANCHORS))
+    expected = encode(BOXES, LABELS)
     data = {"boxes": tf.constant(BOXES), "labels": tf.constant(LABELS)}
     dataset = tf.data.Dataset.from_tensors(data).repeat(2)
     encoder = TargetEncoder(ANCHORS)
@@ -147,7 +160,7 @@ def test_inside_tf_data_map_graph_mode():
     assert y_batch.shape == (3, len(ANCHORS), 5)
     np.testing.assert_allclose(y_batch[0], expected, atol=1e-6)
     np.testing.assert_allclose(
-        y_batch[1], np_(encode_targets(BOXES[:1], LABELS[:1], ANCHORS)), atol=1e-6)
+        y_batch[1], encode(BOXES[:1], LABELS[:1]), atol=1e-6)
     assert np.all(y_batch[2] == 0.0)
 
 

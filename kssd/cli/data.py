@@ -9,6 +9,7 @@ of what was written, skipped, dropped and clipped.
 (or ``--image-size`` for the histogram alone), the anchor coverage per size bucket.
 """
 
+import os
 import sys
 
 from kssd.data.readers import FORMATS, READERS, available_splits, detect_format, open_reader
@@ -137,7 +138,6 @@ def _records_for(source, format, split):
     """(name, records list, class_names) for one split of a source."""
     if format == "tfrecord":
         from kssd.data.tfrecord import read_dataset_info, read_tfrecords
-        import os
 
         pattern = source
         info = read_dataset_info(source) if os.path.isdir(source) else None

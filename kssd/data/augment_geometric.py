@@ -274,8 +274,12 @@ def pad_to_square(image, boxes=None, *, fill_value=None):
     image = tf.convert_to_tensor(image, tf.float32)
     height, width = _image_hw(image)
     side = tf.maximum(height, width)
-    fill = _mean_colour(image) if fill_value is None else tf.constant(fill_value, tf.float32)
-    image = tf.image.pad_to_bounding_box(image - fill, 0, 0, side, side) + fill
+
+    def pad():
+        fill = _mean_colour(image) if fill_value is None else tf.constant(fill_value, tf.float32)
+        return tf.image.pad_to_bounding_box(image - fill, 0, 0, side, side) + fill
+
+    image = tf.cond(tf.equal(height, width), lambda: image, pad)
     return image if boxes is None else (image, boxes)
 
 
@@ -364,7 +368,8 @@ def _box_scale(image, size):
     return tf.stack([sx, sy, sx, sy])
 
 
-def random_resize(image, boxes, size, seed, *, methods=RESIZE_METHODS, antialias=True):
+def random_resize(image, boxes, size, seed, *, methods=RESIZE_METHODS, antialias=True,
+                  prefilter=True):
     """Resize to ``size`` with an interpolation drawn from ``methods`` (seed 000's resize).
 
     Args:
@@ -375,6 +380,9 @@ def random_resize(image, boxes, size, seed, *, methods=RESIZE_METHODS, antialias
         methods: interpolations to draw from, default
             ``("bilinear", "bicubic", "area", "nearest", "lanczos3")``.
         antialias: default True.
+        prefilter: first shrink large images by an integer factor with a box filter (exact
+            averaging, fast) while they stay at least twice ``size``, so the random interpolation
+            only covers the last < 4x; default True.
 
     Returns:
         ``(image, boxes)`` as :func:`resize`.
@@ -389,6 +397,8 @@ def random_resize(image, boxes, size, seed, *, methods=RESIZE_METHODS, antialias
     """
     image = tf.convert_to_tensor(image, tf.float32)
     boxes = tf.reshape(tf.cast(boxes, tf.float32), (-1, 4))
+    if prefilter:
+        image, boxes = _box_prefilter(image, boxes, size)
     choice = tf.random.stateless_uniform([], tf.cast(seed, tf.int64), 0, len(methods),
                                          dtype=tf.int32)
     branches = [
@@ -398,7 +408,27 @@ def random_resize(image, boxes, size, seed, *, methods=RESIZE_METHODS, antialias
     out = tf.switch_case(choice, branches)
     out = tf.clip_by_value(out, 0.0, 255.0)
     out.set_shape((size[0], size[1], 3))
-    return out, boxes * _box_scale(image, size)
+    limit = tf.constant([size[1], size[0], size[1], size[0]], tf.float32)
+    return out, tf.minimum(boxes * _box_scale(image, size), limit)
+
+
+def _box_prefilter(image, boxes, size):
+    """Shrink by an integer factor k with a k x k box filter while the image stays >= 2x ``size``.
+
+    An exact anti-aliased decimation that is much cheaper than an antialiased resize over a large
+    scale factor; boxes are divided by k (the < k rightmost/bottom pixels are dropped).
+    """
+    height, width = _image_hw(image)
+    factor = tf.minimum(height // (2 * size[0]), width // (2 * size[1]))
+
+    def pool():
+        rows, cols = height // factor, width // factor
+        blocks = tf.reshape(image[:rows * factor, :cols * factor],
+                            tf.stack([rows, factor, cols, factor, 3]))
+        pooled = tf.reduce_mean(blocks, axis=[1, 3])
+        return pooled, boxes / tf.cast(factor, tf.float32)
+
+    return tf.cond(factor > 1, pool, lambda: (image, boxes))
 
 
 def resize_with_pad(image, boxes, size, *, method="bilinear", fill_value=0.0):

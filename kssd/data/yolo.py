@@ -156,7 +156,8 @@ class YOLOReader:
             try:
                 values = [float(v) for v in fields]
             except ValueError:
-                raise ValueError(f"{path}:{number}: non-numeric value in {line.strip()!r}") from None
+                raise ValueError(
+                    f"{path}:{number}: non-numeric value in {line.strip()!r}") from None
             if len(values) == 5:
                 cls, cx, cy, w, h = values
             elif len(values) >= 7 and len(values) % 2 == 1:  # polygon: cls x1 y1 x2 y2 ...

@@ -86,25 +86,18 @@ def _portable_nms(boxes, scores, score_threshold, iou_threshold, per_class, max_
 _COMPILED = {}
 
 
-def _compiled_portable_nms(num_scores, score_threshold, iou_threshold, per_class, max_detections):
+def _compiled_portable_nms(num_scores, per_class, max_detections):
     """``_portable_nms`` compiled once per setting (and, under JAX, per input shape).
 
     Run op by op, the loop would pay Python dispatch for every op of every step (TensorFlow
     eager) or recompile ``lax.while_loop`` on every call (JAX eager). TensorFlow gets one
-    graph per setting with free batch and anchor dimensions. Inside an outer
-    ``tf.function`` / ``jax.jit`` the compiled function is simply inlined.
+    graph per (score columns, counts) with free batch and anchor dimensions; thresholds are
+    runtime inputs. Inside an outer ``tf.function`` / ``jax.jit`` it is simply inlined.
     """
     backend = keras.backend.backend()
-    settings = (score_threshold, iou_threshold, per_class, max_detections)
-    key = (backend, num_scores) + settings
+    key = (backend, num_scores, per_class, max_detections)
     if key not in _COMPILED:
-        fn = functools.partial(
-            _portable_nms,
-            score_threshold=score_threshold,
-            iou_threshold=iou_threshold,
-            per_class=per_class,
-            max_detections=max_detections,
-        )
+        fn = functools.partial(_portable_nms, per_class=per_class, max_detections=max_detections)
         if backend == "jax":
             import jax
 
@@ -117,6 +110,8 @@ def _compiled_portable_nms(num_scores, score_threshold, iou_threshold, per_class
                 input_signature=[
                     tf.TensorSpec((None, None, 4), tf.float32),
                     tf.TensorSpec((None, None, num_scores), tf.float32),
+                    tf.TensorSpec((), tf.float32),
+                    tf.TensorSpec((), tf.float32),
                 ],
             )
         _COMPILED[key] = fn
@@ -245,13 +240,11 @@ class NonMaxSuppression(keras.layers.Layer):
 
     def _portable_nms(self, boxes, scores):
         nms = _compiled_portable_nms(
-            scores.shape[-1],
-            float(self.score_threshold),
-            float(self.iou_threshold),
-            self.max_detections_per_class,
-            self.max_detections,
+            scores.shape[-1], self.max_detections_per_class, self.max_detections
         )
-        return nms(boxes, scores)
+        score_threshold = ops.convert_to_tensor(float(self.score_threshold), dtype="float32")
+        iou_threshold = ops.convert_to_tensor(float(self.iou_threshold), dtype="float32")
+        return nms(boxes, scores, score_threshold, iou_threshold)
 
     def _tensorflow_nms(self, boxes, scores):
         import tensorflow as tf

@@ -56,17 +56,18 @@ def _random_boxes(rng, n):
     return np.concatenate([low, low + rng.uniform(0.01, 0.5, (n, 2))], -1).astype("float32")
 
 
-def test_iou_random_against_brute_force_and_batched():
+def test_iou_random_against_brute_force_and_batched(compiled):
+    iou_fn = compiled(iou)
     rng = np.random.default_rng(0)
     a, b = _random_boxes(rng, 7), _random_boxes(rng, 11)
-    value = np_(iou(a, b))
+    value = np_(iou_fn(a, b))
     assert value.shape == (7, 11)
     np.testing.assert_allclose(value, _brute_iou(a, b), atol=1e-6)
-    np.testing.assert_allclose(np_(iou(b, a)), value.T, atol=1e-7)
+    np.testing.assert_allclose(np_(iou_fn(b, a)), value.T, atol=1e-7)
     assert value.min() >= 0.0 and value.max() <= 1.0
     # Leading batch dimensions broadcast.
     batch_a = np.stack([a, a[::-1]])
     batch_b = np.stack([b, b])
-    batched = np_(iou(batch_a, batch_b))
+    batched = np_(iou_fn(batch_a, batch_b))
     assert batched.shape == (2, 7, 11)
     np.testing.assert_allclose(batched[1], value[::-1], atol=1e-7)

@@ -1,5 +1,7 @@
 """Anchor matching: hand cases and a brute-force re-implementation of the rule."""
 
+import functools
+
 import keras
 import numpy as np
 import pytest
@@ -85,7 +87,7 @@ def test_padding_rows_are_ignored():
 
 
 @pytest.mark.parametrize("seed", range(6))
-def test_random_cases_against_brute_force(seed):
+def test_random_cases_against_brute_force(seed, compiled):
     rng = np.random.default_rng(seed)
     num_gt, num_anchors = int(rng.integers(1, 7)), 40
     centres = rng.uniform(0.1, 0.9, (num_anchors, 2))
@@ -96,7 +98,8 @@ def test_random_cases_against_brute_force(seed):
     valid = rng.uniform(size=num_gt) < 0.8
     valid[0] = True
     threshold = float(rng.choice([0.3, 0.45, 0.5]))
-    idx, pos = match_anchors(gt, valid, anchors, match_threshold=threshold)
+    match = compiled(functools.partial(match_anchors, match_threshold=threshold))
+    idx, pos = match(gt, valid, anchors)
     expected_idx, expected_pos = brute_force_match(gt, valid, anchors, threshold)
     np.testing.assert_array_equal(np_(pos), expected_pos)
     np.testing.assert_array_equal(np_(idx)[expected_pos], expected_idx[expected_pos])

@@ -107,20 +107,22 @@ def test_contract_tensorflow_implementation():
 
 # --------------------------------------------------------------------------- vs reference
 # Under JAX every new shape is a new compilation: fewer examples there.
+# Counts and shapes come from small sets: each new (classes, counts) setting is a new
+# compiled graph (and under JAX each new shape too), thresholds are free.
 @settings(
-    max_examples=25 if TF_BACKEND else 12,
+    max_examples=20 if TF_BACKEND else 12,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
 )
 @given(
     seed=st.integers(0, 2**31 - 1),
-    batch=st.integers(1, 3),
-    num_anchors=st.integers(1, 30),
+    batch=st.sampled_from([1, 3]),
+    num_anchors=st.sampled_from([1, 9, 30]),
     num_classes=st.integers(1, 3),
     score_threshold=st.sampled_from([0.0, 0.1, 0.3, 0.5]),
     iou_threshold=st.sampled_from([0.0, 0.2, 0.45, 0.7, 1.0]),
-    per_class=st.integers(1, 6),
-    max_detections=st.integers(1, 12),
+    per_class=st.sampled_from([2, 6]),
+    max_detections=st.sampled_from([3, 12]),
     clustered=st.booleans(),
 )
 def test_random_boxes_match_bruteforce_reference(

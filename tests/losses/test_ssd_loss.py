@@ -1,5 +1,6 @@
 """SSDLoss against a plain NumPy reference, hand-computed cases, gradients, fit and saving."""
 
+import functools
 import math
 import os
 import subprocess
@@ -101,37 +102,43 @@ def as_float(x):
         ([8, 8], 3, 1.0, 0, 0),  # more negatives wanted than exist: capped at all background
     ],
 )
-def test_matches_numpy_reference_on_random_cases(positives, ratio, alpha, min_neg, ignored):
+def test_matches_numpy_reference_on_random_cases(
+        positives, ratio, alpha, min_neg, ignored, compiled):
     rng = np.random.default_rng(sum(positives) * 7 + min_neg)
     y_true, y_pred = random_case(rng, positives, ignored=ignored)
     expected = reference_loss(y_true, y_pred, ratio, alpha, min_neg)
     loss = SSDLoss(neg_pos_ratio=ratio, alpha=alpha, min_negatives=min_neg)
-    np.testing.assert_allclose(as_float(loss(y_true, y_pred)), expected, rtol=1e-5)
+    value = compiled(loss.__call__)(y_true, y_pred)
+    np.testing.assert_allclose(as_float(value), expected, rtol=1e-5)
 
-    parts = ssd_loss_components(y_true, y_pred, neg_pos_ratio=ratio, min_negatives=min_neg)
+    components = functools.partial(
+        ssd_loss_components, neg_pos_ratio=ratio, min_negatives=min_neg)
+    parts = compiled(components)(y_true, y_pred)
     loc, conf = reference_terms(y_true, y_pred, ratio, min_neg)
     np.testing.assert_allclose(as_float(parts["localization"]), loc, rtol=1e-5)
     np.testing.assert_allclose(as_float(parts["classification"]), conf, rtol=1e-5)
     assert as_float(parts["num_positives"]) == max(sum(positives), 1)
 
 
-def test_normalizer_is_the_batch_count_not_per_image():
+def test_normalizer_is_the_batch_count_not_per_image(compiled):
     rng = np.random.default_rng(3)
+    loss = compiled(SSDLoss().__call__)
     y_true, y_pred = random_case(rng, [1, 3])
-    whole = as_float(SSDLoss()(y_true, y_pred))
+    whole = as_float(loss(y_true, y_pred))
     # Per-image sums (each image alone, N = its own count) recombined with the batch's N = 4.
-    first = as_float(SSDLoss()(y_true[:1], y_pred[:1])) * 1
-    second = as_float(SSDLoss()(y_true[1:], y_pred[1:])) * 3
+    first = as_float(loss(y_true[:1], y_pred[:1])) * 1
+    second = as_float(loss(y_true[1:], y_pred[1:])) * 3
     np.testing.assert_allclose(whole, (first + second) / 4, rtol=1e-5)
 
 
-def test_reduction_none_gives_contributions_that_average_to_the_loss():
+def test_reduction_none_gives_contributions_that_average_to_the_loss(compiled):
     rng = np.random.default_rng(4)
     y_true, y_pred = random_case(rng, [2, 0, 5])
-    per_image = keras.ops.convert_to_numpy(SSDLoss(reduction="none")(y_true, y_pred))
+    per_image = compiled(SSDLoss(reduction="none").__call__)(y_true, y_pred)
+    per_image = keras.ops.convert_to_numpy(per_image)
     assert per_image.shape == (3,)
     np.testing.assert_allclose(per_image.mean(), reference_loss(y_true, y_pred), rtol=1e-5)
-    total = as_float(SSDLoss(reduction="sum")(y_true, y_pred))
+    total = as_float(compiled(SSDLoss(reduction="sum").__call__)(y_true, y_pred))
     np.testing.assert_allclose(total, 3 * reference_loss(y_true, y_pred), rtol=1e-5)
 
 
@@ -188,7 +195,8 @@ def test_positives_are_excluded_from_the_negative_ranking():
     assert as_float(SSDLoss(neg_pos_ratio=1)(y_true, y_pred)) == pytest.approx(expected, rel=1e-6)
 
 
-def test_documented_differences_from_the_seed_formulation():
+def test_documented_differences_from_the_seed_formulation(compiled):
+    components = compiled(ssd_loss_components)
     rng = np.random.default_rng(11)
     y_true, y_pred = random_case(rng, [3, 2, 4])
     # Make every positive easy (low CE) so that the seed's ranking, which includes
@@ -197,7 +205,7 @@ def test_documented_differences_from_the_seed_formulation():
         y_pred[b, a, 4:] = -10.0
         y_pred[b, a, 4 + int(y_true[b, a, 4])] = 10.0
     seed_loc, seed_conf = seed_formulation(y_true, y_pred)
-    parts = ssd_loss_components(y_true, y_pred)
+    parts = components(y_true, y_pred)
     np.testing.assert_allclose(as_float(parts["localization"]), 4 * seed_loc, rtol=1e-5)
     np.testing.assert_allclose(as_float(parts["classification"]), seed_conf, rtol=1e-5)
 
@@ -206,7 +214,7 @@ def test_documented_differences_from_the_seed_formulation():
     y_pred[0, a, 4:] = 10.0
     y_pred[0, a, 4 + int(y_true[0, a, 4])] = -30.0
     _, seed_conf = seed_formulation(y_true, y_pred)
-    ours = as_float(ssd_loss_components(y_true, y_pred)["classification"])
+    ours = as_float(components(y_true, y_pred)["classification"])
     np.testing.assert_allclose(ours, reference_terms(y_true, y_pred)[1], rtol=1e-5)
     assert ours > seed_conf + 1e-3
 
@@ -224,7 +232,7 @@ def _gradient(loss, y_true, y_pred):
     if backend == "jax":
         import jax
 
-        value, grad = jax.value_and_grad(lambda p: loss(y_true, p))(y_pred)
+        value, grad = jax.jit(jax.value_and_grad(lambda p: loss(y_true, p)))(y_pred)
         return np.asarray(value), np.asarray(grad)
     pytest.skip(f"no gradient helper for backend {backend}")
 

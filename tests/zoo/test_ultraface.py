@@ -203,9 +203,9 @@ def test_rfb_640_preset_geometry_reproduces_onnxruntime(shared):
 
 
 @pytest.mark.shared
-def test_wrong_architecture_onnx_names_first_mismatching_layer(shared):
+def test_wrong_architecture_onnx_names_first_mismatching_layer(slim, shared):
     pytest.importorskip("onnx")
-    model = kssd_zoo.build("ultraface_slim", compile=False)
+    model = slim
     before = model.get_layer("stem_conv").get_weights()[0].copy()
     with pytest.raises(ValueError) as info:
         load_weights(model, shared("models", "ultraface", "version-RFB-320.onnx"))
@@ -217,10 +217,9 @@ def test_wrong_architecture_onnx_names_first_mismatching_layer(shared):
 
 
 @pytest.mark.shared
-def test_converted_model_saves_and_reloads(tmp_path, shared):
+def test_converted_model_saves_and_reloads(rfb, tmp_path, shared):
     pytest.importorskip("onnx")
-    model = kssd_zoo.build("ultraface_rfb", compile=False,
-                           weights=str(shared("models", "ultraface", "version-RFB-320.onnx")))
+    model = load_weights(rfb, shared("models", "ultraface", "version-RFB-320.onnx"))
     images = _photos(shared)[:2]
     expected = np.asarray(model.predict(images, verbose=0))
     path = tmp_path / "ultraface_rfb.keras"

@@ -149,6 +149,16 @@ def slim():
     return kssd_zoo.build("ultraface_slim", compile=False)
 
 
+@pytest.fixture(scope="module")
+def other_slim():
+    return kssd_zoo.build("ultraface_slim", compile=False)
+
+
+@pytest.fixture(scope="module")
+def rfb():
+    return kssd_zoo.build("ultraface_rfb", compile=False)
+
+
 def test_load_weights_none_is_a_no_op(slim):
     assert load_weights(slim, None) is slim
 
@@ -171,21 +181,21 @@ def test_load_weights_unknown_file_type(slim, tmp_path):
 
 
 @pytest.mark.parametrize("suffix", [".weights.h5", ".keras"])
-def test_keras_weights_round_trip(slim, tmp_path, suffix):
+def test_keras_weights_round_trip(slim, other_slim, tmp_path, suffix):
     path = tmp_path / f"slim{suffix}"
     if suffix == ".keras":
         slim.save(path)
     else:
         slim.save_weights(path)
-    other = kssd_zoo.build("ultraface_slim", compile=False)
-    load_weights(other, path)
-    for a, b in zip(slim.weights, other.weights):
+    for w in other_slim.weights:  # make sure the load changes something
+        w.assign(np.zeros(w.shape, "float32"))
+    load_weights(other_slim, path)
+    for a, b in zip(slim.weights, other_slim.weights):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
 
 
 @pytest.mark.parametrize("suffix", [".weights.h5", ".keras"])
-def test_wrong_architecture_keras_file_names_first_mismatching_layer(slim, tmp_path, suffix):
-    rfb = kssd_zoo.build("ultraface_rfb", compile=False)
+def test_wrong_architecture_keras_file_names_first_mismatching_layer(slim, rfb, tmp_path, suffix):
     path = tmp_path / f"rfb{suffix}"
     rfb.save(path) if suffix == ".keras" else rfb.save_weights(path)
     before = [np.asarray(w).copy() for w in slim.weights]
@@ -201,15 +211,14 @@ def test_wrong_architecture_keras_file_names_first_mismatching_layer(slim, tmp_p
 
 
 @pytest.mark.shared
-def test_preset_loads_offline_from_a_file_url(shared, tmp_path, monkeypatch):
+def test_preset_loads_offline_from_a_file_url(slim, other_slim, shared, tmp_path, monkeypatch):
     pytest.importorskip("onnx")
     local = shared("models", "ultraface", "version-slim-320.onnx")
     preset = dict(PRESETS["ultraface_slim_320"], url=local.as_uri())
     monkeypatch.setitem(PRESETS, "ultraface_slim_320", preset)
     monkeypatch.setenv("KSSD_CACHE", str(tmp_path / "cache"))
-    model = kssd_zoo.build("ultraface_slim", compile=False)
-    load_weights(model, "ultraface_slim_320")
+    model = load_weights(slim, "ultraface_slim_320")
     assert (tmp_path / "cache" / "version-slim-320.onnx").is_file()
-    reference = kssd_zoo.build("ultraface_slim", compile=False, weights=str(local))
+    reference = load_weights(other_slim, str(local))
     image = np.full((1, 240, 320, 3), 90.0, "float32")
     np.testing.assert_array_equal(np.asarray(model(image)), np.asarray(reference(image)))
