@@ -58,31 +58,34 @@ def test_threshold_and_argmax_gt():
     assert np_(idx).tolist() == [0, 0, 0, 1, 0]  # 0 where negative
 
 
-def test_forced_best_anchor_below_threshold():
+def test_forced_best_anchor_below_threshold(compiled):
     # IoU 0.04 / 0.25 = 0.16 with anchor 4 (it contains the box), 0.01 / 0.28 with anchors 0-3
     gt = np.array([[0.4, 0.4, 0.6, 0.6]], "float32")
-    idx, pos = match_anchors(gt, np.array([True]), ANCHORS, match_threshold=0.45)
+    match = compiled(functools.partial(match_anchors, match_threshold=0.45))
+    idx, pos = match(gt, np.array([True]), ANCHORS)
     assert np_(pos).tolist() == [False, False, False, False, True]
     assert np_(idx)[4] == 0
 
 
-def test_last_box_wins_when_two_boxes_force_the_same_anchor():
+def test_last_box_wins_when_two_boxes_force_the_same_anchor(compiled):
     gt = np.array([[0.3, 0.3, 0.7, 0.7], [0.35, 0.35, 0.65, 0.65]], "float32")  # both -> anchor 4
-    idx, pos = match_anchors(gt, np.array([True, True]), ANCHORS, match_threshold=0.99)
+    match = compiled(functools.partial(match_anchors, match_threshold=0.99))
+    idx, pos = match(gt, np.array([True, True]), ANCHORS)
     assert np_(pos).tolist() == [False, False, False, False, True]
     assert np_(idx)[4] == 1
     expected_idx, expected_pos = brute_force_match(gt, [True, True], ANCHORS, 0.99)
     assert expected_idx[4] == 1 and expected_pos.tolist() == np_(pos).tolist()
 
 
-def test_padding_rows_are_ignored():
+def test_padding_rows_are_ignored(compiled):
     # Row 1 duplicates anchor 1 exactly but is marked invalid: it must not match anything.
     gt = np.array([[0.5, 0.5, 1.0, 1.0], [0.5, 0.0, 1.0, 0.5], [0, 0, 0, 0]], "float32")
-    idx, pos = match_anchors(gt, np.array([True, False, False]), ANCHORS)
+    match = compiled(match_anchors)
+    idx, pos = match(gt, np.array([True, False, False]), ANCHORS)
     assert np_(pos).tolist() == [False, False, False, True, False]
     assert np_(idx)[3] == 0
     # All rows invalid: no positive at all.
-    _, pos = match_anchors(gt, np.array([False, False, False]), ANCHORS)
+    _, pos = match(gt, np.array([False, False, False]), ANCHORS)
     assert not np_(pos).any()
 
 

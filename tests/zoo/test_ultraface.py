@@ -226,4 +226,7 @@ def test_converted_model_saves_and_reloads(rfb, tmp_path, shared):
     model.save(path)
     reloaded = keras.saving.load_model(path)
     assert type(reloaded).__name__ == "Detector"
-    np.testing.assert_allclose(np.asarray(reloaded.predict(images, verbose=0)), expected, atol=1e-6)
+    for a, b in zip(model.weights, reloaded.weights):  # bit-identical weights
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    # outputs equal up to float32 rounding of the kernels' execution order
+    np.testing.assert_allclose(np.asarray(reloaded.predict(images, verbose=0)), expected, atol=1e-5)
