@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-from kssd.anchors import _pair, level_box_sizes
+from kssd.anchors import _pair, generate_anchors, level_box_sizes
 
 
 @keras.saving.register_keras_serializable(package="kssd")
@@ -28,6 +28,11 @@ class AnchorBoxes(keras.layers.Layer):
 
     Centres sit at ``(j + 0.5) * step / image_dim`` when ``steps`` is given, otherwise at
     ``(j + 0.5) / grid_dim`` of the feature map.
+
+    When all sizes are static (eager calls, JAX, graphs traced for a fixed input size) the
+    anchors are computed once per size with :func:`kssd.anchors.generate_anchors` and returned
+    as a constant; when a size is unknown at trace time (a ``tf.function`` with ``None``
+    spatial dimensions) they are computed in the graph with ``keras.ops``.
 
     Args:
         steps: per-level stride in pixels (int or ``(h, w)`` pair), default None.
@@ -93,6 +98,7 @@ class AnchorBoxes(keras.layers.Layer):
         self.clip = clip
         self._cell_sizes = [s.astype("float32") for s in sizes]  # (n_k, 2) of (w, h)
         self._relative = relative
+        self._cache = {}  # static sizes -> NumPy anchors
 
     @property
     def num_levels(self):
@@ -119,6 +125,31 @@ class AnchorBoxes(keras.layers.Layer):
 
     def call(self, images, feature_maps):
         self._check_inputs(images, feature_maps)
+        sizes = [images.shape[-3], images.shape[-2]]
+        for fmap in feature_maps:
+            sizes += [fmap.shape[-3], fmap.shape[-2]]
+        if all(isinstance(v, int) for v in sizes):
+            # Static shapes (eager, JAX, fixed-size graphs): NumPy, once per size, as a constant.
+            return ops.convert_to_tensor(self._static_anchors(tuple(sizes)))
+        return self._dynamic_anchors(images, feature_maps)
+
+    def _static_anchors(self, sizes):
+        if sizes not in self._cache:
+            grids = [tuple(sizes[i : i + 2]) for i in range(2, len(sizes), 2)]
+            self._cache[sizes] = generate_anchors(
+                tuple(sizes[:2]),
+                steps=self.steps,
+                min_sizes=self.min_sizes,
+                feature_sizes=grids,
+                scales=self.scales,
+                aspect_ratios=self.aspect_ratios,
+                extra_box=self.extra_box,
+                clip=self.clip,
+            )
+        return self._cache[sizes]
+
+    def _dynamic_anchors(self, images, feature_maps):
+        """The same anchors from runtime shape tensors (graphs with unknown sizes)."""
         image_shape = ops.shape(images)
         height = ops.cast(image_shape[-3], "float32")
         width = ops.cast(image_shape[-2], "float32")

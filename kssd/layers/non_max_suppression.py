@@ -6,7 +6,6 @@ import math
 import keras
 from keras import ops
 
-from kssd.boxes import iou
 
 IMPLEMENTATIONS = ("portable", "tensorflow")
 
@@ -25,16 +24,22 @@ def _portable_nms(boxes, scores, score_threshold, iou_threshold, per_class, max_
     objects = ops.transpose(scores[..., 1:], (0, 2, 1))
     candidates = ops.where(objects > score_threshold, objects, neg_inf)
     # Corner order made canonical for the overlap test, as TensorFlow's kernel does.
-    canonical = ops.concatenate(
-        [ops.minimum(boxes[..., :2], boxes[..., 2:]), ops.maximum(boxes[..., :2], boxes[..., 2:])],
-        axis=-1,
-    )
-    coords = [canonical[..., i] for i in range(4)]  # each (B, A)
-    anchor_ids = ops.arange(ops.shape(scores)[1], dtype="int32")
+    low = ops.minimum(boxes[..., :2], boxes[..., 2:])
+    high = ops.maximum(boxes[..., :2], boxes[..., 2:])
+    x1, y1, x2, y2 = low[..., 0], low[..., 1], high[..., 0], high[..., 1]  # each (B, A)
+    areas = (x2 - x1) * (y2 - y1)
+    flat_coords = ops.stack([ops.reshape(v, (-1,)) for v in (x1, y1, x2, y2, areas)], axis=-1)
+    num_anchors = ops.shape(scores)[1]
+    anchor_ids = ops.arange(num_anchors, dtype="int32")
+    # Row offsets into the flattened (B * A, 5) table, shape (B, 1).
+    image_ids = ops.cumsum(ops.ones_like(candidates[:, :1, 0], dtype="int32"), axis=0) - 1
+    row_offsets = image_ids * ops.cast(num_anchors, "int32")
     slots = ops.arange(per_class, dtype="int32")
     zeros = ops.zeros_like(candidates[:, :, :1])  # (B, C, 1)
     kept_scores = zeros + ops.full((per_class,), neg_inf, dtype="float32")
     kept_ids = ops.cast(zeros, "int32") + ops.zeros((per_class,), dtype="int32")
+    # Broadcast views (B, 1, A) of the boxes, against the picked boxes (B, C, 1).
+    bx1, by1, bx2, by2, barea = (v[:, None, :] for v in (x1, y1, x2, y2, areas))
 
     def cond(step, remaining, kept_ids, kept_scores):
         return ops.logical_and(step < per_class, ops.any(remaining > neg_inf))
@@ -42,9 +47,16 @@ def _portable_nms(boxes, scores, score_threshold, iou_threshold, per_class, max_
     def body(step, remaining, kept_ids, kept_scores):
         best = ops.cast(ops.argmax(remaining, axis=-1), "int32")  # (B, C)
         best_score = ops.max(remaining, axis=-1)  # (B, C)
-        picked = ops.stack([ops.take_along_axis(c, best, axis=1) for c in coords], axis=-1)
-        overlap = iou(picked[:, :, None, :], canonical[:, None, :, :])[:, :, 0, :]  # (B, C, A)
-        drop = ops.logical_or(overlap > iou_threshold, anchor_ids == best[..., None])
+        picked = ops.take(flat_coords, best + row_offsets, axis=0)  # (B, C, 5)
+        px1, py1, px2, py2, parea = (picked[..., i, None] for i in range(5))  # (B, C, 1)
+        inter_w = ops.maximum(ops.minimum(px2, bx2) - ops.maximum(px1, bx1), 0.0)
+        inter_h = ops.maximum(ops.minimum(py2, by2) - ops.maximum(py1, by1), 0.0)
+        inter = inter_w * inter_h  # (B, C, A)
+        union = parea + barea - inter
+        # Same arithmetic as TensorFlow's kernel; an empty union never suppresses.
+        overlap = inter / ops.where(union > 0.0, union, 1.0)
+        overlapping = ops.logical_and(union > 0.0, overlap > iou_threshold)
+        drop = ops.logical_or(overlapping, anchor_ids == best[..., None])
         remaining = ops.where(drop, neg_inf, remaining)
         here = slots == step
         kept_ids = ops.where(here, best[..., None], kept_ids)

@@ -95,6 +95,25 @@ def test_dynamic_shapes_inside_tf_function():
         )
 
 
+@pytest.mark.parametrize(
+    "config, size, grids",
+    [
+        (FACE, (250, 333), None),
+        (SSD300, (300, 300), [(38, 38), (19, 19), (10, 10), (5, 5), (3, 3), (1, 1)]),
+        (dict(SSD300, steps=[8, 16, 32, 64, 100, 300], extra_box=False, clip=True), (300, 300), None),
+    ],
+)
+def test_in_graph_keras_ops_path_equals_generate_anchors(config, size, grids):
+    # The keras.ops computation used when sizes are unknown at trace time, run directly.
+    grids = grids or _ceil_grids(*size, config["steps"])
+    images, maps = _inputs(*size, grids)
+    layer = AnchorBoxes(**config)
+    out = layer._dynamic_anchors(keras.ops.convert_to_tensor(images), [keras.ops.convert_to_tensor(m) for m in maps])
+    feature_sizes = None if "steps" in config else [g[0] for g in grids]
+    expected = generate_anchors(size, feature_sizes=feature_sizes, **config)
+    np.testing.assert_allclose(np.asarray(out), expected, atol=1e-6, rtol=0)
+
+
 def test_ssd_paper_style_without_steps_uses_grid_centres():
     grids = [(38, 38), (19, 19), (10, 10), (5, 5), (3, 3), (1, 1)]
     expected = generate_anchors(300, feature_sizes=[g[0] for g in grids], **SSD300)

@@ -1,0 +1,28 @@
+"""Inference: any image size in, boxes in the image's pixels out.
+
+:func:`build_inference_model` wraps a detector into one graph (resize/pad, network, anchors,
+decode, NMS, box recovery) that :mod:`kssd.export` writes to deployment formats;
+:func:`detect` runs it on NumPy images or files and returns one dict per image.
+
+Example:
+    >>> from kssd.inference import build_inference_model, detect
+    >>> callable(build_inference_model) and callable(detect)
+    True
+"""
+
+from kssd.inference.detect import detect, to_rgb_uint8
+from kssd.inference.inference_model import DETECTION_KEYS, build_inference_model, resolve_input_size
+from kssd.inference.level_grids import LevelGrids
+from kssd.inference.recover_boxes import RecoverBoxes
+from kssd.inference.resize_pad import ResizePad
+
+__all__ = [
+    "DETECTION_KEYS",
+    "LevelGrids",
+    "RecoverBoxes",
+    "ResizePad",
+    "build_inference_model",
+    "detect",
+    "resolve_input_size",
+    "to_rgb_uint8",
+]

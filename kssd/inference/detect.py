@@ -1,0 +1,219 @@
+"""detect(): run a detector on images (arrays or files) and get one dict of NumPy results per image."""
+
+import os
+import warnings
+import weakref
+
+import keras
+import numpy as np
+
+from kssd.inference.inference_model import DETECTION_KEYS, build_inference_model
+
+_CACHE = weakref.WeakKeyDictionary()
+
+
+def to_rgb_uint8(image, name="image"):
+    """Convert one image (array or file) into uint8 RGB ``(H, W, 3)``, or raise a clear error.
+
+    Conversions (documented behaviour, not errors): a file is decoded with
+    :func:`kssd.data.images.read_image` (EXIF orientation applied; 16-bit and RGBA files
+    are converted there); a 2-D or 1-channel array is grayscale and repeated to RGB; a
+    4-channel array is RGBA and its alpha channel is dropped (not composited); uint16
+    arrays are scaled to 8 bits (``round(x / 257)``); float arrays are taken as 0..255
+    (clipped and rounded; a warning is given when all values are within 0..1, which
+    usually means an image scaled to 0..1). Arrays are assumed RGB (OpenCV's
+    ``cv2.imread`` gives BGR: convert with ``cv2.cvtColor(x, cv2.COLOR_BGR2RGB)``).
+
+    Args:
+        image: a path (str or PathLike), encoded bytes, or an array ``(H, W)``,
+            ``(H, W, 1)``, ``(H, W, 3)`` or ``(H, W, 4)``.
+        name: how to call the image in error messages, default "image".
+
+    Returns:
+        uint8 array ``(H, W, 3)``.
+
+    Raises:
+        kssd.data.images.ImageReadError: an unreadable, empty, truncated or non-image file.
+        ValueError: an empty array, a wrong shape or an unsupported dtype (naming ``name``).
+
+    Example:
+        >>> import numpy as np
+        >>> from kssd.inference import to_rgb_uint8
+        >>> to_rgb_uint8(np.full((2, 3), 65535, "uint16")).shape, int(to_rgb_uint8(np.full((2, 3), 65535, "uint16")).max())
+        ((2, 3, 3), 255)
+    """
+    if isinstance(image, (str, os.PathLike, bytes, bytearray, memoryview)):
+        from kssd.data.images import read_image
+
+        return read_image(image)
+    array = np.asarray(image)
+    if array.dtype == object or array.dtype.kind not in "uif":
+        raise ValueError(f"{name}: expected an image array (uint8 RGB) or a file path, got dtype {array.dtype}")
+    if array.ndim == 2:
+        array = array[..., None]
+    if array.ndim != 3 or array.shape[-1] not in (1, 3, 4):
+        raise ValueError(f"{name}: expected shape (H, W), (H, W, 1), (H, W, 3) or (H, W, 4), got {array.shape}")
+    if array.shape[0] == 0 or array.shape[1] == 0:
+        raise ValueError(f"{name}: empty image (shape {array.shape})")
+    if array.shape[-1] == 1:
+        array = np.repeat(array, 3, axis=-1)
+    elif array.shape[-1] == 4:
+        array = array[..., :3]
+    if array.dtype == np.uint8:
+        return np.ascontiguousarray(array)
+    if array.dtype == np.uint16:
+        return np.round(array / 257.0).astype(np.uint8)
+    if array.dtype.kind == "f":
+        if not np.all(np.isfinite(array)):
+            raise ValueError(f"{name}: the float image holds NaN or infinite values")
+        if array.max() <= 1.0 and array.max() > 0:
+            warnings.warn(f"{name}: float image with values in 0..1; kssd expects 0..255 (multiply by 255)",
+                          stacklevel=3)
+        return np.clip(np.round(array), 0, 255).astype(np.uint8)
+    if array.min() < 0 or array.max() > 255:
+        raise ValueError(
+            f"{name}: integer image of dtype {array.dtype} with values outside 0..255 "
+            f"(min {array.min()}, max {array.max()}); convert it to uint8 first"
+        )
+    return array.astype(np.uint8)
+
+
+def _is_inference_model(model):
+    outputs = getattr(model, "output", None)
+    return isinstance(outputs, dict) and set(DETECTION_KEYS) <= set(outputs)
+
+
+def _runner(model, settings):
+    """The inference model (and a compiled call) for ``model`` and settings, cached per model."""
+    per_model = _CACHE.setdefault(model, {})
+    if settings not in per_model:
+        if _is_inference_model(model):
+            infer = model
+        else:
+            infer = build_inference_model(model, **dict(settings))
+        call = infer
+        if keras.backend.backend() == "tensorflow":
+            import tensorflow as tf
+
+            call = tf.function(lambda x: infer(x, training=False), reduce_retracing=True)
+        per_model[settings] = (infer, call)
+    return per_model[settings]
+
+
+def _class_names(model):
+    names = getattr(model, "class_names", None)
+    return list(names) if names else None
+
+
+def detect(
+    model,
+    images,
+    score_threshold=None,
+    iou_threshold=None,
+    max_detections=None,
+    input_size="spec",
+    resize="letterbox",
+    batch_size=8,
+    class_names=None,
+    **kwargs,
+):
+    """Detect objects in one image or a list of images of any sizes.
+
+    Images of the same size are batched together (up to ``batch_size``); the inference
+    graph (:func:`kssd.inference.build_inference_model`) is built once per model and
+    settings and cached.
+
+    Args:
+        model: a kssd_zoo ``Detector``, a ``keras.Model`` returning ``y_pred`` (then pass
+            ``anchors=``), or an inference model from ``build_inference_model`` (then the
+            threshold arguments must stay None).
+        images: one image or a list; each a uint8 RGB array ``(H, W, 3)`` or a file path
+            (conversions as in :func:`to_rgb_uint8`).
+        score_threshold: default None (the spec's postprocess).
+        iou_threshold: default None (the spec's).
+        max_detections: default None (the spec's).
+        input_size: ``"spec"``, None (each image at its own size, padded; fully
+            convolutional models) or ``(h, w)``, default ``"spec"``.
+        resize: ``"letterbox"`` or ``"stretch"``, default ``"letterbox"``.
+        batch_size: images per call, default 8.
+        class_names: names of classes 1..C, default None (the model's ``class_names``).
+        **kwargs: more :func:`build_inference_model` arguments (``anchors``,
+            ``variances``, ``pad_value``, ``max_detections_per_class``...).
+
+    Returns:
+        A list with one dict per image (also for a single image): ``"boxes"`` float32
+        ``(N, 4)`` xyxy in the image's pixels, ``"scores"`` float32 ``(N,)``, ``"classes"``
+        int ``(N,)`` in 1..C, ``"class_names"`` list of N str (or the ids as str when no
+        names are known), sorted by score.
+
+    Raises:
+        ValueError: bad images (naming the index or file) or settings.
+        kssd.data.images.ImageReadError: an unreadable image file.
+
+    Example:
+        >>> import numpy as np, kssd_zoo
+        >>> from kssd.inference import detect
+        >>> model = kssd_zoo.tiny_ssd(compile=False)
+        >>> results = detect(model, [np.zeros((60, 90, 3), "uint8"), np.zeros((30, 40, 3), "uint8")],
+        ...                  score_threshold=0.99)
+        >>> len(results), sorted(results[0])
+        (2, ['boxes', 'class_names', 'classes', 'scores'])
+    """
+    single = isinstance(images, (str, os.PathLike, bytes)) or (
+        isinstance(images, np.ndarray) and images.ndim in (2, 3) and images.dtype != object
+    )
+    items = [images] if single else list(images)
+    arrays = []
+    for i, item in enumerate(items):
+        label = f"images[{i}] ({item})" if isinstance(item, (str, os.PathLike)) else f"images[{i}]"
+        arrays.append(to_rgb_uint8(item, name=label))
+    if _is_inference_model(model):
+        if any(v is not None for v in (score_threshold, iou_threshold, max_detections)) or kwargs:
+            raise ValueError(
+                "`model` is already an inference model with fixed thresholds; pass the detector "
+                "itself to change score_threshold/iou_threshold/max_detections"
+            )
+        settings = ()
+    else:
+        options = dict(kwargs)
+        options.update(
+            score_threshold=score_threshold,
+            iou_threshold=iou_threshold,
+            max_detections=max_detections,
+            input_size=tuple(input_size) if isinstance(input_size, list) else input_size,
+            resize=resize,
+        )
+        settings = tuple(sorted((k, _freeze(v)) for k, v in options.items()))
+    _, call = _runner(model, settings)
+    names = class_names or _class_names(model)
+    results = [None] * len(arrays)
+    by_shape = {}
+    for i, array in enumerate(arrays):
+        by_shape.setdefault(array.shape, []).append(i)
+    for indices in by_shape.values():
+        for start in range(0, len(indices), max(1, int(batch_size))):
+            chunk = indices[start:start + max(1, int(batch_size))]
+            out = call(np.stack([arrays[i] for i in chunk]))
+            out = {k: keras.ops.convert_to_numpy(out[k]) for k in DETECTION_KEYS}
+            for row, i in enumerate(chunk):
+                n = int(out["num_detections"][row])
+                classes = out["classes"][row, :n].astype(np.int64)
+                results[i] = {
+                    "boxes": out["boxes"][row, :n].astype(np.float32),
+                    "scores": out["scores"][row, :n].astype(np.float32),
+                    "classes": classes,
+                    "class_names": [
+                        names[c - 1] if names and 0 < c <= len(names) else str(int(c)) for c in classes
+                    ],
+                }
+    return results
+
+
+def _freeze(value):
+    if isinstance(value, dict):
+        return tuple(sorted((k, _freeze(v)) for k, v in value.items()))
+    if isinstance(value, (list, tuple)):
+        return tuple(_freeze(v) for v in value)
+    if isinstance(value, np.ndarray):
+        return tuple(value.ravel().tolist())
+    return value
