@@ -132,6 +132,7 @@ def generate_anchors(
     aspect_ratios=None,
     extra_box=True,
     clip=False,
+    centers=None,
 ):
     """Generate SSD anchors in the contract order (see module docstring).
 
@@ -146,6 +147,10 @@ def generate_anchors(
         aspect_ratios: SSD-paper style, per-level ratio lists.
         extra_box: add the ``sqrt(s_k * s_k+1)`` box (SSD-paper style), default True.
         clip: clip the centre-form values to [0, 1] (as the seed's ``clip`` option), default False.
+        centers: where a level's cell centres sit: ``"step"`` at ``(j + 0.5) * step / size``
+            (seed 000, the original SSD) or ``"grid"`` at ``(j + 0.5) / feature_size`` (the
+            released UltraFace priors; differs from "step" when the size is not a multiple of
+            the step). Default None = ``"step"`` when steps are given, else ``"grid"``.
 
     Returns:
         float32 array (A, 4) of ``(cx, cy, w, h)`` normalized anchors.
@@ -178,9 +183,16 @@ def generate_anchors(
     if steps is not None and len(steps) != len(sizes):
         raise ValueError(f"`steps` has {len(steps)} levels but `{levels_name}` has {len(sizes)}")
 
+    if centers is None:
+        centers = "step" if steps is not None else "grid"
+    if centers not in ("step", "grid"):
+        raise ValueError(f"`centers` must be 'step' or 'grid', got {centers!r}")
+    if centers == "step" and steps is None:
+        raise ValueError("`centers='step'` needs `steps`")
+
     per_level = []
     for k, ((rows, cols), cell_sizes) in enumerate(zip(grids, sizes)):
-        if steps is not None:
+        if centers == "step":
             step_h, step_w = _pair(steps[k], f"steps[{k}]")
             cy = (np.arange(rows) + 0.5) * step_h / height
             cx = (np.arange(cols) + 0.5) * step_w / width

@@ -35,7 +35,7 @@ REQUIRED_KEYS = ("name", "input", "num_classes", "backbone", "heads", "anchors")
 INPUT_KEYS = ("shape", "dynamic")
 NODE_KEYS = ("name", "block", "from", "args")
 HEAD_KEYS = ("block", "from", "args")
-ANCHOR_KEYS = ("steps", "min_sizes", "feature_sizes", "scales", "aspect_ratios", "extra_box", "clip")
+ANCHOR_KEYS = ("steps", "min_sizes", "feature_sizes", "scales", "aspect_ratios", "extra_box", "clip", "centers")
 POSTPROCESS_DEFAULTS = {
     "score_threshold": 0.5,
     "iou_threshold": 0.45,
@@ -497,6 +497,11 @@ def _anchor_levels(c, anchors):
                 c.err(f"anchors.{other}", f"expected a list with one entry per level, got {v!r}")
             elif len(v) != levels:
                 c.err(f"anchors.{other}", f"has {len(v)} levels but {key} has {levels}")
+    centers = anchors.get("centers")
+    if centers is not None and centers not in ("step", "grid"):
+        c.err("anchors.centers", f"expected 'step' or 'grid', got {centers!r}")
+    elif centers == "step" and "steps" not in anchors:
+        c.err("anchors.centers", "'step' centres need anchors.steps")
     for flag in ("extra_box", "clip"):
         if flag in anchors and not isinstance(anchors[flag], bool):
             c.err(f"anchors.{flag}", f"expected true or false, got {anchors[flag]!r}")

@@ -9,7 +9,8 @@ Each preset is a dict with:
 * ``model``: the zoo model the weights are for (``kssd_zoo.build(model, ...)``).
 * ``input_shape``: ``[H, W, 3]`` the weights were trained at.
 * ``build_overrides``: keyword overrides for ``kssd_zoo.build(model, ...)`` that give the
-  network and anchors of the release (input size and the released priors' feature grid).
+  input size the weights were trained at (the networks are fully convolutional, so the
+  weights also load at other sizes).
 * ``license`` and ``source``: where the weights come from.
 
 Example:
@@ -18,8 +19,8 @@ Example:
     ['ultraface_rfb_320', 'ultraface_rfb_640', 'ultraface_slim_320']
     >>> PRESETS["ultraface_rfb_320"]["model"]
     'ultraface_rfb'
-    >>> PRESETS["ultraface_rfb_640"]["build_overrides"]["anchors"]["feature_sizes"]
-    [[60, 80], [30, 40], [15, 20], [8, 10]]
+    >>> PRESETS["ultraface_rfb_640"]["build_overrides"]
+    {'input_shape': [480, 640, 3]}
 """
 
 _ULTRAFACE_BASE = (
@@ -29,17 +30,6 @@ _ULTRAFACE_BASE = (
 _ULTRAFACE_SOURCE = "https://github.com/Linzaer/Ultra-Light-Fast-Generic-Face-Detector-1MB"
 
 
-_ULTRAFACE_MIN_SIZES = [[10, 16, 24], [32, 48], [64, 96], [128, 192, 256]]
-
-
-def _ultraface_overrides(input_shape):
-    # The released priors: centres at (j + 0.5) / f with f = ceil(dim / step), clipped to [0, 1].
-    h, w = input_shape[:2]
-    grids = [[-(-h // s), -(-w // s)] for s in (8, 16, 32, 64)]
-    return {
-        "input_shape": list(input_shape),
-        "anchors": {"feature_sizes": grids, "min_sizes": _ULTRAFACE_MIN_SIZES, "clip": True},
-    }
 
 
 def _ultraface(fname, sha256, model, input_shape, description):
@@ -50,7 +40,7 @@ def _ultraface(fname, sha256, model, input_shape, description):
         "format": "onnx",
         "model": model,
         "input_shape": input_shape,
-        "build_overrides": _ultraface_overrides(input_shape),
+        "build_overrides": {"input_shape": list(input_shape)},
         "license": "MIT",
         "source": _ULTRAFACE_SOURCE,
         "description": description,
