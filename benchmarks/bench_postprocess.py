@@ -95,8 +95,12 @@ def _pairwise_iou_tf(a, b):
     return inter / (area_a[:, None] + area_b[None, :] - inter)
 
 
-def python_loop_postprocess(y_pred, anchors):
+def python_loop_postprocess(y_pred, anchors, max_candidates=None):
     """Seed-style post-processing: eager TF ops, Python loops over images, classes and picks.
+
+    The seed also cuts the candidates to the best ``limit`` (200) *before* suppression, which
+    drops weaker boxes that survive NMS; with ``max_candidates=None`` (default) every
+    candidate enters, so the result is exact greedy NMS, comparable with kssd's.
 
     Returns one list per image of ``(box, score, class)`` tuples, sorted by score.
     """
@@ -115,7 +119,7 @@ def python_loop_postprocess(y_pred, anchors):
             class_scores = tf.boolean_mask(probs[:, c], mask)
             if class_boxes.shape[0] == 0:
                 continue
-            order = tf.argsort(class_scores, direction="DESCENDING")[:KEEP]
+            order = tf.argsort(class_scores, direction="DESCENDING")[:max_candidates]
             class_boxes = tf.gather(class_boxes, order)
             class_scores = tf.gather(class_scores, order)
             overlaps = _pairwise_iou_tf(class_boxes, class_boxes)

@@ -16,6 +16,7 @@ from kssd_zoo import blocks  # noqa: F401  (registers block builders)
 from kssd_zoo.detector import Detector
 from kssd_zoo.registry import UnknownModelError, build, list_models
 from kssd_zoo.spec import SpecError
+from kssd_zoo.sticker import sticker, Stickerer
 
 __all__ = [
     "Detector",

@@ -20,7 +20,9 @@ class DetectionEvaluator(keras.callbacks.Callback):
     ``val_easy``/``val_medium``/``val_hard``, ``val_AP``/``val_AP50``...), so they appear in
     ``history.history`` and in any logging callback placed *after* this one in the callback list
     (``keras.callbacks.TensorBoard``, ``CSVLogger``, ``ModelCheckpoint(monitor="val_mAP")``).
-    Epochs that are not evaluated carry no value (CSVLogger writes "NA").
+    Epochs that are not evaluated log NaN for the metric's headline values (and for every value
+    of the previous evaluation), so ``history`` keeps one entry per epoch and a ``CSVLogger``
+    has the columns from the first epoch on.
 
     Args:
         records: validation kssd records (``image_id``, ``boxes`` absolute xyxy, ``labels``
@@ -102,9 +104,24 @@ class DetectionEvaluator(keras.callbacks.Callback):
                                  widerface_ground_truth=self.widerface_ground_truth,
                                  coco_ground_truth=self.coco_ground_truth, class_names=names)
 
+    def _headline_keys(self):
+        if self.history:
+            return list(self.history[max(self.history)])
+        if self.metric == "widerface":
+            return ["easy", "medium", "hard"] if self.widerface_ground_truth is not None \
+                else ["AP_all"]
+        if self.metric == "coco":
+            from kssd.metrics.coco import COCO_STAT_NAMES
+
+            return list(COCO_STAT_NAMES)
+        return ["mAP"]
+
     def on_epoch_end(self, epoch, logs=None):
         last = self._epochs is not None and epoch + 1 >= self._epochs
         if (epoch + 1) % self.every and not last:
+            if logs is not None:
+                for name in self._headline_keys():
+                    logs.setdefault(f"{self.prefix}{name}", float("nan"))
             return
         started = time.perf_counter()
         result = self.evaluate()

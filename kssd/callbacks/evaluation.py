@@ -276,10 +276,20 @@ def detection_metrics(metric, records, detections, *, widerface_ground_truth=Non
     if metric == "widerface":
         if widerface_ground_truth is None:
             return _widerface_from_records(records, detections)
-        from kssd.metrics import evaluate_widerface
+        from kssd.metrics import evaluate_widerface, load_widerface_ground_truth
+        from kssd.metrics.widerface import _image_key
 
-        result = evaluate_widerface(_widerface_predictions(records, detections),
-                                    widerface_ground_truth,
+        gt = widerface_ground_truth
+        if not isinstance(gt, dict):
+            gt = load_widerface_ground_truth(gt)
+        evaluated = {_image_key(r["image_id"]) for r in records}
+        missing = [key for key in gt if key not in evaluated]
+        if missing:
+            warnings.warn(
+                f"{len(missing)} of the {len(gt)} images of the WIDER FACE ground truth are not "
+                f"in the evaluated data, e.g. {missing[:5]}; the AP covers the "
+                f"{len(evaluated)} evaluated images only", UserWarning, stacklevel=2)
+        result = evaluate_widerface(_widerface_predictions(records, detections), gt,
                                     images=[r["image_id"] for r in records])
         return {k: float(v) for k, v in result.items()}
     return _coco_metrics(records, detections, coco_ground_truth)

@@ -84,8 +84,9 @@ def transform_sticker(premultiplied, reference_px, centre, scale, angle):
         # Pure translation: shift by the sub-pixel offset only.
         tx, ty = centre[0] - ref_x - x0, centre[1] - ref_y - y0
     else:
-        tx = centre[0] - (cos * ref_x - sin * ref_y) - x0
-        ty = centre[1] - (sin * ref_x + cos * ref_y) - y0
+        # warpAffine works on pixel indices (centre of pixel k at k, not k + 0.5).
+        tx = centre[0] - 0.5 - (cos * (ref_x - 0.5) - sin * (ref_y - 0.5)) - x0
+        ty = centre[1] - 0.5 - (sin * (ref_x - 0.5) + cos * (ref_y - 0.5)) - y0
     matrix = np.array([[cos, -sin, tx], [sin, cos, ty]], np.float64)
     out_w, out_h = max(1, x1 - x0), max(1, y1 - y0)
     if abs(theta) < 1e-9 and abs(tx) < 1e-6 and abs(ty) < 1e-6 and (out_w, out_h) == (new_w, new_h):

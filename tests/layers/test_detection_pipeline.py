@@ -14,16 +14,24 @@ MIN_SIZES = [[8, 16], [24, 32, 48]]
 NUM_CLASSES = 2  # object classes; logits have NUM_CLASSES + 1 channels (0 = background)
 
 
+def _conv(filters, strides=1, activation=None):
+    # Zeros at build (JAX compiles a random initializer per kernel shape, which is slow);
+    # the weights are drawn with NumPy in _model_and_images.
+    return keras.layers.Conv2D(
+        filters, 3, strides=strides, padding="same", activation=activation, kernel_initializer="zeros"
+    )
+
+
 def build_tiny_ssd(image_shape=(64, 64, 3)):
     images = keras.Input(image_shape, name="images")
-    x = keras.layers.Conv2D(4, 3, strides=2, padding="same", activation="relu")(images)
-    x = keras.layers.Conv2D(8, 3, strides=2, padding="same", activation="relu")(x)
-    p8 = keras.layers.Conv2D(8, 3, strides=2, padding="same", activation="relu")(x)
-    p16 = keras.layers.Conv2D(8, 3, strides=2, padding="same", activation="relu")(p8)
+    x = _conv(4, 2, "relu")(images)
+    x = _conv(8, 2, "relu")(x)
+    p8 = _conv(8, 2, "relu")(x)
+    p16 = _conv(8, 2, "relu")(p8)
     p8 = L2Normalization(gamma_init=20.0)(p8)
     heads = []
     for fmap, n in zip([p8, p16], anchors_per_cell(min_sizes=MIN_SIZES)):
-        y = keras.layers.Conv2D(n * (4 + NUM_CLASSES + 1), 3, padding="same")(fmap)
+        y = _conv(n * (4 + NUM_CLASSES + 1))(fmap)
         heads.append(keras.layers.Reshape((-1, 4 + NUM_CLASSES + 1))(y))
     y_pred = keras.layers.Concatenate(axis=1, name="y_pred")(heads)
     anchors = AnchorBoxes(steps=STEPS, min_sizes=MIN_SIZES)(images, [p8, p16])
@@ -36,9 +44,13 @@ def build_tiny_ssd(image_shape=(64, 64, 3)):
 
 
 def _model_and_images():
-    keras.utils.set_random_seed(0)
     model = build_tiny_ssd()
-    images = np.random.default_rng(0).uniform(0, 255, (2, 64, 64, 3)).astype("float32")
+    rng = np.random.default_rng(0)
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.Conv2D):
+            fan_in = 9 * layer.kernel.shape[2]
+            layer.kernel.assign(rng.normal(0, np.sqrt(2 / fan_in), layer.kernel.shape).astype("float32"))
+    images = rng.uniform(0, 255, (2, 64, 64, 3)).astype("float32")
     return model, images
 
 

@@ -1,0 +1,160 @@
+"""Real training checks that take minutes on a CPU (too long for the test suite).
+
+Each check trains through ``kssd_zoo.training.train`` (``model.fit`` + SSDLoss + the kssd
+callbacks) and prints what it reached and in how long:
+
+* ``shapes``: tiny_ssd on generated shapes, mAP@0.5 (VOC all-point) on 300 held-out images
+  (target >= 0.9 within 5 minutes of CPU);
+* ``ultraface``: ultraface_slim with the imported ONNX weights, AP on the dlib PASCAL test faces
+  before and after fine-tuning on widerface_mini (target: |change| <= 0.05);
+* ``face_ssd``: face_ssd from scratch overfitting widerface_mini (train-set AP over all valid
+  faces, start vs end);
+* ``vgg16_ssd300``, ``mobilenetv2_ssd``: overfitting coco128 (train-set mAP@0.5; target > 0.5).
+
+Usage::
+
+    python benchmarks/training_checks.py shapes ultraface --budget 300
+    python benchmarks/training_checks.py all --budget 600
+
+Data come from ``<repo>/../shared`` (override with ``--shared``).
+"""
+
+import argparse
+import os
+import sys
+import time
+import xml.etree.ElementTree as ElementTree
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+CHECKS = ("shapes", "ultraface", "face_ssd", "vgg16_ssd300", "mobilenetv2_ssd")
+
+
+def read_imglab(xml_path):
+    """dlib imglab XML -> kssd records (``<box top left width height [ignore]>``; ignored
+    boxes become VOC ``difficult`` objects)."""
+    xml_path = Path(xml_path)
+    records = []
+    for image in ElementTree.parse(xml_path).getroot().iter("image"):
+        boxes, difficult = [], []
+        for box in image.iter("box"):
+            top, left = float(box.get("top")), float(box.get("left"))
+            width, height = float(box.get("width")), float(box.get("height"))
+            boxes.append([left, top, left + width, top + height])
+            difficult.append(box.get("ignore") == "1")
+        records.append({"image_id": image.get("file"),
+                        "image_path": str(xml_path.parent / image.get("file")),
+                        "boxes": np.asarray(boxes, "float32").reshape(-1, 4),
+                        "labels": np.ones(len(boxes), "int32"),
+                        "attributes": {"difficult": np.asarray(difficult, bool)}})
+    return records
+
+
+def _ap(model, records, metric="voc12"):
+    from kssd.callbacks.evaluation import detect_records, detection_metrics, make_detect_fn
+
+    found = detect_records(make_detect_fn(model), records)
+    return detection_metrics(metric, records, found)
+
+
+def check_shapes(budget, out):
+    from kssd_zoo.training import train
+
+    started = time.perf_counter()
+    result = train("tiny_ssd", "shapes:3200", epochs=40, batch_size=32, steps_per_epoch=50,
+                   learning_rate=3e-3, augmentation="none", max_val_images=300,
+                   time_limit=budget, out_dir=out / "shapes", tensorboard=False, verbose=2)
+    maps = result["history"].get("val_mAP", [])
+    first = next((i for i, v in enumerate(maps) if v >= 0.9), None)
+    print(f"[shapes] tiny_ssd: val mAP@0.5 per epoch (50 steps, batch 32): "
+          f"{[round(v, 3) for v in maps]}")
+    print(f"[shapes] final mAP@0.5 {maps[-1]:.3f} after {len(maps) * 50} steps, "
+          f"{result['train_seconds']:.0f} s training ({time.perf_counter() - started:.0f} s "
+          f"in all); >= 0.9 first after epoch "
+          f"{first + 1 if first is not None else 'never'}")
+
+
+def check_ultraface(budget, out, shared, epochs=4):
+    import keras
+
+    import kssd_zoo
+    from kssd.data import WiderFaceReader
+    from kssd_zoo.training import train
+
+    test = read_imglab(shared / "data" / "faces" / "dlib_pascal" / "testing.xml")
+    model = kssd_zoo.ultraface_slim(
+        weights=str(shared / "models" / "ultraface" / "version-slim-320.onnx"), compile=False)
+    before = _ap(model, test)["mAP"]
+    records = list(WiderFaceReader(shared / "data" / "faces" / "widerface_mini"))
+    keras.utils.set_random_seed(0)
+    result = train(model, records, epochs=epochs, batch_size=5, learning_rate=1e-4,
+                   max_val_images=0, time_limit=budget, out_dir=out / "ultraface",
+                   tensorboard=False, verbose=2)
+    after = _ap(result["model"], test)["mAP"]
+    print(f"[ultraface] ultraface_slim (ONNX weights) AP@0.5 on dlib PASCAL test faces "
+          f"({sum(len(r['boxes']) for r in test)} faces, {len(test)} images): before "
+          f"{before:.3f}, after {len(result['history'].get('loss', []))} epochs of fine-tuning "
+          f"on widerface_mini {after:.3f} (change {after - before:+.3f}; "
+          f"{result['train_seconds']:.0f} s)")
+    return before, after
+
+
+def check_face_ssd(budget, out, shared):
+    from kssd_zoo.training import train
+
+    root = shared / "data" / "faces" / "widerface_mini"
+    result = train("face_ssd", str(root), val_data=str(root), val_split="train", epochs=400,
+                   batch_size=10, learning_rate=3e-3, augmentation="none", metric="widerface",
+                   eval_every=10, time_limit=budget, out_dir=out / "face_ssd",
+                   tensorboard=False, verbose=0,
+                   overrides=None)
+    aps = [v for v in result["history"].get("val_AP_all", []) if v == v]
+    print(f"[face_ssd] from scratch on widerface_mini (10 images, 146 faces): train-set AP "
+          f"(all valid faces) every 10 epochs {[round(v, 3) for v in aps]}; "
+          f"{len(result['history'].get('loss', []))} epochs in "
+          f"{result['train_seconds']:.0f} s")
+
+
+def check_coco(name, budget, out, shared, input_lr):
+    from kssd_zoo.training import train
+
+    root = shared / "data" / "coco128"
+    result = train(name, str(root), val_data=str(root), epochs=1000, batch_size=8,
+                   learning_rate=input_lr, augmentation="none", metric="voc12", eval_every=5,
+                   time_limit=budget, out_dir=out / name, tensorboard=False, verbose=0)
+    maps = [v for v in result["history"].get("val_mAP", []) if v == v]
+    print(f"[{name}] coco128 from scratch, batch 8: train-set mAP@0.5 every 5 epochs "
+          f"{[round(v, 3) for v in maps]}; {len(result['history'].get('loss', []))} epochs, "
+          f"final loss {result['history']['loss'][-1]:.3f}, {result['train_seconds']:.0f} s")
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("checks", nargs="+", choices=CHECKS + ("all",))
+    parser.add_argument("--budget", type=float, default=300.0,
+                        help="training seconds per check (default 300)")
+    parser.add_argument("--shared", default=str(REPO / ".." / "shared"))
+    parser.add_argument("--out", default="/tmp/kssd_training_checks")
+    args = parser.parse_args(argv)
+    shared, out = Path(args.shared).resolve(), Path(args.out)
+    checks = CHECKS if "all" in args.checks else args.checks
+    for check in checks:
+        started = time.perf_counter()
+        if check == "shapes":
+            check_shapes(args.budget, out)
+        elif check == "ultraface":
+            check_ultraface(args.budget, out, shared)
+        elif check == "face_ssd":
+            check_face_ssd(args.budget, out, shared)
+        else:
+            check_coco(check, args.budget, out, shared,
+                       1e-3 if check == "vgg16_ssd300" else 3e-3)
+        print(f"[{check}] done in {time.perf_counter() - started:.0f} s", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    sys.exit(main())

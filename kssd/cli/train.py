@@ -1,0 +1,98 @@
+"""``kssd train``: train a zoo detector (or a YAML spec) with model.fit, resumable."""
+
+EXAMPLES = """examples:
+  kssd train tiny_ssd --data shapes --epochs 10 --out runs/shapes
+  kssd train face_ssd --data /data/widerface --epochs 100 --out runs/face
+  kssd train face_ssd --data /data/widerface --out runs/face --resume
+  kssd train vgg16_ssd300 --data /data/VOCdevkit/VOC2007 --val-data /data/VOC2007test \\
+      --metric voc07 --batch-size 32 --out runs/voc
+  kssd train my_spec.yaml --data tfrecords/ --val-split val --mixed-precision --jit-compile
+"""
+
+
+def add_parser(subparsers):
+    import argparse
+
+    parser = subparsers.add_parser(
+        "train",
+        help="train a detector with model.fit (checkpoints, resume, evaluation callbacks)",
+        description="Train MODEL_OR_SPEC (a zoo model name, a YAML spec or a .keras file) on "
+        "--data: 'shapes' / 'shapes:N' (generated), a TFRecord file/glob/directory, or a "
+        "dataset root (WIDER FACE, VOC, COCO, YOLO layouts). Validation: --val-data, else the "
+        "data's val split, else --val-fraction of the training images. Writes checkpoints, "
+        "history.csv, TensorBoard logs, model.keras and results.json into --out.",
+        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("model", metavar="MODEL_OR_SPEC",
+                        help="zoo model name (e.g. face_ssd), YAML spec path or .keras file")
+    parser.add_argument("--data", required=True,
+                        help="training data: shapes[:N], TFRecords, or a dataset root")
+    parser.add_argument("--val-data", default=None, help="validation data (same forms)")
+    parser.add_argument("--train-split", default=None,
+                        help="split of --data to train on (default: the reader's first split)")
+    parser.add_argument("--val-split", default=None,
+                        help="split of --val-data (or of --data) to validate on")
+    parser.add_argument("--val-fraction", type=float, default=0.1,
+                        help="fraction held out when there is no validation split (default 0.1)")
+    parser.add_argument("--max-val-images", type=int, default=500,
+                        help="evaluate on at most this many images (default 500)")
+    parser.add_argument("--epochs", type=int, default=None, help="default: the spec's")
+    parser.add_argument("--batch-size", type=int, default=None, help="default: the spec's")
+    parser.add_argument("--steps-per-epoch", type=int, default=None,
+                        help="default: training images // batch size")
+    parser.add_argument("--learning-rate", type=float, default=None,
+                        help="override the spec's (initial) learning rate")
+    parser.add_argument("--augmentation", choices=("face", "ssd", "none"), default=None,
+                        help="default: the spec's")
+    parser.add_argument("--metric", choices=("voc07", "voc12", "widerface", "coco"),
+                        default=None, help="validation metric (default: widerface for face "
+                        "models, else voc12)")
+    parser.add_argument("--eval-every", type=int, default=1,
+                        help="evaluate every N epochs (default 1)")
+    parser.add_argument("--out", default="runs/train", help="run folder (default runs/train)")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue from the last good checkpoint in --out")
+    parser.add_argument("--weights", default=None,
+                        help="initial weights: file (.weights.h5, .keras, .onnx) or preset")
+    parser.add_argument("--mixed-precision", action="store_true",
+                        help="mixed_float16 on GPU, mixed_bfloat16 on CPU")
+    parser.add_argument("--jit-compile", action="store_true", help="XLA-compile the train step")
+    parser.add_argument("--time-limit", type=float, default=None,
+                        help="stop after the epoch that ends past this many seconds")
+    parser.add_argument("--no-tensorboard", action="store_true", help="no TensorBoard logs")
+    parser.add_argument("--seed", type=int, default=0, help="seed (default 0)")
+    parser.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2),
+                        help="Keras verbosity (default 1: progress bar)")
+    parser.set_defaults(func=run)
+
+
+def run(args):
+    from kssd_zoo.training import results_table, train
+
+    for name in ("epochs", "batch_size", "steps_per_epoch", "eval_every"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {value}")
+    if not 0.0 <= args.val_fraction < 1.0:
+        raise ValueError(f"--val-fraction must be in [0, 1), got {args.val_fraction}")
+    result = train(
+        args.model, args.data, args.val_data, epochs=args.epochs, batch_size=args.batch_size,
+        steps_per_epoch=args.steps_per_epoch, out_dir=args.out, resume=args.resume,
+        weights=args.weights, mixed_precision=args.mixed_precision,
+        jit_compile=True if args.jit_compile else "auto", metric=args.metric,
+        eval_every=args.eval_every, augmentation=args.augmentation,
+        learning_rate=args.learning_rate, val_fraction=args.val_fraction,
+        train_split=args.train_split, val_split=args.val_split,
+        max_val_images=args.max_val_images, seed=args.seed, time_limit=args.time_limit,
+        tensorboard=not args.no_tensorboard, verbose=args.verbose)
+    print()
+    history = result["history"]
+    summary = {}
+    if history.get("loss"):
+        summary["final loss"] = history["loss"][-1]
+    summary.update(result["val_metrics"] or {})
+    if summary:
+        print(results_table(summary, title=f"{result['metric']} after epoch "
+                                           f"{result['initial_epoch'] + len(history.get('loss', []))}"))
+    print(f"trained {len(history.get('loss', []))} epoch(s) in {result['train_seconds']:.0f} s; "
+          f"model: {result['model_path']}; checkpoints: {result['checkpoints']}")
+    return 0

@@ -1,0 +1,232 @@
+"""Export detectors with preprocessing, decode and NMS built in, verified after writing.
+
+:func:`export` writes one of ``saved_model``, ``tflite``, ``onnx`` or ``keras``, reloads
+the artifact, runs it on sample images and compares it with the Keras inference model
+(boxes within 0.5 px, scores within 1e-4); a mismatch raises
+:class:`ExportVerificationError`. See ``docs/guides/deployment.md``.
+
+Example:
+    >>> from kssd.export import FORMATS
+    >>> FORMATS
+    ('saved_model', 'tflite', 'onnx', 'keras')
+"""
+
+import os
+import shutil
+import time
+
+import numpy as np
+
+from kssd.export.verify import ExportVerificationError, compare_detections, drift, load_runner, sample_images
+
+FORMATS = ("saved_model", "tflite", "onnx", "keras")
+_SUFFIX = {"tflite": ".tflite", "onnx": ".onnx", "keras": ".keras"}
+
+
+class ExportError(RuntimeError):
+    """A model that cannot be written in the requested format; the message names the layer."""
+
+
+def _is_inference_model(model):
+    outputs = getattr(model, "output", None)
+    return isinstance(outputs, dict) and {"boxes", "scores", "classes", "num_detections"} <= set(outputs)
+
+
+def _run_grouped(run, images):
+    """Run ``run`` on images grouped by size; return a list of per-group (batch, output)."""
+    groups = {}
+    for image in images:
+        groups.setdefault(image.shape, []).append(image)
+    return [(np.stack(group), run(np.stack(group))) for group in groups.values()]
+
+
+def _remove(path):
+    if os.path.isdir(path):
+        shutil.rmtree(path)
+    elif os.path.exists(path):
+        os.remove(path)
+
+
+def export(
+    model,
+    format,
+    path,
+    *,
+    overwrite=False,
+    input_size="spec",
+    resize="letterbox",
+    score_threshold=None,
+    iou_threshold=None,
+    max_detections=None,
+    quantization=None,
+    representative_images=None,
+    verify=True,
+    verify_images=None,
+    box_tolerance=0.5,
+    score_tolerance=1e-4,
+    **kwargs,
+):
+    """Export a detector end to end (uint8 images in, detections in pixels out) and verify it.
+
+    Formats:
+
+    * ``saved_model``: a directory with a ``serve`` endpoint, input ``images`` uint8
+      ``(B, H, W, 3)`` (any size), output dict ``boxes`` (B, K, 4) xyxy pixels, ``scores``
+      (B, K), ``classes`` (B, K) int32, ``num_detections`` (B,).
+    * ``tflite``: same ``serve`` signature, TFLite built-in ops only (checked);
+      ``quantization="float16"`` or ``"int8"`` (calibrated on ``representative_images``).
+    * ``onnx``: input ``images``, outputs ``boxes``/``scores``/``classes``/``num_detections``;
+      NMS is ONNX's ``NonMaxSuppression`` op.
+    * ``keras``: the inference model as a ``.keras`` file.
+
+    After writing, the artifact is reloaded and run on ``verify_images`` (default
+    :func:`kssd.export.verify.sample_images`); float32 artifacts must match the Keras
+    inference model (boxes within ``box_tolerance`` px, scores within ``score_tolerance``,
+    same classes) or :class:`ExportVerificationError` is raised and the artifact deleted.
+    Quantized TFLite files are only measured: their drift is returned, not judged.
+
+    Args:
+        model: a kssd_zoo ``Detector``, a ``keras.Model`` returning y_pred (pass ``anchors=``),
+            or an inference model from :func:`kssd.inference.build_inference_model`.
+        format: one of :data:`FORMATS`.
+        path: output path (a directory for ``saved_model``; ``.tflite``/``.onnx``/``.keras``
+            files otherwise).
+        overwrite: replace an existing ``path``, default False (then an existing path raises
+            ``FileExistsError``).
+        input_size, resize, score_threshold, iou_threshold, max_detections: as in
+            :func:`kssd.inference.build_inference_model` (ignored for an inference model).
+        quantization: TFLite only: None, ``"float16"`` or ``"int8"``, default None.
+        representative_images: uint8 images for int8 calibration, default None (the
+            verification images).
+        verify: reload and compare, default True.
+        verify_images: uint8 RGB images of any sizes, default None (sample images).
+        box_tolerance: default 0.5 (pixels).
+        score_tolerance: default 1e-4.
+        **kwargs: more :func:`build_inference_model` arguments (``anchors``, ``pad_value``...).
+
+    Returns:
+        Dict report: ``path``, ``format``, ``quantization``, ``seconds``, ``verification``
+        (see :func:`kssd.export.verify.compare_detections`) or ``drift`` (quantized), and
+        ``ops`` (TFLite operator names).
+
+    Raises:
+        ValueError: unknown format/quantization or a bad path suffix.
+        FileExistsError: ``path`` exists and ``overwrite`` is False.
+        ExportError: the converter cannot express a layer (the message names it).
+        ExportVerificationError: the reloaded artifact disagrees with Keras.
+
+    Example:
+        >>> import os, tempfile, kssd_zoo
+        >>> from kssd.export import export
+        >>> path = os.path.join(tempfile.mkdtemp(), "tiny_ssd")
+        >>> report = export(kssd_zoo.tiny_ssd(compile=False), "saved_model", path)
+        >>> report["verification"]["ok"]
+        True
+    """
+    from kssd.inference import build_inference_model
+
+    if format not in FORMATS:
+        raise ValueError(f"`format` must be one of {FORMATS}, got {format!r}")
+    if quantization is not None and format != "tflite":
+        raise ValueError(f"`quantization` is a TFLite option; format {format!r} got quantization={quantization!r}")
+    path = os.fspath(path)
+    suffix = _SUFFIX.get(format)
+    if suffix and not path.endswith(suffix):
+        raise ValueError(f"the output path for format {format!r} must end in {suffix}, got {path}")
+    if os.path.exists(path):
+        if not overwrite:
+            raise FileExistsError(f"{path} already exists; pass overwrite=True (CLI: --overwrite) to replace it")
+    if _is_inference_model(model):
+        infer = model
+    else:
+        infer = build_inference_model(
+            model, input_size=input_size, resize=resize, score_threshold=score_threshold,
+            iou_threshold=iou_threshold, max_detections=max_detections, **kwargs,
+        )
+    images = [np.asarray(im, np.uint8) for im in (verify_images or sample_images())]
+    if quantization == "int8" and not representative_images:
+        representative_images = images
+    parent = os.path.dirname(os.path.abspath(path))
+    os.makedirs(parent, exist_ok=True)
+    if os.path.exists(path):
+        _remove(path)
+    start = time.perf_counter()
+    try:
+        if format == "saved_model":
+            from kssd.export.saved_model import export_saved_model
+
+            export_saved_model(infer, path)
+        elif format == "tflite":
+            from kssd.export.tflite import export_tflite
+
+            export_tflite(infer, path, quantization=quantization, representative_images=representative_images)
+        elif format == "onnx":
+            from kssd.export.onnx import export_onnx
+
+            export_onnx(infer, path)
+        else:
+            from kssd.export.keras_file import export_keras
+
+            export_keras(infer, path)
+    except (ValueError, ImportError):
+        raise
+    except Exception as error:  # converters raise many kinds of errors
+        from kssd.export._compat import describe_failure
+
+        _remove(path)
+        raise ExportError(describe_failure(error, infer, format)) from error
+    report = {"path": path, "format": format, "quantization": quantization,
+              "seconds": round(time.perf_counter() - start, 2)}
+    if format == "tflite":
+        from kssd.export.verify import tflite_ops
+
+        ops = tflite_ops(path)
+        report["ops"] = ops
+        foreign = [op for op in ops if op.startswith("Flex") or op in ("CUSTOM", "DELEGATE")]
+        if foreign:
+            _remove(path)
+            raise ExportError(f"{path}: the TFLite model needs non-built-in ops {foreign}")
+    if not verify:
+        return report
+    run = load_runner(path, format)
+    reference, candidate = {}, {}
+    pairs = []
+    for batch, got in _run_grouped(run, images):
+        ref = {k: np.asarray(v) for k, v in infer(batch, training=False).items()}
+        pairs.append((ref, got))
+    nms = next(layer for layer in infer.layers if type(layer).__name__ == "NonMaxSuppression")
+    if quantization is None:
+        totals = {"ok": True, "matched": 0, "unmatched": 0, "excused": 0, "max_box_diff": 0.0,
+                  "max_score_diff": 0.0, "problems": []}
+        for ref, got in pairs:
+            result = compare_detections(ref, got, box_tolerance, score_tolerance, float(nms.score_threshold))
+            for key in ("matched", "unmatched", "excused"):
+                totals[key] += result[key]
+            totals["max_box_diff"] = max(totals["max_box_diff"], result["max_box_diff"])
+            totals["max_score_diff"] = max(totals["max_score_diff"], result["max_score_diff"])
+            totals["problems"] += result["problems"]
+            totals["ok"] = totals["ok"] and result["ok"]
+        report["verification"] = totals
+        if not totals["ok"]:
+            _remove(path)
+            raise ExportVerificationError(
+                f"the exported {format} model at {path} disagrees with the Keras inference model "
+                f"({totals['unmatched']} unmatched detections beyond {box_tolerance} px / {score_tolerance} score; "
+                f"{totals['matched']} matched); the artifact was deleted. First problems: "
+                + "; ".join(totals["problems"])
+            )
+    else:
+        merged = [drift(ref, got) for ref, got in pairs]
+        summary = {k: sum(m[k] for m in merged) for k in ("reference_detections", "export_detections", "matched")}
+        for stat in ("max_box_diff", "max_score_diff"):
+            vals = [m[stat] for m in merged if m[stat] is not None]
+            summary[stat] = max(vals) if vals else None
+        for stat in ("mean_box_diff", "mean_score_diff"):
+            vals = [m[stat] for m in merged if m[stat] is not None]
+            summary[stat] = float(np.mean(vals)) if vals else None
+        report["drift"] = summary
+    return report
+
+
+__all__ = ["FORMATS", "ExportError", "ExportVerificationError", "compare_detections", "drift", "export",
+           "load_runner", "sample_images"]

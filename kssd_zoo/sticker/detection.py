@@ -1,0 +1,411 @@
+"""Face detectors for the sticker application: the zoo's SSDs at any image size, and dlib's HOG.
+
+This is a small private adapter that runs a zoo detector on photos of any size; it can be
+replaced by :func:`kssd.inference.detect` once that API is settled (same inputs and outputs:
+an RGB uint8 image in, boxes in its pixels out).
+
+How an SSD runs on a photo (:class:`SSDFaceDetector`):
+
+1. The image is scaled so that its long side is ``long_side`` (default None: the image's own
+   size, shrunk only above ``max_side`` = 2048), then padded at the bottom/right to a multiple
+   of the network's largest stride (64 for UltraFace), so small faces keep their pixels.
+2. A fully convolutional (``dynamic``) model runs at that size with ``model.anchors_for``. A
+   fixed-size model whose anchors are given as feature-map sizes (the UltraFace specs) gets a
+   dynamic twin with the same weights and the equivalent strides: on inputs padded to a
+   multiple of the largest stride its anchors are exactly the released models' own rule
+   (``ceil(size / stride)`` grids). Under TensorFlow one ``tf.function`` with a free image size
+   serves every size. Models that cannot run at another size get the image letterboxed into
+   their input size instead.
+3. ``kssd.layers.DecodeDetections`` and ``NonMaxSuppression`` give the boxes, which are mapped
+   back to the image's pixels and clipped.
+4. With ``multiscale=True`` (default) a picture processed above 800 px is also run at a long
+   side of 640 px, and both results are merged by NMS: the largest UltraFace anchors are 256 px,
+   so big faces in big photos are found at the coarse scale, small ones at the fine scale.
+
+Example:
+    >>> import numpy as np
+    >>> from kssd_zoo.sticker.detection import nms_numpy
+    >>> boxes = np.array([[0, 0, 10, 10], [1, 1, 10, 10], [20, 20, 30, 30]], "float32")
+    >>> nms_numpy(boxes, np.array([0.9, 0.8, 0.7]), 0.5).tolist()
+    [0, 2]
+"""
+
+import math
+import os
+from collections import OrderedDict
+
+import numpy as np
+
+DEFAULT_MODEL = "ultraface_rfb"
+DEFAULT_WEIGHTS = "ultraface_rfb_320"
+COARSE_LONG_SIDE = 640
+MULTISCALE_ABOVE = 800
+
+
+class WeightsUnavailableError(RuntimeError):
+    """The default face detector's weights could not be downloaded (e.g. offline)."""
+
+
+def nms_numpy(boxes, scores, iou_threshold):
+    """Greedy NMS on (N, 4) xyxy boxes; returns kept indices, best score first.
+
+    Example:
+        >>> import numpy as np
+        >>> from kssd_zoo.sticker.detection import nms_numpy
+        >>> nms_numpy(np.zeros((0, 4)), np.zeros(0), 0.5).tolist()
+        []
+    """
+    boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
+    order = np.argsort(-np.asarray(scores, np.float64), kind="stable")
+    areas = np.maximum(boxes[:, 2] - boxes[:, 0], 0) * np.maximum(boxes[:, 3] - boxes[:, 1], 0)
+    keep = []
+    while order.size:
+        i = order[0]
+        keep.append(int(i))
+        rest = order[1:]
+        xx1 = np.maximum(boxes[i, 0], boxes[rest, 0])
+        yy1 = np.maximum(boxes[i, 1], boxes[rest, 1])
+        xx2 = np.minimum(boxes[i, 2], boxes[rest, 2])
+        yy2 = np.minimum(boxes[i, 3], boxes[rest, 3])
+        inter = np.maximum(xx2 - xx1, 0) * np.maximum(yy2 - yy1, 0)
+        union = areas[i] + areas[rest] - inter
+        iou = np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
+        order = rest[iou <= iou_threshold]
+    return np.asarray(keep, np.int64)
+
+
+def load_detector_model(model=None, weights=None):
+    """A zoo detector from a name, a ``.keras`` file or a model; default UltraFace-RFB with its preset.
+
+    Args:
+        model: None (``ultraface_rfb``), a zoo model name, a ``.keras`` path or a Keras model.
+        weights: None (for the default model: the ``ultraface_rfb_320`` preset, downloaded once
+            and cached), a weight file or a preset name.
+
+    Returns:
+        The Keras model.
+
+    Raises:
+        WeightsUnavailableError: the default preset could not be downloaded; the message says
+            how to pass a local file.
+        ValueError: an unknown model name or file.
+
+    Example:
+        >>> from kssd_zoo.sticker.detection import load_detector_model
+        >>> load_detector_model("tiny_ssd").name
+        'tiny_ssd'
+    """
+    import kssd_zoo
+    from kssd_zoo.weights import load_weights
+    from kssd_zoo.weights.download import FetchError
+
+    if model is None:
+        model = DEFAULT_MODEL
+        if weights is None:
+            weights = DEFAULT_WEIGHTS
+    if isinstance(model, (str, os.PathLike)):
+        text = os.fspath(model)
+        if text.endswith(".keras"):
+            if not os.path.isfile(text):
+                raise FileNotFoundError(f"model file {text!r} not found")
+            import keras
+
+            model = keras.saving.load_model(text, compile=False)
+        elif text in kssd_zoo.list_models():
+            model = kssd_zoo.build(text, compile=False)
+        else:
+            raise ValueError(
+                f"model {text!r}: not a zoo model ({', '.join(kssd_zoo.list_models())}) nor a .keras file")
+    try:
+        load_weights(model, weights)
+    except FetchError as err:
+        raise WeightsUnavailableError(
+            f"could not download the face detector weights {weights!r} ({err}). Pass a local copy: "
+            "`kssd sticker ... --weights /path/to/version-RFB-320.onnx` on the command line or "
+            "`weights=\"/path/to/version-RFB-320.onnx\"` in Python (the file is "
+            "models/onnx/version-RFB-320.onnx of github.com/Linzaer/"
+            "Ultra-Light-Fast-Generic-Face-Detector-1MB)") from err
+    return model
+
+
+def _class_index(model, class_name):
+    """1-based class id to put stickers on."""
+    names = list(getattr(model, "class_names", None) or [])
+    if class_name is None:
+        if "face" in names:
+            return names.index("face") + 1
+        if len(names) <= 1:
+            return 1
+        raise ValueError(
+            f"model {model.name!r} detects {len(names)} classes ({', '.join(names)}): choose the one "
+            "to put stickers on with --class NAME / class_name=NAME")
+    if isinstance(class_name, int) or (isinstance(class_name, str) and class_name.isdigit()):
+        index = int(class_name)
+        if not 1 <= index <= max(len(names), 1):
+            raise ValueError(f"class id {index} out of range 1..{len(names)} for model {model.name!r}")
+        return index
+    if class_name not in names:
+        raise ValueError(f"class {class_name!r} is not detected by model {model.name!r}; its classes: "
+                         f"{', '.join(names)}")
+    return names.index(class_name) + 1
+
+
+def _max_stride(spec, input_size):
+    anchors = spec.get("anchors", {})
+    if anchors.get("steps"):
+        return int(max(max(s) if isinstance(s, (list, tuple)) else s for s in anchors["steps"]))
+    if anchors.get("feature_sizes") and input_size:
+        strides = []
+        for f in anchors["feature_sizes"]:
+            fh, fw = (f, f) if isinstance(f, int) else f
+            strides.append(max(input_size[0] / fh, input_size[1] / fw))
+        return int(2 ** math.ceil(math.log2(max(strides))))
+    return 32
+
+
+class SSDFaceDetector:
+    """Run a zoo SSD on RGB images of any size; returns face boxes in the image's pixels.
+
+    Args:
+        model: None (UltraFace-RFB), a zoo model name, a ``.keras`` path or a Keras model.
+        weights: None (the ``ultraface_rfb_320`` preset for the default model), a file or a preset.
+        class_name: class to keep for multi-class models, default None (``face``, or the only class).
+        long_side: run at this long side in pixels, default None (the image's own size up to
+            ``max_side``).
+        max_side: largest long side when ``long_side`` is None, default 2048.
+        score_threshold: default None = the model's spec (0.7 for UltraFace).
+        iou_threshold: NMS IoU, default None = the model's spec.
+        multiscale: add a coarse pass at 640 px for pictures run above 800 px, default True.
+        max_cached_sizes: anchor sets kept for different input sizes, default 6.
+
+    Example:
+        >>> import numpy as np
+        >>> from kssd_zoo.sticker.detection import SSDFaceDetector
+        >>> det = SSDFaceDetector("tiny_ssd", class_name="circle", score_threshold=0.99)
+        >>> det(np.zeros((100, 150, 3), np.uint8))["boxes"].shape
+        (0, 4)
+    """
+
+    name = "ssd"
+
+    def __init__(self, model=None, weights=None, *, class_name=None, long_side=None, max_side=2048,
+                 score_threshold=None, iou_threshold=None, multiscale=True, max_cached_sizes=6):
+        self.model = load_detector_model(model, weights)
+        spec = self.model.spec if hasattr(self.model, "spec") else {}
+        self._spec = spec
+        self.class_id = _class_index(self.model, class_name)
+        post = dict(getattr(self.model, "postprocess", None) or {})
+        self.score_threshold = float(score_threshold if score_threshold is not None
+                                     else post.get("score_threshold", 0.5))
+        self.iou_threshold = float(iou_threshold if iou_threshold is not None else post.get("iou_threshold", 0.4))
+        self.max_detections = int(post.get("max_detections", 200))
+        self.long_side = None if long_side is None else int(long_side)
+        self.max_side = int(max_side)
+        self.multiscale = bool(multiscale)
+        self.stride = _max_stride(spec, getattr(self.model, "input_size", None))
+        self._cache = OrderedDict()
+        self._max_cached = int(max_cached_sizes)
+        self._dynamic = self._make_dynamic()
+        self._dynamic_predict = None
+        self.variances = tuple(getattr(self.model, "variances", (0.1, 0.2)))
+
+    # -- networks per size ----------------------------------------------------------------------
+    def _make_dynamic(self):
+        """A fully convolutional network for any (stride-multiple) size, or None.
+
+        A fixed-size spec whose anchors are feature-map sizes (UltraFace) becomes a dynamic spec
+        with the equivalent per-level strides: on inputs padded to a multiple of the largest
+        stride, ``ceil(size / stride)`` grids and step-based centres coincide, so the anchors are
+        exactly the released ones.
+        """
+        from kssd_zoo.detector import Detector
+        from kssd_zoo.spec import SpecError
+
+        model = self.model
+        if getattr(model, "dynamic", False):
+            return model
+        spec = self._spec
+        anchors = dict(spec.get("anchors", {}))
+        if not spec or not anchors.get("feature_sizes") or model.input_size is None:
+            return None
+        h0, w0 = model.input_size
+        steps = []
+        for f in anchors.pop("feature_sizes"):
+            fh, fw = (f, f) if isinstance(f, int) else f
+            # ceil() in the spec's grid hides the stride (240 / 4 = 60 for stride 64): take the
+            # larger ratio, rounded to a power of two.
+            steps.append(int(2 ** round(math.log2(max(h0 / fh, w0 / fw)))))
+        anchors["steps"] = steps
+        new_spec = dict(spec)
+        new_spec["input"] = dict(spec["input"], shape=[None, None, 3], dynamic=True)
+        new_spec["anchors"] = anchors
+        try:
+            net = Detector(new_spec)
+            net.set_weights(model.get_weights())
+        except (SpecError, ValueError):
+            return None
+        self.stride = max(steps)
+        return net
+
+    def _predict_fn(self, net):
+        import keras
+
+        if keras.backend.backend() == "tensorflow":
+            import tensorflow as tf
+
+            # One trace for every image size (predict_on_batch would retrace per shape).
+            return tf.function(lambda x: net(x, training=False), reduce_retracing=True,
+                               input_signature=[tf.TensorSpec([1, None, None, 3], tf.float32)])
+        return net.predict_on_batch
+
+    def _network(self, size):
+        """(predict, anchors) for a padded input ``size`` (h, w), or None (letterbox instead)."""
+        if size in self._cache:
+            self._cache.move_to_end(size)
+            return self._cache[size]
+        if self._dynamic is not None:
+            if self._dynamic_predict is None:
+                self._dynamic_predict = self._predict_fn(self._dynamic)
+            entry = (self._dynamic_predict, np.asarray(self._dynamic.anchors_for(size), np.float32))
+        elif getattr(self.model, "input_size", None) is not None and tuple(self.model.input_size) == tuple(size):
+            entry = (self.model.predict_on_batch, np.asarray(self.model.anchors, np.float32))
+        else:
+            return None
+        if len(self._cache) >= self._max_cached:
+            self._cache.popitem(last=False)
+        self._cache[size] = entry
+        return entry
+
+    # -- running --------------------------------------------------------------------------------
+    def _run_at(self, image, long_side):
+        import cv2
+
+        height, width = image.shape[:2]
+        scale = float(long_side) / max(height, width)
+        rh, rw = max(1, int(round(height * scale))), max(1, int(round(width * scale)))
+        ph = -(-rh // self.stride) * self.stride
+        pw = -(-rw // self.stride) * self.stride
+        entry = self._network((ph, pw))
+        if entry is None:  # fixed-size model: letterbox into its input
+            ph, pw = self.model.input_size
+            scale = min(ph / height, pw / width)
+            rh, rw = max(1, int(round(height * scale))), max(1, int(round(width * scale)))
+            entry = (self.model.predict_on_batch, np.asarray(self.model.anchors, np.float32))
+        predict, anchors = entry
+        resized = image if (rh, rw) == (height, width) else cv2.resize(
+            image, (rw, rh), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+        canvas = np.zeros((1, ph, pw, 3), np.float32)
+        canvas[0, :rh, :rw] = resized
+        y_pred = np.asarray(predict(canvas))
+        boxes, scores = self._decode(y_pred, anchors)
+        # Normalized to the padded canvas -> resized-image pixels -> the image's own pixels.
+        to_image = np.array([pw * width / rw, ph * height / rh] * 2, np.float32)
+        boxes = boxes * to_image
+        boxes = np.clip(boxes, 0, [width, height, width, height]).astype(np.float32)
+        return boxes, scores
+
+    def _decode(self, y_pred, anchors):
+        import keras
+
+        from kssd.layers import DecodeDetections, NonMaxSuppression
+
+        decoded = DecodeDetections(variances=self.variances)(y_pred, anchors)
+        scores = keras.ops.convert_to_numpy(decoded["scores"])
+        chosen = np.stack([scores[..., 0], scores[..., self.class_id]], axis=-1).astype(np.float32)
+        found = NonMaxSuppression(score_threshold=self.score_threshold, iou_threshold=self.iou_threshold,
+                                  max_detections=self.max_detections,
+                                  max_detections_per_class=self.max_detections)(decoded["boxes"], chosen)
+        count = int(keras.ops.convert_to_numpy(found["num_detections"])[0])
+        boxes = keras.ops.convert_to_numpy(found["boxes"])[0, :count]
+        return boxes.astype(np.float32), keras.ops.convert_to_numpy(found["scores"])[0, :count].astype(np.float32)
+
+    def run_sizes(self, image_shape):
+        """Long sides the detector runs at for an image of ``image_shape`` (h, w, ...)."""
+        native = max(image_shape[0], image_shape[1])
+        main = self.long_side if self.long_side is not None else min(native, self.max_side)
+        sizes = [int(main)]
+        if self.multiscale and main > MULTISCALE_ABOVE:
+            sizes.append(COARSE_LONG_SIDE)
+        return sizes
+
+    def __call__(self, image):
+        """Faces in a uint8 RGB image: dict ``boxes`` (N, 4) xyxy pixels, ``scores`` (N,)."""
+        image = np.asarray(image)
+        all_boxes, all_scores = [], []
+        for long_side in self.run_sizes(image.shape):
+            boxes, scores = self._run_at(image, long_side)
+            all_boxes.append(boxes)
+            all_scores.append(scores)
+        boxes = np.concatenate(all_boxes).reshape(-1, 4)
+        scores = np.concatenate(all_scores).reshape(-1)
+        if len(all_boxes) > 1 and len(boxes):
+            keep = nms_numpy(boxes, scores, self.iou_threshold)
+            boxes, scores = boxes[keep], scores[keep]
+        order = np.argsort(-scores, kind="stable")
+        return {"boxes": boxes[order].astype(np.float32), "scores": scores[order].astype(np.float32)}
+
+
+class DlibHogDetector:
+    """dlib's frontal-face HOG detector; returns boxes in pixels and the detector's SVM scores.
+
+    Args:
+        upsample: times the image is upsampled before detection (finds faces down to about
+            80 / 2**upsample px), default 1.
+        threshold: detection threshold (dlib's ``adjust_threshold``), default 0.0.
+
+    Example:
+        >>> import numpy as np
+        >>> from kssd_zoo.sticker.detection import DlibHogDetector
+        >>> DlibHogDetector(upsample=0)(np.zeros((64, 64, 3), np.uint8))["boxes"].shape
+        (0, 4)
+    """
+
+    name = "dlib-hog"
+
+    def __init__(self, upsample=1, threshold=0.0):
+        try:
+            import dlib
+        except ImportError as err:  # pragma: no cover - depends on the environment
+            raise ImportError("the dlib-hog detector needs dlib: pip install dlib-bin") from err
+        self._detector = dlib.get_frontal_face_detector()
+        self.upsample = int(upsample)
+        self.threshold = float(threshold)
+
+    def __call__(self, image):
+        image = np.ascontiguousarray(np.asarray(image, np.uint8))
+        rects, scores, _ = self._detector.run(image, self.upsample, self.threshold)
+        height, width = image.shape[:2]
+        boxes = np.array([[r.left(), r.top(), r.right() + 1, r.bottom() + 1] for r in rects],
+                         np.float32).reshape(-1, 4)
+        boxes = np.clip(boxes, 0, [width, height, width, height]).astype(np.float32)
+        return {"boxes": boxes, "scores": np.asarray(scores, np.float32).reshape(-1)}
+
+
+def make_detector(detector="ssd", model=None, weights=None, **kwargs):
+    """A face detector callable from a ``--detector`` choice.
+
+    Args:
+        detector: ``"ssd"`` (default, a zoo model), ``"dlib-hog"``, or any callable
+            ``image -> {"boxes", "scores"}``.
+        model, weights: for ``"ssd"`` (see :class:`SSDFaceDetector`).
+        **kwargs: forwarded to the detector class (``long_side``, ``class_name``,
+            ``score_threshold``, ``upsample``, ...); None values are dropped.
+
+    Returns:
+        A callable detector.
+
+    Example:
+        >>> from kssd_zoo.sticker.detection import make_detector
+        >>> make_detector("dlib-hog").name
+        'dlib-hog'
+    """
+    kwargs = {k: v for k, v in kwargs.items() if v is not None}
+    if callable(detector):
+        return detector
+    if detector == "ssd":
+        kwargs.pop("upsample", None)
+        return SSDFaceDetector(model, weights, **kwargs)
+    if detector in ("dlib-hog", "dlib", "hog"):
+        allowed = {k: kwargs[k] for k in ("upsample", "threshold") if k in kwargs}
+        return DlibHogDetector(**allowed)
+    raise ValueError(f"detector must be 'ssd' or 'dlib-hog'; got {detector!r}")

@@ -1,0 +1,84 @@
+"""``kssd train``, run in-process on tiny generated data."""
+
+import json
+
+import h5py
+import numpy as np
+import pytest
+
+from kssd.cli.main import main
+
+TINY = ["--batch-size", "8", "--steps-per-epoch", "2", "--max-val-images", "0",
+        "--no-tensorboard", "--verbose", "0"]
+
+
+def _weights(path):
+    arrays = {}
+    with h5py.File(path, "r") as handle:
+        def visit(name, item):
+            if isinstance(item, h5py.Dataset):
+                arrays[name] = item[()]
+        handle.visititems(visit)
+    return arrays
+
+
+def test_help_lists_the_options(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", "--help"])
+    assert exit_info.value.code == 0
+    text = capsys.readouterr().out
+    for option in ("--data", "--val-data", "--resume", "--mixed-precision", "--jit-compile",
+                   "--out", "--weights", "--epochs", "--batch-size"):
+        assert option in text
+
+
+@pytest.mark.slow
+def test_killed_run_resumes_exactly(tmp_path, capsys):
+    """2 epochs, stop, resume to 4 == an uninterrupted 4-epoch run (weights and optimizer)."""
+    interrupted, straight = tmp_path / "interrupted", tmp_path / "straight"
+    common = ["train", "tiny_ssd", "--data", "shapes:24", *TINY]
+    assert main(common + ["--epochs", "2", "--out", str(interrupted)]) == 0
+    state = json.loads((interrupted / "checkpoints" / "checkpoint.json").read_text())
+    assert (state["epoch"], state["iterations"]) == (2, 4)
+    assert main(common + ["--epochs", "4", "--out", str(interrupted), "--resume"]) == 0
+    assert main(common + ["--epochs", "4", "--out", str(straight)]) == 0
+
+    states = [json.loads((run / "checkpoints" / "checkpoint.json").read_text())
+              for run in (interrupted, straight)]
+    assert [(s["epoch"], s["iterations"]) for s in states] == [(4, 8), (4, 8)]
+    got = _weights(interrupted / "checkpoints" / "epoch-0004.weights.h5")
+    want = _weights(straight / "checkpoints" / "epoch-0004.weights.h5")
+    assert got.keys() == want.keys() and any("optimizer" in k for k in got)
+    for name in want:
+        np.testing.assert_allclose(got[name], want[name], rtol=1e-4, atol=1e-5, err_msg=name)
+    history = (interrupted / "history.csv").read_text().splitlines()
+    assert [line.split(",")[0] for line in history[1:]] == ["0", "1", "2", "3"]
+    out = capsys.readouterr().out
+    assert "resumed from" in out and "2 epoch(s) done, optimizer step 4" in out
+
+
+def test_data_without_positives_warns_before_training(tmp_path, capsys):
+    from kssd.data import write_tfrecords
+    from kssd_zoo.datasets import shapes
+
+    records = shapes(num_images=8, encode_png=True)
+    for record in records:  # 1-pixel boxes: dropped by the pipeline's min_box_size
+        record["boxes"] = np.array([[5, 5, 6, 6]], "float32")
+        record["labels"] = np.array([1], "int32")
+    write_tfrecords(records, tmp_path / "tf", "train", class_names=["circle", "square",
+                                                                      "triangle"])
+    with pytest.warns(UserWarning, match="no positive anchors"):
+        code = main(["train", "tiny_ssd", "--data", str(tmp_path / "tf"), "--epochs", "1",
+                     "--batch-size", "4", "--steps-per-epoch", "1", "--max-val-images", "0",
+                     "--no-tensorboard", "--verbose", "0", "--out", str(tmp_path / "run")])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "no positive anchors in its first 8 images" in out
+    assert out.index("WARNING") < out.index("training tiny_ssd")
+
+
+def test_bad_arguments_are_named(tmp_path, capsys):
+    assert main(["train", "tiny_ssd", "--data", "shapes:8", "--epochs", "0"]) == 2
+    assert "--epochs must be >= 1" in capsys.readouterr().err
+    assert main(["train", "tiny_ssd", "--data", str(tmp_path / "missing")]) == 2
+    assert "data not found" in capsys.readouterr().err

@@ -1,0 +1,160 @@
+"""Inference graph: letterbox/pad/recover math on hand cases, stub networks, detect()."""
+
+import cv2
+import keras
+import numpy as np
+import pytest
+
+import kssd_zoo
+from kssd.data.images import ImageReadError
+from kssd.inference import LevelGrids, RecoverBoxes, ResizePad, build_inference_model, detect, to_rgb_uint8
+from kssd.layers import AnchorBoxes
+
+
+class StubHead(keras.layers.Layer):
+    """y_pred with zero offsets and one confident anchor (index ``hot``) of class 1."""
+
+    def __init__(self, step=32, hot=5, **kwargs):
+        super().__init__(**kwargs)
+        self.step, self.hot = step, hot
+
+    def call(self, images):
+        shape = keras.ops.shape(images)
+        count = (-(-shape[1] // self.step)) * (-(-shape[2] // self.step))
+        ids = keras.ops.arange(count)
+        logit = keras.ops.where(ids == self.hot, 10.0, -10.0)
+        row = keras.ops.stack([keras.ops.zeros_like(logit)] * 5 + [logit], axis=-1)  # (A, 6)
+        batch = keras.ops.ones_like(images[:, :1, 0, 0])  # (B, 1)
+        return batch[:, :, None] * row[None]
+
+    def compute_output_spec(self, images):
+        h, w = images.shape[1], images.shape[2]
+        count = None if h is None or w is None else (-(-h // self.step)) * (-(-w // self.step))
+        return keras.KerasTensor((images.shape[0], count, 6), dtype="float32")
+
+
+STUB_ANCHORS = {"steps": [32], "min_sizes": [[64]]}
+
+
+def stub_model(size=(128, 128)):
+    inputs = keras.Input((*size, 3) if size else (None, None, 3))
+    return keras.Model(inputs, StubHead()(inputs), name="stub")
+
+
+def test_resize_pad_letterbox_hand_case():
+    image = np.full((1, 480, 480, 3), 200, np.uint8)
+    out, info = ResizePad("letterbox", target_size=(240, 320), pad_value=[1.0, 2.0, 3.0])(image)
+    out = np.asarray(out)
+    assert out.shape == (1, 240, 320, 3)
+    np.testing.assert_allclose(np.asarray(info), [480.0, 640.0, 480.0, 480.0])
+    np.testing.assert_allclose(out[0, :, :240], 200.0, atol=1e-4)
+    np.testing.assert_allclose(out[0, :, 240:], np.broadcast_to([1.0, 2.0, 3.0], (240, 80, 3)), atol=1e-4)
+
+
+def test_resize_pad_pad_mode_and_stretch():
+    image = np.zeros((2, 250, 330, 3), np.uint8)
+    out, info = ResizePad("pad", pad_to_multiple=64, pad_value=127.5)(image)
+    assert tuple(out.shape) == (2, 256, 384, 3)
+    np.testing.assert_allclose(np.asarray(info), [256.0, 384.0, 250.0, 330.0])
+    assert float(np.asarray(out)[0, 252, 10, 0]) == pytest.approx(127.5)
+    assert float(np.asarray(out)[0, 10, 10, 0]) == pytest.approx(0.0)
+    _, info = ResizePad("stretch", target_size=(100, 100))(image)
+    np.testing.assert_allclose(np.asarray(info), [250.0, 330.0, 250.0, 330.0])
+
+
+def test_recover_boxes_clips_to_image():
+    boxes = np.array([[[0.125, 0.125, 0.625, 0.625], [0, 0, 0, 0]]], "float32")
+    out = RecoverBoxes()(boxes, np.array([512.0, 512.0, 256.0, 512.0], "float32"))
+    np.testing.assert_allclose(np.asarray(out), [[[64, 64, 320, 256], [0, 0, 0, 0]]])
+
+
+@pytest.mark.parametrize(
+    "resize, expected",
+    [("letterbox", [64.0, 64.0, 320.0, 256.0]), ("stretch", [64.0, 32.0, 320.0, 160.0])],
+)
+def test_stub_network_boxes_in_original_pixels(resize, expected):
+    # anchor 5 of a 4x4 grid (step 32, size 64): centre (48, 48) -> box 16..80 of 128
+    infer = build_inference_model(stub_model(), resize=resize, anchors=STUB_ANCHORS, score_threshold=0.5,
+                                  max_detections=3)
+    out = infer(np.zeros((1, 256, 512, 3), np.uint8))
+    assert int(out["num_detections"][0]) == 1
+    np.testing.assert_allclose(np.asarray(out["boxes"])[0, 0], expected, atol=1e-3)
+    assert int(out["classes"][0, 0]) == 1
+    assert float(out["scores"][0, 0]) > 0.99
+
+
+def test_stub_network_native_size():
+    model = stub_model(size=None)
+    infer = build_inference_model(model, input_size=None, anchors=STUB_ANCHORS, max_detections=2)
+    out = infer(np.zeros((1, 70, 100, 3), np.uint8))  # padded to 96 x 128: grid 3 x 4, anchor 5 = (1, 1)
+    np.testing.assert_allclose(np.asarray(out["boxes"])[0, 0], [16.0, 16.0, 80.0, 70.0], atol=1e-3)
+
+
+def test_fixed_size_model_rejects_native_size():
+    with pytest.raises(ValueError, match="not fully convolutional"):
+        build_inference_model(stub_model(), input_size=None, anchors=STUB_ANCHORS)
+    with pytest.raises(ValueError, match="anchors="):
+        build_inference_model(stub_model())
+
+
+def test_level_grids_anchor_boxes_match_spec_anchors():
+    model = kssd_zoo.face_ssd(compile=False)
+    spec = model.spec["anchors"]
+    images = np.zeros((1, 250, 330, 3), "float32")
+    grids = LevelGrids(steps=spec["steps"])(images)
+    args = {k: v for k, v in spec.items() if k != "feature_sizes"}
+    anchors = np.asarray(AnchorBoxes(**args)(images, grids))
+    np.testing.assert_allclose(anchors, model.anchors_for((250, 330)), atol=1e-6)
+
+
+@pytest.fixture(scope="module")
+def face():
+    return kssd_zoo.face_ssd(compile=False)
+
+
+def test_batch_and_single_agree(face):
+    rng = np.random.default_rng(1)
+    a, b = (rng.integers(0, 255, (120, 200, 3), dtype=np.uint8) for _ in range(2))
+    both = detect(face, [a, b])
+    alone = detect(face, a)[0]
+    assert len(alone["scores"]) > 0
+    np.testing.assert_allclose(both[0]["boxes"], alone["boxes"], atol=1e-3)
+    np.testing.assert_allclose(both[0]["scores"], alone["scores"], atol=1e-5)
+    assert both[0]["class_names"][0] == "face"
+
+
+def test_detect_files_and_bad_inputs(face, tmp_path):
+    image = np.random.default_rng(2).integers(0, 255, (90, 140, 3), dtype=np.uint8)
+    path = tmp_path / "a.png"
+    cv2.imwrite(str(path), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+    from_file = detect(face, str(path), max_detections=5)[0]
+    from_array = detect(face, image, max_detections=5)[0]
+    np.testing.assert_allclose(from_file["boxes"], from_array["boxes"], atol=1e-3)
+    assert from_file["boxes"].shape[1] == 4 and np.all(from_file["boxes"][:, 2] <= 140)
+    (tmp_path / "notes.txt").write_text("not an image")
+    with pytest.raises(ImageReadError, match="notes.txt"):
+        detect(face, [str(tmp_path / "notes.txt")])
+    with pytest.raises(ValueError, match="empty image"):
+        detect(face, [np.zeros((0, 5, 3), np.uint8)])
+
+
+def test_to_rgb_uint8_conversions():
+    assert to_rgb_uint8(np.full((2, 2), 65535, np.uint16)).tolist() == np.full((2, 2, 3), 255).tolist()
+    rgba = np.zeros((2, 2, 4), np.uint8)
+    rgba[..., 0], rgba[..., 3] = 10, 255
+    assert to_rgb_uint8(rgba)[0, 0].tolist() == [10, 0, 0]
+    with pytest.raises(ValueError, match=r"shape \(H, W\)"):
+        to_rgb_uint8(np.zeros((2, 2, 5), np.uint8))
+    with pytest.raises(ValueError, match="outside 0..255"):
+        to_rgb_uint8(np.full((2, 2, 3), 300, np.int32))
+
+
+def test_inference_model_keras_round_trip(tmp_path):
+    infer = build_inference_model(kssd_zoo.tiny_ssd(compile=False), score_threshold=0.2, max_detections=10)
+    path = tmp_path / "infer.keras"
+    infer.save(path)
+    loaded = keras.saving.load_model(path)
+    x = np.random.default_rng(3).integers(0, 255, (1, 64, 96, 3), dtype=np.uint8)
+    a, b = infer(x), loaded(x)
+    np.testing.assert_allclose(np.asarray(a["boxes"]), np.asarray(b["boxes"]), atol=1e-4)
+    assert int(a["num_detections"][0]) == 10
