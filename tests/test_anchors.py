@@ -144,3 +144,18 @@ def test_bad_input_names_the_argument(kwargs, match):
 def test_bad_image_size(image_size):
     with pytest.raises(ValueError, match="image_size"):
         generate_anchors(image_size, steps=FACE_STEPS, min_sizes=FACE_MIN_SIZES)
+
+
+def test_grid_centres_equal_explicit_feature_sizes_and_validate():
+    sizes = [[10, 16, 24], [32, 48], [64, 96], [128, 192, 256]]
+    grid = generate_anchors((240, 320), steps=[8, 16, 32, 64], min_sizes=sizes, centers="grid")
+    explicit = generate_anchors((240, 320), feature_sizes=[(30, 40), (15, 20), (8, 10), (4, 5)],
+                                min_sizes=sizes)
+    np.testing.assert_array_equal(grid, explicit)
+    # Level 3 (step 32, 8 rows over 240 px): the last row's centre is 7.5 / 8, not 7.5 * 32 / 240.
+    step = generate_anchors((240, 320), steps=[8, 16, 32, 64], min_sizes=sizes)
+    assert not np.allclose(grid, step)
+    with pytest.raises(ValueError, match="centers"):
+        generate_anchors((240, 320), steps=[8], min_sizes=[[10]], centers="middle")
+    with pytest.raises(ValueError, match="centers"):
+        generate_anchors((240, 320), feature_sizes=[4], min_sizes=[[10]], centers="step")

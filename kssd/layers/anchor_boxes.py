@@ -26,8 +26,9 @@ class AnchorBoxes(keras.layers.Layer):
     * SSD paper: ``scales`` (one more than levels), ``aspect_ratios`` and ``extra_box``;
       sizes are relative to the image.
 
-    Centres sit at ``(j + 0.5) * step / image_dim`` when ``steps`` is given, otherwise at
-    ``(j + 0.5) / grid_dim`` of the feature map.
+    Centres sit at ``(j + 0.5) * step / image_dim`` (``centers="step"``, the default when
+    ``steps`` is given) or at ``(j + 0.5) / grid_dim`` of the feature map (``centers="grid"``,
+    the default without steps; the released UltraFace priors).
 
     When all sizes are static (eager calls, JAX, graphs traced for a fixed input size) the
     anchors are computed once per size with :func:`kssd.anchors.generate_anchors` and returned
@@ -42,6 +43,8 @@ class AnchorBoxes(keras.layers.Layer):
             ``1/r``), default None (no extra ratios).
         extra_box: SSD-paper style, add the ``sqrt(s_k * s_k+1)`` box, default True.
         clip: clip the centre-form values to [0, 1], default False.
+        centers: ``"step"`` or ``"grid"`` centre placement (see above), default None = "step"
+            with steps, else "grid".
         **kwargs: base ``keras.layers.Layer`` arguments (``name``, ``dtype``...).
 
     Returns:
@@ -71,9 +74,14 @@ class AnchorBoxes(keras.layers.Layer):
         aspect_ratios=None,
         extra_box=True,
         clip=False,
+        centers=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
+        if centers not in (None, "step", "grid"):
+            raise ValueError(f"`centers` must be 'step', 'grid' or None, got {centers!r}")
+        if centers == "step" and steps is None:
+            raise ValueError("`centers='step'` needs `steps`")
         sizes, relative = level_box_sizes(
             min_sizes=min_sizes, scales=scales, aspect_ratios=aspect_ratios, extra_box=extra_box
         )
@@ -96,6 +104,8 @@ class AnchorBoxes(keras.layers.Layer):
         self.aspect_ratios = aspect_ratios
         self.extra_box = extra_box
         self.clip = clip
+        self.centers = centers
+        self._step_centres = self._step_pairs is not None and centers != "grid"
         self._cell_sizes = [s.astype("float32") for s in sizes]  # (n_k, 2) of (w, h)
         self._relative = relative
         self._cache = {}  # static sizes -> NumPy anchors
@@ -145,6 +155,7 @@ class AnchorBoxes(keras.layers.Layer):
                 aspect_ratios=self.aspect_ratios,
                 extra_box=self.extra_box,
                 clip=self.clip,
+                centers=self.centers,
             )
         return self._cache[sizes]
 
@@ -161,7 +172,7 @@ class AnchorBoxes(keras.layers.Layer):
             cols_f = ops.cast(cols, "float32")
             cy = ops.cast(ops.arange(rows), "float32") + 0.5
             cx = ops.cast(ops.arange(cols), "float32") + 0.5
-            if self._step_pairs is not None:
+            if self._step_centres:
                 step_h, step_w = self._step_pairs[k]
                 cy = cy * step_h / height
                 cx = cx * step_w / width
@@ -211,6 +222,7 @@ class AnchorBoxes(keras.layers.Layer):
                 "aspect_ratios": self.aspect_ratios,
                 "extra_box": self.extra_box,
                 "clip": self.clip,
+                "centers": self.centers,
             }
         )
         return config

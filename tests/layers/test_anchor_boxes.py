@@ -101,6 +101,7 @@ def test_dynamic_shapes_inside_tf_function():
         (FACE, (250, 333), None),
         (SSD300, (300, 300), [(38, 38), (19, 19), (10, 10), (5, 5), (3, 3), (1, 1)]),
         (dict(SSD300, steps=[8, 16, 32, 64, 100, 300], extra_box=False, clip=True), (300, 300), None),
+        (dict(FACE, centers="grid", clip=True), (240, 320), None),
     ],
 )
 def test_in_graph_keras_ops_path_equals_generate_anchors(config, size, grids):
@@ -156,3 +157,16 @@ def test_bad_arguments_and_inputs_raise_value_error():
         layer(np.zeros((240, 320), "float32"), maps)
     with pytest.raises(ValueError, match=r"`feature_maps\[1\]`"):
         layer(images, [maps[0], np.zeros((15, 20), "float32"), maps[2], maps[3]])
+
+
+def test_grid_centres_with_steps_give_the_released_ultraface_priors():
+    # UltraFace: grids ceil(size / step), centres (j + 0.5) / grid, clipped; differs from "step".
+    config = dict(FACE, centers="grid", clip=True)
+    grids = _ceil_grids(240, 320, FACE["steps"])
+    expected = generate_anchors((240, 320), feature_sizes=grids, min_sizes=FACE["min_sizes"], clip=True)
+    out = run_layer_contract(AnchorBoxes, config, _inputs(240, 320, grids), (4420, 4),
+                             expected_output=expected, atol=1e-6)
+    step_centres = generate_anchors((240, 320), **FACE)
+    assert np.abs(np.asarray(out) - step_centres).max() > 0.05
+    with pytest.raises(ValueError, match="centers"):
+        AnchorBoxes(min_sizes=FACE["min_sizes"], centers="step")
