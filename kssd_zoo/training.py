@@ -396,8 +396,7 @@ def train(model_or_name, data, val_data=None, *, epochs=None, batch_size=None,
                        "the objects, e.g. with `kssd data stats`). The model would learn only "
                        "background.")
             warnings.warn(message, UserWarning, stacklevel=2)
-            if verbose:
-                print(f"WARNING: {message}")
+            print(f"WARNING: {message}")
 
         checkpoint = ResumableCheckpoint(out / "checkpoints", verbose=0)
         initial_epoch = 0
@@ -526,8 +525,8 @@ def results_table(metrics, title=None):
     Example:
         >>> from kssd_zoo.training import results_table
         >>> print(results_table({"mAP": 0.5}))
-        metric   value
-        mAP     0.5000
+        metric  value
+        mAP    0.5000
     """
     width = max([len("metric")] + [len(k) for k in metrics])
     lines = [title] if title else []

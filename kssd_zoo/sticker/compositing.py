@@ -33,7 +33,7 @@ def premultiply(rgba):
     Example:
         >>> import numpy as np
         >>> from kssd_zoo.sticker.compositing import premultiply
-        >>> premultiply(np.array([[[255, 0, 0, 51]]], np.uint8)).round(3).tolist()
+        >>> premultiply(np.array([[[255, 0, 0, 51]]], np.uint8)).astype(float).round(3).tolist()
         [[[0.2, 0.0, 0.0, 0.2]]]
     """
     rgba = np.asarray(rgba, np.float32) / 255.0

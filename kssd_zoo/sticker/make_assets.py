@@ -148,8 +148,8 @@ def draw_sticker(name):
 
     Example:
         >>> from kssd_zoo.sticker.make_assets import draw_sticker
-        >>> int(draw_sticker("sunglasses")[96, 136, 3])
-        255
+        >>> int(draw_sticker("sunglasses")[96, 136, 3])  # tinted lens
+        235
     """
     if name not in DRAWERS:
         raise KeyError(f"unknown built-in sticker {name!r}; known: {', '.join(sorted(DRAWERS))}")

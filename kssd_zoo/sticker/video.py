@@ -40,7 +40,7 @@ def video_properties(path):
             "fps": float(capture.get(cv2.CAP_PROP_FPS) or 0.0),
             "width": int(capture.get(cv2.CAP_PROP_FRAME_WIDTH) or 0),
             "height": int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT) or 0),
-            "frames": int(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0),
+            "frames": max(int(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0), 0),
         }
     finally:
         capture.release()

@@ -84,10 +84,10 @@ def test_verification_fails_loudly(tiny, tmp_path, monkeypatch):
 
 
 def test_compare_detections_tolerates_tie_order_only():
-    ref = {"boxes": np.array([[[0, 0, 10, 10], [20, 20, 30, 30]]], "float32"),
-           "scores": np.array([[0.8, 0.8]], "float32"), "classes": np.array([[1, 1]]),
+    ref = {"boxes": np.array([[[0, 0, 10, 10], [20, 20, 30, 30], [0, 0, 0, 0]]], "float32"),
+           "scores": np.array([[0.8, 0.8, 0.0]], "float32"), "classes": np.array([[1, 1, 0]]),
            "num_detections": np.array([2])}
-    swapped = {k: v[:, ::-1] if v.ndim > 1 else v for k, v in ref.items()}
+    swapped = {k: v[:, [1, 0, 2]] if v.ndim > 1 else v for k, v in ref.items()}
     assert compare_detections(ref, swapped)["ok"]
     moved = {**ref, "boxes": ref["boxes"] + np.array([0, 0, 0.6, 0], "float32")}
     assert not compare_detections(ref, moved)["ok"]

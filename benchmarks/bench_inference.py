@@ -1,0 +1,137 @@
+"""End-to-end face detection latency: kssd (Keras/TF, SavedModel, TFLite, ONNX) vs UltraFace and dlib.
+
+Every row times preprocessing, the network, decoding and NMS on the same real photos
+(WIDER FACE ``0--Parade``, resized to the benchmark size), batch 1 and batch 8, and prints
+median milliseconds per batch and per image, with the ratio against the released UltraFace
+RFB ONNX model in onnxruntime at the same size and batch (the baseline, measured in this run).
+
+* kssd rows: ``kssd_zoo.ultraface_rfb`` with the released RFB-320 weights, wrapped by
+  ``kssd.inference.build_inference_model`` (letterbox to 240x320: the RFB spec is
+  fixed-size, so 640x480 photos are letterboxed to 240x320 too) and exported with
+  ``kssd.export.export``.
+* UltraFace release rows: ``version-RFB-320.onnx`` at 320x240 and ``version-RFB-640.onnx`` at
+  640x480 (they contain decode but not NMS); preprocessing (cv2 resize, normalization, NCHW)
+  and OpenCV's ``cv2.dnn.NMSBoxes`` (score 0.7, IoU 0.3) are added in Python and timed.
+  The release files have a fixed batch of 1, so batch 8 is 8 calls.
+* dlib: ``dlib.get_frontal_face_detector()`` (HOG), upsampling 0, one image at a time.
+
+Run: ``python benchmarks/bench_inference.py [--repeats 10]`` (about 3-4 minutes on 2 cores).
+"""
+
+import argparse
+import glob
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = (REPO / ".." / "shared").resolve()
+IMAGES = SHARED / "data" / "faces" / "widerface_mini" / "WIDER_train" / "images" / "0--Parade"
+RELEASE = SHARED / "models" / "ultraface"
+SIZES = ((240, 320), (480, 640))
+BATCHES = (1, 8)
+
+
+def timeit(fn, batch, repeats, warmup=2):
+    for _ in range(warmup):
+        fn(batch)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn(batch)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times) * 1000.0
+
+
+def release_runner(size):
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    name = "version-RFB-320.onnx" if size == (240, 320) else "version-RFB-640.onnx"
+    session = ort.InferenceSession(str(RELEASE / name), options, providers=["CPUExecutionProvider"])
+    h, w = session.get_inputs()[0].shape[2:]
+
+    def one(image):
+        x = cv2.resize(image, (w, h)).astype(np.float32)
+        x = ((x - 127.0) / 128.0).transpose(2, 0, 1)[None]
+        scores, boxes = session.run(None, {"input": x})
+        conf = scores[0, :, 1]
+        keep = conf > 0.7
+        b = boxes[0][keep] * np.array([image.shape[1], image.shape[0]] * 2, np.float32)
+        xywh = np.concatenate([b[:, :2], b[:, 2:] - b[:, :2]], axis=1)
+        idx = cv2.dnn.NMSBoxes(xywh.tolist(), conf[keep].tolist(), 0.7, 0.3)
+        return b[np.asarray(idx, int).ravel()] if len(idx) else b[:0]
+
+    return lambda batch: [one(im) for im in batch]
+
+
+def dlib_runner():
+    import dlib
+
+    detector = dlib.get_frontal_face_detector()
+    return lambda batch: [detector(im, 0) for im in batch]
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=10)
+    args = parser.parse_args(argv)
+    files = sorted(glob.glob(str(IMAGES / "*.jpg")))
+    if not files or not (RELEASE / "version-RFB-320.onnx").exists():
+        print(f"needs {IMAGES} and {RELEASE} (the ../shared folder)", file=sys.stderr)
+        return 1
+    import tensorflow as tf
+
+    import kssd_zoo
+    from kssd.export import export
+    from kssd.export.verify import load_runner
+    from kssd.inference import build_inference_model
+
+    photos = [cv2.cvtColor(cv2.imread(f), cv2.COLOR_BGR2RGB) for f in files]
+    model = kssd_zoo.ultraface_rfb(weights=str(RELEASE / "version-RFB-320.onnx"), compile=False)
+    infer = build_inference_model(model)
+    keras_fn = tf.function(lambda x: infer(x, training=False), reduce_retracing=True)
+    tmp = tempfile.mkdtemp(prefix="kssd_bench_")
+    runners = {"kssd Keras/TF (tf.function)": lambda b: keras_fn(tf.constant(b))}
+    for fmt, suffix in (("saved_model", ""), ("tflite", ".tflite"), ("onnx", ".onnx")):
+        path = os.path.join(tmp, "ultraface_rfb" + suffix)
+        report = export(infer, fmt, path, verify_images=photos[:2])
+        verification = report["verification"]
+        print(f"exported {fmt}: verified {verification['matched']} detections, max box diff "
+              f"{verification['max_box_diff']:.2g} px, max score diff {verification['max_score_diff']:.2g}")
+        label = {"saved_model": "kssd SavedModel", "tflite": "kssd TFLite (float32)",
+                 "onnx": "kssd ONNX (onnxruntime)"}[fmt]
+        runners[label] = load_runner(path, fmt)
+    dlib_run = dlib_runner()
+    rows = []
+    for size in SIZES:
+        images = [cv2.resize(p, (size[1], size[0]), interpolation=cv2.INTER_AREA) for p in photos]
+        base_run = release_runner(size)
+        for batch_size in BATCHES:
+            batch = np.stack([images[i % len(images)] for i in range(batch_size)])
+            base = timeit(base_run, batch, args.repeats)
+            results = [(f"UltraFace release ONNX {'320' if size[0] == 240 else '640'} + cv2 NMS", base)]
+            for label, run in runners.items():
+                results.append((label, timeit(run, batch, args.repeats)))
+            results.append(("dlib HOG (CPU)", timeit(dlib_run, batch, max(3, args.repeats // 3), warmup=1)))
+            for label, ms in results:
+                rows.append((f"{size[1]}x{size[0]}", batch_size, label, ms, ms / batch_size, ms / base))
+    print()
+    print(f"| image | batch | detector | ms / batch | ms / image | x baseline |")
+    print("|---|---|---|---|---|---|")
+    for size, batch_size, label, ms, per, ratio in rows:
+        print(f"| {size} | {batch_size} | {label} | {ms:.1f} | {per:.1f} | {ratio:.2f} |")
+    print("\nbaseline = UltraFace release ONNX in onnxruntime (+ cv2 NMS) at the same size and batch; "
+          "kssd rows letterbox every photo to 240x320 (ultraface_rfb is fixed-size).")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,59 @@
+"""Real training checks that fit the CI budget (the long ones: benchmarks/training_checks.py)."""
+
+import xml.etree.ElementTree as ElementTree
+
+import numpy as np
+import pytest
+
+from tests.conftest import shared_path
+
+
+def read_imglab(xml_path):
+    """dlib imglab XML (``<box top left width height [ignore]>``) -> kssd records."""
+    records = []
+    for image in ElementTree.parse(xml_path).getroot().iter("image"):
+        boxes = [[float(b.get("left")), float(b.get("top")),
+                  float(b.get("left")) + float(b.get("width")),
+                  float(b.get("top")) + float(b.get("height"))] for b in image.iter("box")]
+        ignore = [b.get("ignore") == "1" for b in image.iter("box")]
+        records.append({"image_id": image.get("file"),
+                        "image_path": str(xml_path.parent / image.get("file")),
+                        "boxes": np.asarray(boxes, "float32").reshape(-1, 4),
+                        "labels": np.ones(len(boxes), "int32"),
+                        "attributes": {"difficult": np.asarray(ignore, bool)}})
+    return records
+
+
+def face_ap(model, records):
+    from kssd.callbacks.evaluation import detect_records, detection_metrics, make_detect_fn
+
+    return detection_metrics("voc12", records, detect_records(make_detect_fn(model), records))
+
+
+@pytest.mark.slow
+def test_ultraface_fine_tuning_keeps_its_ap_on_dlib_faces(tmp_path):
+    """Imported UltraFace weights, fine-tuned with model.fit + SSDLoss on widerface_mini,
+    keep their AP on the dlib PASCAL test faces within 0.05."""
+    import keras
+
+    import kssd_zoo
+    from kssd.data import WiderFaceReader
+    from kssd_zoo.training import train
+
+    onnx = shared_path("models", "ultraface", "version-slim-320.onnx")
+    test = read_imglab(shared_path("data", "faces", "dlib_pascal", "testing.xml"))
+    train_records = list(WiderFaceReader(shared_path("data", "faces", "widerface_mini")))
+    assert len(test) == 5 and sum(len(r["boxes"]) for r in test) == 25
+
+    model = kssd_zoo.ultraface_slim(weights=str(onnx), compile=False)
+    before = face_ap(model, test)["mAP"]
+    assert before > 0.9  # the import and the evaluation path are sound
+    start = [w.copy() for w in model.get_weights()]
+    keras.utils.set_random_seed(0)
+    result = train(model, train_records, epochs=3, batch_size=5, learning_rate=1e-4,
+                   max_val_images=0, out_dir=tmp_path, tensorboard=False, verbose=0)
+    assert int(model.optimizer.iterations) == 6  # 10 images / batch 5 = 2 steps x 3 epochs
+    moved = max(float(np.abs(a - b).max()) for a, b in zip(model.get_weights(), start))
+    assert moved > 0  # it did train
+    after = face_ap(result["model"], test)["mAP"]
+    assert abs(after - before) <= 0.05, (before, after)
