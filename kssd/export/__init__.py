@@ -171,7 +171,7 @@ def export(
     except (ValueError, ImportError):
         raise
     except Exception as error:  # converters raise many kinds of errors
-        from kssd.export._compat import describe_failure
+        from kssd.export.failures import describe_failure
 
         _remove(path)
         raise ExportError(describe_failure(error, infer, format)) from error

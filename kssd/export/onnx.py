@@ -70,7 +70,6 @@ def export_onnx(inference_model, path, opset=17):
         patch_tf2onnx()
     except ImportError:  # pragma: no cover
         pass
-    from kssd.export._compat import tflite_friendly_tracing
     from kssd.export.saved_model import input_signature
     from kssd.inference.inference_model import DETECTION_KEYS
 
@@ -81,8 +80,7 @@ def export_onnx(inference_model, path, opset=17):
         out = model(images, training=False)
         return [tf.identity(out[k], name=k) for k in DETECTION_KEYS]
 
-    with tflite_friendly_tracing():
-        concrete = serve.get_concrete_function()
+    concrete = serve.get_concrete_function()
     frozen = convert_variables_to_constants_v2(concrete, lower_control_flow=False, aggressive_inlining=True)
     proto, _ = tf2onnx.convert.from_graph_def(
         frozen.graph.as_graph_def(),

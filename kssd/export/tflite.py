@@ -32,15 +32,13 @@ def export_tflite(inference_model, path, quantization=None, representative_image
     """
     import tensorflow as tf
 
-    from kssd.export._compat import tflite_friendly_tracing
     from kssd.export.saved_model import ENDPOINT, export_saved_model
 
     if quantization not in QUANTIZATIONS:
         raise ValueError(f"`quantization` must be one of {QUANTIZATIONS}, got {quantization!r}")
     with tempfile.TemporaryDirectory() as tmp:
         saved = os.path.join(tmp, "saved_model")
-        with tflite_friendly_tracing():
-            export_saved_model(inference_model, saved)
+        export_saved_model(inference_model, saved)
         converter = tf.lite.TFLiteConverter.from_saved_model(saved, signature_keys=[ENDPOINT])
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
         if quantization == "float16":

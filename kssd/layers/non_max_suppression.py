@@ -45,8 +45,10 @@ def _portable_nms(boxes, scores, score_threshold, iou_threshold, per_class, max_
         return ops.logical_and(step < per_class, ops.any(remaining > neg_inf))
 
     def body(step, remaining, kept_ids, kept_scores):
-        best = ops.cast(ops.argmax(remaining, axis=-1), "int32")  # (B, C)
-        best_score = ops.max(remaining, axis=-1)  # (B, C)
+        # top_k (lowest index first on ties) rather than argmax: Keras' TF argmax adds a
+        # bitwise op that TFLite has no built-in kernel for.
+        best_score, best = ops.top_k(remaining, 1)
+        best_score, best = best_score[..., 0], ops.cast(best[..., 0], "int32")  # (B, C)
         picked = ops.take(flat_coords, best + row_offsets, axis=0)  # (B, C, 5)
         px1, py1, px2, py2, parea = (picked[..., i, None] for i in range(5))  # (B, C, 1)
         inter_w = ops.maximum(ops.minimum(px2, bx2) - ops.maximum(px1, bx1), 0.0)
