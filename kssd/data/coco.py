@@ -17,10 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
-from kssd.data.records import DatasetStats, make_record
+from kssd.data.records import DatasetStats, ParsedReader, make_record
 
 
-class COCOReader:
+class COCOReader(ParsedReader):
     """Read a COCO instances JSON (one record per image).
 
     Args:
@@ -150,13 +150,6 @@ class COCOReader:
             self.stats.add_record(record)
             records.append(record)
         return records
-
-    def __len__(self):
-        return len(self._records)
-
-    def __iter__(self):
-        for record in self._records:
-            yield dict(record)
 
     def __repr__(self):
         return (f"COCOReader(annotation_file={str(self.annotation_file)!r}, "

@@ -405,3 +405,18 @@ class DatasetStats:
                 f"images_skipped={self.num_images_skipped}, "
                 f"boxes_dropped={self.num_boxes_dropped}, "
                 f"boxes_clipped={self.num_boxes_clipped})")
+
+
+class ParsedReader:
+    """Base of the readers that parse their annotation files up front into ``self._records``.
+
+    Subclasses fill ``self._records`` (a list of records) and ``self.stats`` in ``__init__``;
+    iteration yields a shallow copy of each record, so callers may modify what they get.
+    """
+
+    def __len__(self):
+        return len(self._records)
+
+    def __iter__(self):
+        for record in self._records:
+            yield dict(record)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kssd.data.records import DatasetStats, make_record
+from kssd.data.records import DatasetStats, ParsedReader, make_record
 
 #: The 20 Pascal VOC classes, in the usual order (class id = index + 1).
 VOC_CLASSES = (
@@ -27,7 +27,7 @@ VOC_CLASSES = (
 )
 
 
-class VOCReader:
+class VOCReader(ParsedReader):
     """Read Pascal VOC XML annotations (one record per image).
 
     Args:
@@ -163,13 +163,6 @@ class VOCReader:
                         "truncated": np.asarray(truncated, np.int32)})
         self.stats.add_record(record)
         return record
-
-    def __len__(self):
-        return len(self._records)
-
-    def __iter__(self):
-        for record in self._records:
-            yield dict(record)
 
     def __repr__(self):
         return (f"VOCReader(root={str(self.root)!r}, split={self.split!r}, "

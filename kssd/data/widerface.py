@@ -17,13 +17,13 @@ from pathlib import Path
 
 import numpy as np
 
-from kssd.data.records import DatasetStats, make_record
+from kssd.data.records import DatasetStats, ParsedReader, make_record
 
 ATTRIBUTES = ("blur", "expression", "illumination", "invalid", "occlusion", "pose")
 _IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 
 
-class WiderFaceReader:
+class WiderFaceReader(ParsedReader):
     """Read WIDER FACE annotations (one record per image, class 1 = ``"face"``).
 
     Args:
@@ -156,13 +156,6 @@ class WiderFaceReader:
             attributes={k: v[keep] for k, v in attributes.items()})
         self.stats.add_record(record)
         return record
-
-    def __len__(self):
-        return len(self._records)
-
-    def __iter__(self):
-        for record in self._records:
-            yield dict(record)
 
     def __repr__(self):
         return (f"WiderFaceReader(root={str(self.root)!r}, split={self.split!r}, "
