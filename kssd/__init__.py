@@ -3,7 +3,7 @@
 Importing ``kssd`` registers every public layer, loss and schedule for Keras
 serialization, so ``keras.saving.load_model(path)`` works after ``import kssd``.
 
-Example:
+Examples:
     >>> import kssd
     >>> anchors = kssd.anchors.generate_anchors(
     ...     (240, 320), steps=[8, 16, 32, 64],

@@ -44,7 +44,7 @@ def level_box_sizes(*, min_sizes=None, scales=None, aspect_ratios=None, extra_bo
         ``(sizes, relative)``: a list with one float64 array (n_k, 2) of ``(w, h)`` per level,
         and whether the sizes are relative to the image (True) or pixels (False).
 
-    Example:
+    Examples:
         >>> from kssd.anchors import level_box_sizes
         >>> sizes, relative = level_box_sizes(min_sizes=[[10, 16], [32]])
         >>> [s.shape for s in sizes], relative
@@ -93,7 +93,7 @@ def level_box_sizes(*, min_sizes=None, scales=None, aspect_ratios=None, extra_bo
 def feature_map_sizes(image_size, *, steps=None, feature_sizes=None):
     """Feature-map ``(h, w)`` of each level: given, or ``ceil(image_dim / step)``.
 
-    Example:
+    Examples:
         >>> from kssd.anchors import feature_map_sizes
         >>> feature_map_sizes((240, 320), steps=[8, 16, 32, 64])
         [(30, 40), (15, 20), (8, 10), (4, 5)]
@@ -158,7 +158,7 @@ def generate_anchors(
     Raises:
         ValueError: mismatched levels, non-positive sizes or a malformed argument, naming it.
 
-    Example:
+    Examples:
         >>> from kssd.anchors import generate_anchors
         >>> generate_anchors((240, 320), steps=[8, 16, 32, 64],
         ...     min_sizes=[[10, 16, 24], [32, 48], [64, 96], [128, 192, 256]]).shape
@@ -214,7 +214,7 @@ def generate_anchors(
 def anchors_per_cell(*, min_sizes=None, scales=None, aspect_ratios=None, extra_box=True):
     """Number of anchors per feature-map cell for each level (what a head must predict).
 
-    Example:
+    Examples:
         >>> from kssd.anchors import anchors_per_cell
         >>> anchors_per_cell(min_sizes=[[10, 16, 24], [32, 48], [64, 96], [128, 192, 256]])
         [3, 2, 2, 3]

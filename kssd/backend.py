@@ -55,7 +55,7 @@ def ops_for(*tensors):
     Returns:
         A namespace with Keras op names (``maximum``, ``argmax``, ``take``, ...).
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from kssd.backend import ops_for
         >>> ops = ops_for(np.zeros(3))

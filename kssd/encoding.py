@@ -48,7 +48,7 @@ def encode_targets(boxes, labels, anchors, match_threshold=0.45, variances=DEFAU
     Returns:
         float32 (A, 5) or (B, A, 5): offsets then class id; all background when no box.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from kssd.encoding import encode_targets
         >>> anchors = np.array([[0.25, 0.25, 0.5, 0.5], [0.75, 0.75, 0.5, 0.5]], "float32")
@@ -82,7 +82,7 @@ class TargetEncoder:
             formats need ``image_size``.
         image_size: ``(height, width)`` of the images the boxes refer to, for absolute formats.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from kssd.encoding import TargetEncoder
         >>> anchors = np.array([[0.25, 0.25, 0.5, 0.5], [0.75, 0.75, 0.5, 0.5]], "float32")

@@ -28,7 +28,7 @@ def draw_detections(image, boxes, labels, scores=None, class_names=None, thickne
     Returns:
         uint8 (H, W, 3) RGB image with the detections drawn.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from kssd.visualization import draw_detections
         >>> out = draw_detections(np.zeros((64, 64, 3), "uint8"), [[8, 8, 40, 40]], [1], [0.9])
@@ -68,7 +68,7 @@ def image_grid(images, columns=4, path=None, gap=4):
     Returns:
         uint8 RGB array of the grid.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from kssd.visualization import image_grid
         >>> image_grid([np.zeros((8, 8, 3), "uint8")] * 3, columns=2, gap=0).shape

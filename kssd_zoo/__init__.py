@@ -3,7 +3,7 @@
 Importing ``kssd_zoo`` registers the Detector model, the blocks and kssd's layers, losses and
 schedules, so ``keras.saving.load_model("model.keras")`` works afterwards.
 
-Example:
+Examples:
     >>> import kssd_zoo
     >>> model = kssd_zoo.face_ssd(compile=False)
     >>> model.anchors.shape
@@ -53,7 +53,7 @@ def _factory(model_name, summary):
     Returns:
         A :class:`kssd_zoo.Detector`.
 
-    Example:
+    Examples:
         >>> import kssd_zoo
         >>> kssd_zoo.{model_name}(compile=False).name
         '{model_name}'

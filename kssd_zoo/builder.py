@@ -4,7 +4,7 @@ Graph: ``image`` (RGB float 0..255) -> ``normalization`` (keras Normalization or
 from the spec) -> backbone nodes in order -> head -> ``predictions`` =
 Concatenate(locs (B, A, 4), logits (B, A, C + 1)).
 
-Example:
+Examples:
     >>> from kssd_zoo.builder import build_network
     >>> from kssd_zoo.spec import resolve_spec
     >>> inputs, y_pred = build_network(resolve_spec("face_ssd"))
@@ -30,7 +30,7 @@ def normalization_layer(normalization):
     Returns:
         A Keras layer named ``normalization``, or None.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from kssd_zoo.builder import normalization_layer
         >>> layer = normalization_layer({"mean": [127.5] * 3, "std": [255.0] * 3})
@@ -55,7 +55,7 @@ def normalization_layer(normalization):
 def anchors_per_cell_for(spec):
     """Anchors per cell of each level, from the spec's anchors entry.
 
-    Example:
+    Examples:
         >>> from kssd_zoo.builder import anchors_per_cell_for
         >>> from kssd_zoo.spec import resolve_spec
         >>> anchors_per_cell_for(resolve_spec("face_ssd"))
@@ -86,7 +86,7 @@ def build_network(spec, *, return_features=False):
     Raises:
         SpecError: a block fails to build (naming the node, its YAML path and the cause).
 
-    Example:
+    Examples:
         >>> from kssd_zoo.builder import build_network
         >>> from kssd_zoo.spec import resolve_spec
         >>> inputs, y_pred = build_network(resolve_spec("tiny_ssd"))

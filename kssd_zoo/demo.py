@@ -22,7 +22,7 @@ class TimeBudget(keras.callbacks.Callback):
     Args:
         seconds: training time budget in seconds.
 
-    Example:
+    Examples:
         >>> from kssd_zoo.demo import TimeBudget
         >>> TimeBudget(seconds=60).seconds
         60

@@ -28,7 +28,7 @@ def make_optimizer(training, steps_per_epoch=None):
     Returns:
         A ``keras.optimizers.Optimizer``.
 
-    Example:
+    Examples:
         >>> from kssd_zoo.detector import make_optimizer
         >>> opt = make_optimizer({"optimizer": {"name": "adam"},
         ...                       "schedule": {"name": "constant", "learning_rate": 0.001}})
@@ -82,7 +82,7 @@ class Detector(keras.Model):
         dynamic: whether the network is fully convolutional (any input size).
         num_classes, class_names, variances, match_threshold, postprocess: from the spec.
 
-    Example:
+    Examples:
         >>> import numpy as np, kssd_zoo
         >>> model = kssd_zoo.build("face_ssd", compile=False)
         >>> model.anchors.shape, model.num_classes

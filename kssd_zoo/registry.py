@@ -13,7 +13,7 @@ class UnknownModelError(KeyError):
 def list_models():
     """Names of the shipped model specs (files in ``kssd_zoo/specs``), sorted.
 
-    Example:
+    Examples:
         >>> import kssd_zoo
         >>> {"face_ssd", "tiny_ssd", "vgg16_ssd300", "mobilenetv2_ssd"} <= set(kssd_zoo.list_models())
         True
@@ -44,7 +44,7 @@ def build(name_or_yaml_path, *, weights=None, compile=True, backbone_weights=Non
         UnknownModelError: unknown name (lists known models, with suggestions).
         kssd_zoo.spec.SpecError: invalid spec or overrides (every problem with its YAML path).
 
-    Example:
+    Examples:
         >>> import kssd_zoo
         >>> model = kssd_zoo.build("face_ssd", num_classes=2, compile=False)
         >>> model.output_shape

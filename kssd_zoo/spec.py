@@ -4,7 +4,7 @@ A spec is validated as a whole before anything is built: every problem found is 
 with its YAML path (and line, when it comes from a file) and one :class:`SpecError` lists
 them all. Files are read with ``yaml.safe_load``; nothing is evaluated.
 
-Example:
+Examples:
     >>> from kssd_zoo.spec import resolve_spec
     >>> spec = resolve_spec("face_ssd", num_classes=2, class_names=["face", "mask"])
     >>> spec["num_classes"], spec["input"]["shape"]
@@ -70,7 +70,7 @@ TRAINING_DEFAULTS = {
 class SpecError(ValueError):
     """A spec (or override) is invalid; ``errors`` lists every problem as "path: message".
 
-    Example:
+    Examples:
         >>> from kssd_zoo.spec import SpecError
         >>> str(SpecError(["num_classes: expected an int >= 1, got 0"], source="my.yaml"))
         'invalid spec my.yaml (1 error):\\n  - num_classes: expected an int >= 1, got 0'
@@ -92,7 +92,7 @@ class SpecError(ValueError):
 def spec_names():
     """Names of the specs shipped in ``kssd_zoo/specs`` (sorted).
 
-    Example:
+    Examples:
         >>> from kssd_zoo.spec import spec_names
         >>> "face_ssd" in spec_names()
         True
@@ -112,7 +112,7 @@ def spec_path(name_or_path):
         FileNotFoundError: a path that does not exist.
         KeyError: an unknown model name (listing known names and close matches).
 
-    Example:
+    Examples:
         >>> from kssd_zoo.spec import spec_path
         >>> spec_path("tiny_ssd").name
         'tiny_ssd.yaml'
@@ -167,7 +167,7 @@ def load_spec_file(path):
     Raises:
         SpecError: YAML syntax errors (with line) or a top level that is not a mapping.
 
-    Example:
+    Examples:
         >>> from kssd_zoo.spec import load_spec_file, spec_path
         >>> spec, lines = load_spec_file(spec_path("face_ssd"))
         >>> spec["name"], lines["name"]
@@ -209,7 +209,7 @@ def apply_overrides(spec, **overrides):
     Returns:
         The new spec dict.
 
-    Example:
+    Examples:
         >>> from kssd_zoo.spec import apply_overrides
         >>> apply_overrides({"num_classes": 1, "class_names": ["face"]}, num_classes=2)["class_names"]
         ['class_1', 'class_2']
@@ -566,7 +566,7 @@ def validate_spec(spec, *, source=None, lines=None):
     Raises:
         SpecError: listing every problem with its YAML path.
 
-    Example:
+    Examples:
         >>> from kssd_zoo.spec import validate_spec, SpecError
         >>> try:
         ...     validate_spec({"name": "x", "num_classes": 0})
@@ -710,7 +710,7 @@ def resolve_spec(name_or_spec, **overrides):
         SpecError: invalid spec (all problems listed, with YAML paths and lines).
         KeyError: unknown model name (listing known names).
 
-    Example:
+    Examples:
         >>> from kssd_zoo.spec import resolve_spec
         >>> resolve_spec("vgg16_ssd300")["num_classes"]
         20

@@ -1,6 +1,6 @@
 """Box utilities: formats, IoU, the SSD box coder and the anchor matcher.
 
-Example:
+Examples:
     >>> import numpy as np
     >>> from kssd import boxes
     >>> a = np.array([[0.5, 0.5, 0.2, 0.2]])

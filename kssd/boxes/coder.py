@@ -26,7 +26,7 @@ def encode(boxes, anchors, variances=DEFAULT_VARIANCES):
     Returns:
         Tensor (..., A, 4) of offsets. Boxes must have positive width and height.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from kssd.boxes import encode
         >>> anchors = np.array([[0.5, 0.5, 0.25, 0.25]])
@@ -52,7 +52,7 @@ def decode(offsets, anchors, variances=DEFAULT_VARIANCES):
     Returns:
         Tensor (..., A, 4) ``xyxy`` normalized.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from kssd.boxes import decode
         >>> anchors = np.array([[0.5, 0.5, 0.2, 0.2]])

@@ -24,7 +24,7 @@ def center_to_corners(boxes):
     Returns:
         Tensor (..., 4) in corner form, same units.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from kssd.boxes import center_to_corners
         >>> np.asarray(center_to_corners(np.array([[0.5, 0.5, 0.2, 0.4]])), "float64").round(6)
@@ -44,7 +44,7 @@ def corners_to_center(boxes):
     Returns:
         Tensor (..., 4) in centre form, same units.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from kssd.boxes import corners_to_center
         >>> np.asarray(corners_to_center(np.array([[0.4, 0.3, 0.6, 0.7]])), "float64").round(6)
@@ -68,7 +68,7 @@ def convert_format(boxes, source, target, height=None, width=None):
     Returns:
         Tensor (..., 4) in ``target`` format, float32.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from kssd.boxes import convert_format
         >>> np.asarray(convert_format(np.array([[10., 20., 30., 40.]]), "xywh", "xyxy"))

@@ -12,7 +12,7 @@ def box_area(boxes):
     Returns:
         Tensor (...,).
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from kssd.boxes import box_area
         >>> float(box_area(np.array([0., 0., 2., 3.])))
@@ -44,7 +44,7 @@ def iou(boxes_a, boxes_b):
     Returns:
         Tensor (..., N, M) of IoU in [0, 1]; pairs whose union is empty give 0.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from kssd.boxes import iou
         >>> a = np.array([[0., 0., 2., 2.]])

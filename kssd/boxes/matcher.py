@@ -22,7 +22,7 @@ def match_anchors(gt_boxes, gt_valid, anchor_corners, match_threshold=0.45):
         ``(matched_index, positive)``: int32 (A,) index of the matched box (0 where
         negative) and bool (A,) positive mask.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from kssd.boxes import match_anchors
         >>> anchors = np.array([[0., 0., .5, .5], [.5, .5, 1., 1.], [0., .5, .5, 1.]])

@@ -11,7 +11,7 @@ IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".ti
 def load_model(spec, weights=None):
     """A detector from a zoo name, a YAML spec path or a ``.keras`` file (``weights`` optional).
 
-    Example:
+    Examples:
         >>> from kssd.cli.predict import load_model
         >>> load_model("tiny_ssd").name
         'tiny_ssd'

@@ -7,7 +7,7 @@ background and never appears) and ``attributes`` (dict of (N,) arrays). Readers 
 expose ``class_names`` (index i -> class id i + 1) and ``stats`` (a
 :class:`~kssd.data.records.DatasetStats`).
 
-Example:
+Examples:
     >>> import numpy as np
     >>> from kssd.data import make_record, sanitize_boxes
     >>> r = make_record("a.jpg", [[-5, 0, 5, 5]], [1], height=10, width=10)

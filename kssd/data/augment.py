@@ -67,7 +67,7 @@ def face_augment(image, boxes, labels, seed, output_size, *, crop_scales=(0.3, 0
     Returns:
         ``(image float32 (h, w, 3), boxes (M, 4) absolute xyxy in the output, labels (M,))``.
 
-    Example:
+    Examples:
         >>> import tensorflow as tf
         >>> from kssd.data.augment import face_augment
         >>> image, boxes, labels = face_augment(
@@ -117,7 +117,7 @@ def ssd_augment(image, boxes, labels, seed, output_size, *, distort_probability=
     Returns:
         ``(image float32 (h, w, 3), boxes (M, 4) absolute xyxy in the output, labels (M,))``.
 
-    Example:
+    Examples:
         >>> import tensorflow as tf
         >>> from kssd.data.augment import ssd_augment
         >>> image, boxes, labels = ssd_augment(
@@ -152,7 +152,7 @@ def no_augment(image, boxes, labels, seed, output_size, *, resize_method="biline
     Returns:
         ``(image, boxes, labels)``.
 
-    Example:
+    Examples:
         >>> import tensorflow as tf
         >>> from kssd.data.augment import no_augment
         >>> _, b, _ = no_augment(tf.zeros((10, 10, 3)), tf.constant([[1., 1., 5., 5.]]),
@@ -179,7 +179,7 @@ def get_augmentation(name):
     Returns:
         The chain function.
 
-    Example:
+    Examples:
         >>> from kssd.data.augment import get_augmentation
         >>> get_augmentation("ssd").__name__
         'ssd_augment'
@@ -211,7 +211,7 @@ def keras_layers_augmentation(layers, chain="none"):
     Returns:
         A chain function.
 
-    Example:
+    Examples:
         >>> import keras, tensorflow as tf
         >>> from kssd.data.augment import keras_layers_augmentation
         >>> flip = keras.layers.RandomFlip("horizontal", bounding_box_format="xyxy", seed=1)

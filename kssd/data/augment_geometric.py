@@ -110,7 +110,7 @@ def random_square_crop(image, boxes, labels, seed, *, scales=(0.3, 0.45, 0.6, 0.
     Returns:
         ``(image, boxes, labels)`` with the square crop applied.
 
-    Example:
+    Examples:
         >>> import tensorflow as tf
         >>> from kssd.data.augment_geometric import random_square_crop
         >>> image = tf.zeros((100, 200, 3))
@@ -167,7 +167,7 @@ def min_iou_crop(image, boxes, labels, seed, *, min_ious=(None, 0.1, 0.3, 0.5, 0
     Returns:
         ``(image, boxes, labels)``.
 
-    Example:
+    Examples:
         >>> import tensorflow as tf
         >>> from kssd.data.augment_geometric import min_iou_crop
         >>> boxes = tf.constant([[20., 20., 80., 80.]])
@@ -225,7 +225,7 @@ def expand(image, boxes, seed, *, max_ratio=4.0, probability=0.5, fill_value=Non
     Returns:
         ``(image, boxes)`` on the canvas.
 
-    Example:
+    Examples:
         >>> import tensorflow as tf
         >>> from kssd.data.augment_geometric import expand
         >>> out, b = expand(tf.ones((10, 20, 3)), tf.constant([[0., 0., 20., 10.]]),
@@ -265,7 +265,7 @@ def pad_to_square(image, boxes=None, *, fill_value=None):
     Returns:
         The square image, or ``(image, boxes)`` when boxes are given.
 
-    Example:
+    Examples:
         >>> import tensorflow as tf
         >>> from kssd.data.augment_geometric import pad_to_square
         >>> pad_to_square(tf.ones((4, 6, 3))).shape
@@ -293,7 +293,7 @@ def flip_horizontal(image, boxes):
     Returns:
         ``(image, boxes)`` mirrored.
 
-    Example:
+    Examples:
         >>> import tensorflow as tf
         >>> from kssd.data.augment_geometric import flip_horizontal
         >>> _, b = flip_horizontal(tf.zeros((10, 100, 3)), tf.constant([[10., 2., 30., 8.]]))
@@ -318,7 +318,7 @@ def random_flip(image, boxes, seed, *, probability=0.5):
     Returns:
         ``(image, boxes)``.
 
-    Example:
+    Examples:
         >>> import tensorflow as tf
         >>> from kssd.data.augment_geometric import random_flip
         >>> _, b = random_flip(tf.zeros((10, 100, 3)), tf.constant([[10., 2., 30., 8.]]),
@@ -345,7 +345,7 @@ def resize(image, boxes, size, *, method="bilinear", antialias=True):
     Returns:
         ``(image, boxes)``: float32 (height, width, 3) clipped to 0..255, boxes in its pixels.
 
-    Example:
+    Examples:
         >>> import tensorflow as tf
         >>> from kssd.data.augment_geometric import resize
         >>> out, b = resize(tf.zeros((50, 100, 3)), tf.constant([[10., 10., 20., 20.]]), (100, 50))
@@ -387,7 +387,7 @@ def random_resize(image, boxes, size, seed, *, methods=RESIZE_METHODS, antialias
     Returns:
         ``(image, boxes)`` as :func:`resize`.
 
-    Example:
+    Examples:
         >>> import tensorflow as tf
         >>> from kssd.data.augment_geometric import random_resize
         >>> out, _ = random_resize(tf.zeros((50, 100, 3)), tf.zeros((0, 4)), (8, 8),
@@ -444,7 +444,7 @@ def resize_with_pad(image, boxes, size, *, method="bilinear", fill_value=0.0):
     Returns:
         ``(image, boxes)``: float32 (height, width, 3), boxes in its pixels.
 
-    Example:
+    Examples:
         >>> import tensorflow as tf
         >>> from kssd.data.augment_geometric import resize_with_pad
         >>> out, b = resize_with_pad(tf.zeros((50, 100, 3)), tf.constant([[0., 0., 100., 50.]]),

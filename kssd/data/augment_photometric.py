@@ -34,7 +34,7 @@ def photometric_distort(image, seed, *, brightness=32.0 / 255.0, contrast=(0.5, 
     Returns:
         float32 (H, W, 3) RGB clipped to 0..255.
 
-    Example:
+    Examples:
         >>> import tensorflow as tf
         >>> from kssd.data.augment_photometric import photometric_distort
         >>> image = tf.fill((4, 4, 3), 128.0)

@@ -42,7 +42,7 @@ class COCOReader(ParsedReader):
         ValueError: invalid JSON, or an annotation with an unknown category or a
             malformed ``bbox`` (the message names the file and annotation id).
 
-    Example:
+    Examples:
         >>> from kssd.data import COCOReader
         >>> reader = COCOReader("coco128", split="train2017")  # doctest: +SKIP
         >>> len(reader), len(reader.class_names), reader.category_ids[:3]  # doctest: +SKIP
@@ -73,7 +73,7 @@ class COCOReader(ParsedReader):
     def available_splits(root):
         """Splits with an ``annotations/instances_<split>.json`` file under ``root``.
 
-        Example:
+        Examples:
             >>> from kssd.data import COCOReader
             >>> COCOReader.available_splits("/nonexistent")
             []

@@ -15,7 +15,7 @@ TensorFlow's decoder would read them as OpenCV does (plain JPEG, PNG, BMP) and
 re-encodes as JPEG (quality 95) only when needed: CMYK/YCCK JPEG, a JPEG with an EXIF
 rotation, or a format TensorFlow cannot decode (WebP, TIFF, ...).
 
-Example:
+Examples:
     >>> import numpy as np, cv2
     >>> from kssd.data.images import read_image
     >>> png = cv2.imencode(".png", np.full((4, 6), 200, np.uint8))[1].tobytes()
@@ -41,7 +41,7 @@ class ImageReadError(ValueError):
         reason: short category used for counting, e.g. ``"truncated image"``.
         detail: longer explanation, default ``""``.
 
-    Example:
+    Examples:
         >>> from kssd.data.images import ImageReadError
         >>> str(ImageReadError("a.jpg", "truncated image", "no end marker"))
         'a.jpg: truncated image (no end marker)'
@@ -64,7 +64,7 @@ def sniff_format(data):
     Returns:
         ``"jpeg"``, ``"png"``, ``"bmp"``, ``"gif"``, ``"webp"``, ``"tiff"`` or ``None``.
 
-    Example:
+    Examples:
         >>> from kssd.data.images import sniff_format
         >>> sniff_format(b"\\x89PNG\\r\\n\\x1a\\n....")
         'png'
@@ -127,7 +127,7 @@ def jpeg_info(data):
         ``orientation`` (EXIF 1..8 or None) and ``complete`` (an end-of-image marker
         follows the last scan).
 
-    Example:
+    Examples:
         >>> import numpy as np, cv2
         >>> from kssd.data.images import jpeg_info
         >>> jpeg = cv2.imencode(".jpg", np.zeros((5, 7, 3), np.uint8))[1].tobytes()
@@ -182,7 +182,7 @@ def png_info(data):
     Returns:
         Dict with ``height``, ``width`` and ``complete``.
 
-    Example:
+    Examples:
         >>> import numpy as np, cv2
         >>> from kssd.data.images import png_info
         >>> png = cv2.imencode(".png", np.zeros((3, 9), np.uint8))[1].tobytes()
@@ -252,7 +252,7 @@ def read_image(source):
     Raises:
         ImageReadError: the file cannot be read, is empty, truncated or corrupt.
 
-    Example:
+    Examples:
         >>> import numpy as np, cv2
         >>> from kssd.data.images import read_image
         >>> bgr = np.zeros((2, 2, 3), np.uint8); bgr[..., 2] = 255   # red in BGR
@@ -282,7 +282,7 @@ def load_encoded_image(source):
     Raises:
         ImageReadError: the file cannot be read, is empty, truncated or corrupt.
 
-    Example:
+    Examples:
         >>> import numpy as np, cv2
         >>> from kssd.data.images import load_encoded_image
         >>> jpeg = cv2.imencode(".jpg", np.zeros((5, 7, 3), np.uint8))[1].tobytes()
@@ -328,7 +328,7 @@ def image_size(source):
     Raises:
         ImageReadError: the file cannot be read or its header is invalid.
 
-    Example:
+    Examples:
         >>> import numpy as np, cv2
         >>> from kssd.data.images import image_size
         >>> image_size(cv2.imencode(".png", np.zeros((3, 9), np.uint8))[1].tobytes())

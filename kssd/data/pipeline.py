@@ -275,7 +275,7 @@ def load_dataset(source, model=None, *, anchors=None, image_size=None, variances
         ``tf.data.Dataset`` of ``(images float32 (B, H, W, 3) RGB 0..255, y_true)`` with
         ``y_true`` float32 (B, A, 5) (or the dict above without anchors).
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from kssd.data.pipeline import load_dataset
         >>> anchors = np.array([[0.25, 0.25, 0.5, 0.5], [0.75, 0.75, 0.5, 0.5]], "float32")

@@ -1,6 +1,6 @@
 """Choosing a reader: format names, layout detection and opening a source.
 
-Example:
+Examples:
     >>> from kssd.data.readers import FORMATS
     >>> sorted(FORMATS)
     ['coco', 'tfrecord', 'voc', 'widerface', 'yolo']
@@ -47,7 +47,7 @@ def detect_format(source):
         ValueError: the layout matches no known format (the message lists what each
             format expects).
 
-    Example:
+    Examples:
         >>> from kssd.data.readers import detect_format
         >>> detect_format("data/train-*.tfrecord")
         'tfrecord'
@@ -94,7 +94,7 @@ def open_reader(source, format=None, split=None, **kwargs):
     Returns:
         A reader instance (iterable of records with ``class_names`` and ``stats``).
 
-    Example:
+    Examples:
         >>> from kssd.data.readers import open_reader
         >>> reader = open_reader("coco128", "yolo", "train2017")  # doctest: +SKIP
     """

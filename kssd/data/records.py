@@ -5,7 +5,7 @@ is never dropped silently: the helpers here record every skipped image and every
 dropped or clipped box in a :class:`DatasetStats`, whose :meth:`DatasetStats.table`
 is the summary printed by ``kssd data convert``.
 
-Example:
+Examples:
     >>> import numpy as np
     >>> from kssd.data.records import DatasetStats, sanitize_boxes
     >>> stats = DatasetStats()
@@ -43,7 +43,7 @@ def make_record(image_id, boxes=None, labels=None, *, image_path=None, image_byt
     Returns:
         The record dict (float32 boxes, int32 labels).
 
-    Example:
+    Examples:
         >>> from kssd.data.records import make_record
         >>> r = make_record("a.jpg", [[0, 0, 4, 4]], [2], image_path="/d/a.jpg")
         >>> r["boxes"].dtype, r["labels"].tolist()
@@ -79,7 +79,7 @@ def validate_record(record, num_classes=None):
         ValueError: naming the image and what is wrong (missing image source, shape
             mismatch, label out of range, non-finite box, x_max < x_min ...).
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from kssd.data.records import validate_record
         >>> validate_record({"image_id": "a.jpg", "image_path": "a.jpg",
@@ -139,7 +139,7 @@ def select_boxes(record, keep):
     Returns:
         The filtered record (a shallow copy).
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from kssd.data.records import make_record, select_boxes
         >>> r = make_record("a", [[0, 0, 1, 1], [0, 0, 2, 2]], [1, 2])
@@ -164,7 +164,7 @@ def clip_boxes(boxes, height, width):
         ``(clipped, changed)``: the clipped float32 boxes and a boolean (N,) mask of
         the boxes that were changed.
 
-    Example:
+    Examples:
         >>> from kssd.data.records import clip_boxes
         >>> b, changed = clip_boxes([[-1, 2, 12, 5], [1, 1, 2, 2]], 10, 10)
         >>> b.tolist(), changed.tolist()
@@ -198,7 +198,7 @@ def sanitize_boxes(record, stats=None, *, min_size=0.0, tolerance=0.5):
     Returns:
         The cleaned record (a shallow copy).
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from kssd.data.records import make_record, sanitize_boxes
         >>> r = make_record("a", [[20, 20, 30, 30]], [1], height=10, width=10)
@@ -250,7 +250,7 @@ class DatasetStats:
         notes: dict description -> count of other events (e.g. re-encoded images).
         examples: dict reason -> list of example image ids.
 
-    Example:
+    Examples:
         >>> from kssd.data.records import DatasetStats
         >>> s = DatasetStats()
         >>> s.skip_image("truncated image", "b.jpg")
@@ -384,7 +384,7 @@ class DatasetStats:
         Returns:
             The table as a string.
 
-        Example:
+        Examples:
             >>> from kssd.data.records import DatasetStats
             >>> DatasetStats().table().splitlines()[1].split()
             ['images', '0']

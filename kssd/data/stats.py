@@ -10,7 +10,7 @@ encoder still forces one anchor onto every box, but a box no anchor overlaps wel
 learnt from a poorly fitting anchor, so low coverage in a size bucket shows where the
 anchor design (``min_sizes``/``steps`` or ``scales``) does not suit the data.
 
-Example:
+Examples:
     >>> import numpy as np
     >>> from kssd.data import anchor_coverage, make_record
     >>> anchors = np.array([[0.25, 0.25, 0.5, 0.5]], np.float32)  # one anchor, cx cy w h
@@ -35,7 +35,7 @@ SIZE_MEASURES = ("sqrt_area", "min_side", "max_side")
 def bucket_labels(edges=DEFAULT_EDGES):
     """Names of the size buckets for ``edges``: ``['<10', '10-20', ..., '>=160']``.
 
-    Example:
+    Examples:
         >>> from kssd.data.stats import bucket_labels
         >>> bucket_labels((10, 20))
         ['<10', '10-20', '>=20']
@@ -82,7 +82,7 @@ def box_sizes(boxes, size_measure="sqrt_area"):
     Returns:
         float64 array (N,).
 
-    Example:
+    Examples:
         >>> from kssd.data.stats import box_sizes
         >>> box_sizes([[0, 0, 4, 9]]).tolist(), box_sizes([[0, 0, 4, 9]], "min_side").tolist()
         ([6.0], [4.0])
@@ -122,7 +122,7 @@ def box_size_histogram(records, image_size=None, *, edges=DEFAULT_EDGES,
     Returns:
         Dict bucket name -> number of boxes (every bucket present, in order).
 
-    Example:
+    Examples:
         >>> from kssd.data import box_size_histogram, make_record
         >>> recs = [make_record("a", [[0, 0, 5, 5], [0, 0, 30, 30]], [1, 1],
         ...                     image_path="a", height=100, width=100)]
@@ -167,7 +167,7 @@ def anchor_coverage(records, anchors, image_size, match_threshold=0.45, *,
         ``"buckets"``: bucket name -> ``{"boxes", "covered", "coverage",
         "mean_best_iou"}``.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from kssd.anchors import generate_anchors
         >>> from kssd.data import anchor_coverage, make_record
@@ -228,7 +228,7 @@ def format_stats_table(histogram, coverage=None, title=None):
     Returns:
         The table as a string.
 
-    Example:
+    Examples:
         >>> from kssd.data.stats import format_stats_table
         >>> print(format_stats_table({"<10": 1, ">=10": 3}))
         size (px)      boxes   share

@@ -20,7 +20,7 @@ Files written by the TensorFlow Object Detection API (``image/encoded``,
 ``image/object/class/label``) are read too: :func:`parse_example` and
 :func:`read_tfrecords` detect the schema per example.
 
-Example:
+Examples:
     >>> import numpy as np
     >>> import cv2
     >>> from kssd.data import make_example, parse_example
@@ -94,7 +94,7 @@ def make_example(record, image_bytes):
         ValueError: when ``height``/``width`` are missing, when boxes/labels/attributes
             disagree in length, or an attribute name collides with a schema key.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from kssd.data import make_example
         >>> ex = make_example({"image_id": "x.jpg", "height": 4, "width": 5,
@@ -149,7 +149,7 @@ def shard_paths(out_dir, split, num_shards):
     Returns:
         A list of ``num_shards`` paths (str).
 
-    Example:
+    Examples:
         >>> from kssd.data.tfrecord import shard_paths
         >>> [p.split("/")[-1] for p in shard_paths("out", "val", 2)]
         ['val-00000-of-00002.tfrecord', 'val-00001-of-00002.tfrecord']
@@ -212,7 +212,7 @@ def write_tfrecords(
     Returns:
         The :class:`kssd.data.records.DatasetStats` of what was written.
 
-    Example:
+    Examples:
         >>> import tempfile, numpy as np, cv2
         >>> from kssd.data import write_tfrecords, read_tfrecords
         >>> jpeg = cv2.imencode(".jpg", np.zeros((8, 8, 3), np.uint8))[1].tobytes()
@@ -313,7 +313,7 @@ def read_dataset_info(path):
     Returns:
         The decoded dict (``class_names``, ``format``, ``splits``), or None when absent.
 
-    Example:
+    Examples:
         >>> from kssd.data.tfrecord import read_dataset_info
         >>> read_dataset_info("/nonexistent") is None
         True
@@ -379,7 +379,7 @@ def parse_example(serialized, schema="auto", attribute_keys=()):
         xyxy pixels, ``"labels"`` int32 (N,), ``"filename"`` string scalar, plus
         ``"attributes"`` (dict of (N,) tensors) when ``attribute_keys`` is given.
 
-    Example:
+    Examples:
         >>> import tensorflow as tf
         >>> from kssd.data import parse_example
         >>> ds = tf.data.TFRecordDataset(["train-00000-of-00001.tfrecord"])
@@ -471,7 +471,7 @@ def list_tfrecord_files(pattern):
     Raises:
         FileNotFoundError: when nothing matches.
 
-    Example:
+    Examples:
         >>> from kssd.data.tfrecord import list_tfrecord_files
         >>> list_tfrecord_files("/nonexistent/*.tfrecord")
         Traceback (most recent call last):
@@ -499,7 +499,7 @@ def example_to_record(example):
         A record with ``image_bytes`` set, ``boxes`` in absolute xyxy pixels and the
         per-box attributes found in the example.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from kssd.data import make_example
         >>> from kssd.data.tfrecord import example_to_record
@@ -584,7 +584,7 @@ def read_tfrecords(pattern):
     Returns:
         A generator of record dicts (``image_bytes`` set, boxes absolute xyxy pixels).
 
-    Example:
+    Examples:
         >>> from kssd.data import read_tfrecords
         >>> records = read_tfrecords("train-*.tfrecord")  # doctest: +SKIP
     """

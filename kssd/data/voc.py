@@ -49,7 +49,7 @@ class VOCReader(ParsedReader):
         ValueError: an XML file that cannot be parsed or lacks box coordinates (the
             message names the file).
 
-    Example:
+    Examples:
         >>> from kssd.data import VOCReader
         >>> reader = VOCReader("VOCdevkit/VOC2007", split="test")  # doctest: +SKIP
         >>> record = next(iter(reader))  # doctest: +SKIP
@@ -77,7 +77,7 @@ class VOCReader(ParsedReader):
     def available_splits(root):
         """Image sets found in ``ImageSets/Main`` (``["all"]`` if there is none).
 
-        Example:
+        Examples:
             >>> from kssd.data import VOCReader
             >>> VOCReader.available_splits("/nonexistent")
             []

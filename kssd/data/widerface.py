@@ -44,7 +44,7 @@ class WiderFaceReader(ParsedReader):
         FileNotFoundError: the annotation file is missing.
         ValueError: a malformed line (the message names the file and line number).
 
-    Example:
+    Examples:
         >>> from kssd.data import WiderFaceReader
         >>> reader = WiderFaceReader("widerface", split="train")  # doctest: +SKIP
         >>> record = next(iter(reader))  # doctest: +SKIP
@@ -76,7 +76,7 @@ class WiderFaceReader(ParsedReader):
     def available_splits(root):
         """Splits with a ground-truth file under ``root`` (subset of train, val).
 
-        Example:
+        Examples:
             >>> from kssd.data import WiderFaceReader
             >>> WiderFaceReader.available_splits("/nonexistent")
             []

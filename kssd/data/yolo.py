@@ -66,7 +66,7 @@ class YOLOReader:
         ValueError: a malformed label line or a class id outside ``class_names`` (the
             message names the file and line number).
 
-    Example:
+    Examples:
         >>> from kssd.data import YOLOReader
         >>> reader = YOLOReader("coco128", split="train2017")  # doctest: +SKIP
         >>> len(reader), reader.stats.background_images  # doctest: +SKIP
@@ -97,7 +97,7 @@ class YOLOReader:
     def available_splits(root):
         """Sub-folders of ``<root>/images`` holding images.
 
-        Example:
+        Examples:
             >>> from kssd.data import YOLOReader
             >>> YOLOReader.available_splits("/nonexistent")
             []

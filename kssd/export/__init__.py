@@ -5,7 +5,7 @@ the artifact, runs it on sample images and compares it with the Keras inference 
 (boxes within 0.5 px, scores within 1e-4); a mismatch raises
 :class:`ExportVerificationError`. See ``docs/guides/deployment.md``.
 
-Example:
+Examples:
     >>> from kssd.export import FORMATS
     >>> FORMATS
     ('saved_model', 'tflite', 'onnx', 'keras')
@@ -115,7 +115,7 @@ def export(
         ExportError: the converter cannot express a layer (the message names it).
         ExportVerificationError: the reloaded artifact disagrees with Keras.
 
-    Example:
+    Examples:
         >>> import os, tempfile, kssd_zoo
         >>> from kssd.export import export
         >>> path = os.path.join(tempfile.mkdtemp(), "tiny_ssd")

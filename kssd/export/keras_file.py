@@ -15,7 +15,7 @@ def export_keras(inference_model, path):
     Raises:
         ValueError: ``path`` does not end in ``.keras``.
 
-    Example:
+    Examples:
         >>> import tempfile, os, kssd_zoo
         >>> from kssd.inference import build_inference_model
         >>> from kssd.export.keras_file import export_keras

@@ -22,7 +22,7 @@ def export_saved_model(inference_model, path):
     Returns:
         ``path``.
 
-    Example:
+    Examples:
         >>> import tempfile, os, numpy as np, kssd_zoo
         >>> from kssd.inference import build_inference_model
         >>> from kssd.export.saved_model import export_saved_model

@@ -14,7 +14,7 @@ def sample_images(seed=0):
     (smooth colour gradients with bright discs and squares), so letterbox padding on both
     axes and a batch of two are exercised.
 
-    Example:
+    Examples:
         >>> from kssd.export.verify import sample_images
         >>> [im.shape for im in sample_images()]
         [(300, 400, 3), (300, 400, 3), (170, 130, 3)]
@@ -133,7 +133,7 @@ def compare_detections(reference, candidate, box_tolerance=0.5, score_tolerance=
         Dict: ``ok`` (bool), ``matched``, ``unmatched`` (not excused), ``excused``,
         ``max_box_diff``, ``max_score_diff`` (over matched pairs), ``problems`` (list of str).
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from kssd.export.verify import compare_detections
         >>> d = {"boxes": np.array([[[1., 2., 3., 4.]]]), "scores": np.array([[.9]]),
@@ -194,7 +194,7 @@ def drift(reference, candidate, iou_threshold=0.5):
         ``iou_threshold``, same class), ``mean_box_diff``/``max_box_diff`` (pixels) and
         ``mean_score_diff``/``max_score_diff`` over matched pairs.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from kssd.export.verify import drift
         >>> d = {"boxes": np.array([[[1., 2., 3., 4.]]]), "scores": np.array([[.9]]),

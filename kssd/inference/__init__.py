@@ -4,7 +4,7 @@
 decode, NMS, box recovery) that :mod:`kssd.export` writes to deployment formats;
 :func:`detect` runs it on NumPy images or files and returns one dict per image.
 
-Example:
+Examples:
     >>> from kssd.inference import build_inference_model, detect
     >>> callable(build_inference_model) and callable(detect)
     True

@@ -36,7 +36,7 @@ def to_rgb_uint8(image, name="image"):
         kssd.data.images.ImageReadError: an unreadable, empty, truncated or non-image file.
         ValueError: an empty array, a wrong shape or an unsupported dtype (naming ``name``).
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from kssd.inference import to_rgb_uint8
         >>> to_rgb_uint8(np.full((2, 3), 65535, "uint16")).shape, int(to_rgb_uint8(np.full((2, 3), 65535, "uint16")).max())
@@ -150,7 +150,7 @@ def detect(
         ValueError: bad images (naming the index or file) or settings.
         kssd.data.images.ImageReadError: an unreadable image file.
 
-    Example:
+    Examples:
         >>> import numpy as np, kssd_zoo
         >>> from kssd.inference import detect
         >>> model = kssd_zoo.tiny_ssd(compile=False)

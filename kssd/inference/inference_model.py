@@ -95,7 +95,7 @@ def resolve_input_size(model, input_size="spec", anchors=None):
         ValueError: ``None`` or another size for a model that is not fully convolutional,
             or ``"spec"`` for a model without a known size.
 
-    Example:
+    Examples:
         >>> import kssd_zoo
         >>> from kssd.inference import resolve_input_size
         >>> resolve_input_size(kssd_zoo.tiny_ssd(compile=False))
@@ -199,7 +199,7 @@ def build_inference_model(
     Raises:
         ValueError: an unusable ``input_size``/``resize`` or missing anchor information.
 
-    Example:
+    Examples:
         >>> import numpy as np, kssd_zoo
         >>> from kssd.inference import build_inference_model
         >>> infer = build_inference_model(kssd_zoo.tiny_ssd(compile=False), max_detections=5)

@@ -28,7 +28,7 @@ class LevelGrids(keras.layers.Layer):
     Raises:
         ValueError: neither ``steps`` nor ``feature_sizes`` given.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from kssd.inference import LevelGrids
         >>> grids = LevelGrids(steps=[8, 16])(np.zeros((2, 240, 330, 3), "float32"))

@@ -21,7 +21,7 @@ class RecoverBoxes(keras.layers.Layer):
     Returns:
         float32 boxes of the input's shape ``(..., 4)``, ``xyxy`` in original pixels.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from kssd.inference import RecoverBoxes
         >>> boxes = np.array([[[0.25, 0.5, 0.75, 1.0]]], "float32")

@@ -52,7 +52,7 @@ class ResizePad(keras.layers.Layer):
         ValueError: unknown ``mode``, or a missing/invalid ``target_size`` or
             ``pad_to_multiple`` (naming the argument).
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from kssd.inference import ResizePad
         >>> layer = ResizePad("letterbox", target_size=(240, 320))

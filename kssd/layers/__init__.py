@@ -4,7 +4,7 @@
 -> boxes + probabilities), ``NonMaxSuppression`` (alias ``NMS``) and ``L2Normalization``.
 All are registered for Keras serialization under the package name ``kssd``.
 
-Example:
+Examples:
     >>> from kssd.layers import NMS, NonMaxSuppression
     >>> NMS is NonMaxSuppression
     True

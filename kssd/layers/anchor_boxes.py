@@ -55,7 +55,7 @@ class AnchorBoxes(keras.layers.Layer):
         ValueError: malformed anchor arguments (naming them) at construction; wrong ranks or
             a wrong number of feature maps at call time.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from kssd.layers import AnchorBoxes
         >>> layer = AnchorBoxes(steps=[8, 16, 32, 64],

@@ -27,7 +27,7 @@ class DecodeDetections(keras.layers.Layer):
     Raises:
         ValueError: bad ``variances`` at construction; wrong ranks or anchor count at call.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from kssd.layers import DecodeDetections
         >>> anchors = np.array([[0.5, 0.5, 0.2, 0.2]], "float32")

@@ -24,7 +24,7 @@ class L2Normalization(keras.layers.Layer):
     Raises:
         ValueError: ``axis`` out of range or the channel dimension unknown at build time.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from kssd.layers import L2Normalization
         >>> x = np.array([[[[3.0, 4.0]]]], "float32")

@@ -175,7 +175,7 @@ class NonMaxSuppression(keras.layers.Layer):
         ValueError: a threshold or count out of range, an unknown ``implementation`` (naming
             the argument), or inputs of the wrong rank.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from kssd.layers import NMS
         >>> boxes = np.array([[[0.1, 0.1, 0.5, 0.5], [0.12, 0.1, 0.5, 0.52], [0.6, 0.6, 0.9, 0.9]]],

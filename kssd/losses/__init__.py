@@ -1,6 +1,6 @@
 """Losses for SSD detectors.
 
-Example:
+Examples:
     >>> from kssd.losses import SSDLoss
     >>> SSDLoss(neg_pos_ratio=3).get_config()["neg_pos_ratio"]
     3

@@ -98,7 +98,7 @@ def ssd_loss_components(y_true, y_pred, neg_pos_ratio=3.0, min_negatives=0):
         dict with scalar tensors ``"localization"``, ``"classification"`` and
         ``"num_positives"`` (N, at least 1).
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from kssd.losses import ssd_loss_components
         >>> y_true = np.zeros((1, 2, 5), "float32"); y_true[0, 0] = [0.5, 0., 0., 0., 1.]
@@ -172,7 +172,7 @@ class SSDLoss(keras.losses.Loss):
         the class id as float (0 = background) and ``y_pred`` (B, A, 4 + C + 1) = 4 offsets then
         C + 1 logits (num_classes = C objects, channel 0 = background): a scalar loss.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from kssd.losses import SSDLoss
         >>> y_true = np.zeros((1, 2, 5), "float32"); y_true[0, 0] = [0.5, 0., 0., 0., 1.]

@@ -4,7 +4,7 @@ The metrics work on plain NumPy arrays and Python mappings; they import no deep-
 framework themselves. scipy is needed for the WIDER FACE ``.mat`` files and pycocotools for COCO
 AP; both are imported only when those functions run.
 
-Example:
+Examples:
     >>> import numpy as np
     >>> from kssd import metrics
     >>> gt = {"a": {"boxes": np.array([[0, 0, 10, 10]]), "labels": [1]}}

@@ -22,7 +22,7 @@ def pairwise_iou(boxes_a, boxes_b, inclusive_pixels=False):
     Returns:
         float64 array (N, M) of IoU; pairs without overlap (or with an empty union) give 0.
 
-    Example:
+    Examples:
         >>> from kssd.metrics import pairwise_iou
         >>> a = [[0, 0, 2, 2]]
         >>> b = [[1, 1, 3, 3], [0, 0, 2, 2]]
@@ -64,7 +64,7 @@ def average_precision(recall, precision, method="area"):
     Returns:
         float in [0, 1]; 0.0 for an empty curve.
 
-    Example:
+    Examples:
         >>> from kssd.metrics import average_precision
         >>> # ranked detections: TP, FP, TP with 2 ground-truth objects
         >>> average_precision([0.5, 0.5, 1.0], [1.0, 0.5, 2 / 3])

@@ -108,7 +108,7 @@ def coco_map(ground_truth, detections, image_ids=None, verbose=False):
         ValueError: a detection names an image id or category id absent from the ground truth,
             or is malformed.
 
-    Example:
+    Examples:
         >>> from kssd.metrics import coco_map
         >>> gt = {"images": [{"id": 1, "width": 100, "height": 100}],
         ...       "categories": [{"id": 18, "name": "dog"}],
@@ -163,7 +163,7 @@ def coco_category_mapping(ground_truth):
     Returns:
         dict {class id: category id}.
 
-    Example:
+    Examples:
         >>> from kssd.metrics import coco_category_mapping
         >>> coco_category_mapping({"categories": [{"id": 90, "name": "toothbrush"},
         ...                                       {"id": 1, "name": "person"}]})
@@ -194,7 +194,7 @@ def detections_to_coco(detections, image_ids, category_ids=None):
     Raises:
         ValueError: shapes disagree, or a class id has no entry in ``category_ids``.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from kssd.metrics import detections_to_coco
         >>> det = {"boxes": np.array([[[10., 20., 50., 60.], [0., 0., 0., 0.]]]),

@@ -219,7 +219,7 @@ def voc_map(ground_truths, detections, iou_threshold=0.5, method="area", inclusi
         "classes_without_ground_truth": {class: number of detections}, classes seen only in
         detections (or only as difficult objects), left out of mAP.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from kssd.metrics import voc_map
         >>> gt = {"img1": {"boxes": np.array([[10, 10, 50, 50], [60, 60, 90, 90]]),
@@ -313,7 +313,7 @@ def read_map_folder(gt_dir, det_dir=None):
         ValueError: a malformed line (the message names file and line), or a detection file for
             an image without a ground-truth file.
 
-    Example:
+    Examples:
         >>> import tempfile, pathlib
         >>> from kssd.metrics import read_map_folder, voc_map
         >>> root = pathlib.Path(tempfile.mkdtemp())

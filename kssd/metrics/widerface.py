@@ -41,7 +41,7 @@ def load_widerface_ground_truth(gt_dir):
         faces that count in that setting (the ``.mat`` files store 1-based indices). Keys follow
         the order of the files (event by event).
 
-    Example:
+    Examples:
         >>> from pathlib import Path
         >>> from kssd.metrics import load_widerface_ground_truth
         >>> root = Path("../shared/data/faces/widerface_mini/val_ground_truth")
@@ -180,7 +180,7 @@ def evaluate_widerface(predictions, gt_dir, images=None, iou_threshold=0.5):
         UserWarning: evaluated images without an entry in ``predictions`` (counted as having no
             detections); the message gives their number and the first few names.
 
-    Example:
+    Examples:
         >>> from pathlib import Path
         >>> import numpy as np
         >>> from kssd.metrics import evaluate_widerface, load_widerface_ground_truth
@@ -275,7 +275,7 @@ def write_widerface_predictions(predictions, out_dir):
     Returns:
         list of the written file paths (``pathlib.Path``).
 
-    Example:
+    Examples:
         >>> import tempfile
         >>> import numpy as np
         >>> from kssd.metrics import read_widerface_predictions, write_widerface_predictions
@@ -318,7 +318,7 @@ def read_widerface_predictions(pred_dir):
     Raises:
         ValueError: a malformed file; the message names the file and line.
 
-    Example:
+    Examples:
         >>> import tempfile, pathlib
         >>> from kssd.metrics import read_widerface_predictions
         >>> root = pathlib.Path(tempfile.mkdtemp())

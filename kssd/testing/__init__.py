@@ -4,7 +4,7 @@
 eager and symbolic call, compiled call, ``.keras`` save/load); ``run_model_saving_test``
 checks a whole model's ``.keras`` round trip; ``assert_outputs_close`` compares nested outputs.
 
-Example:
+Examples:
     >>> import numpy as np
     >>> from kssd.layers import L2Normalization
     >>> from kssd.testing import run_layer_contract

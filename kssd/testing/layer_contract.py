@@ -108,7 +108,7 @@ def assert_outputs_close(actual, expected, rtol=1e-6, atol=1e-6, what="output"):
         atol: absolute tolerance for float leaves, default 1e-6.
         what: label used in failure messages, default ``"output"``.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from kssd.testing import assert_outputs_close
         >>> assert_outputs_close({"a": np.ones(2)}, {"a": np.ones(2)})
@@ -239,7 +239,7 @@ def run_model_saving_test(model, input_data, *, rtol=1e-6, atol=1e-6, fresh_proc
     Returns:
         The loaded model (from this process).
 
-    Example:
+    Examples:
         >>> import numpy as np, keras
         >>> from kssd.layers import L2Normalization
         >>> from kssd.testing import run_model_saving_test
@@ -324,7 +324,7 @@ def run_layer_contract(
     Raises:
         AssertionError: naming the step and output that broke the contract.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from kssd.layers import L2Normalization
         >>> from kssd.testing import run_layer_contract

@@ -1,6 +1,6 @@
 """Block and head builders for YAML specs; importing this package registers them all.
 
-Example:
+Examples:
     >>> from kssd_zoo.blocks import list_blocks
     >>> {"conv_bn", "conv_dw", "branch"} <= set(list_blocks())
     True

@@ -8,7 +8,7 @@ side first (PyTorch style); ``"symmetric"`` (the default of the conv blocks) pad
 and matches PyTorch's ``padding=k//2`` at stride 2 (TensorFlow's ``"same"`` pads only the
 bottom/right there).
 
-Example:
+Examples:
     >>> import keras
     >>> from kssd_zoo.blocks.common import conv_bn
     >>> x = keras.Input((240, 320, 3))
@@ -29,7 +29,7 @@ def activation_layer(kind, name):
     Returns:
         A Keras layer, or None for ``"linear"`` / None.
 
-    Example:
+    Examples:
         >>> from kssd_zoo.blocks.common import activation_layer
         >>> activation_layer("relu6", "x_relu").max_value
         6.0
@@ -96,7 +96,7 @@ def conv(
     Returns:
         The output tensor.
 
-    Example:
+    Examples:
         >>> import keras
         >>> from kssd_zoo.blocks.common import conv
         >>> x = keras.Input((19, 19, 512))
@@ -148,7 +148,7 @@ def conv_bn(
     Returns:
         The output tensor.
 
-    Example:
+    Examples:
         >>> import keras
         >>> from kssd_zoo.blocks.common import conv_bn
         >>> tuple(conv_bn(keras.Input((8, 8, 3)), name="c", filters=4).shape)
@@ -180,7 +180,7 @@ def conv_dw(inputs, *, name, filters, strides=1, padding="symmetric", activation
     Returns:
         The output tensor.
 
-    Example:
+    Examples:
         >>> import keras
         >>> from kssd_zoo.blocks.common import conv_dw
         >>> tuple(conv_dw(keras.Input((15, 20, 8)), name="d", filters=16, strides=2).shape)
@@ -212,7 +212,7 @@ def branch(inputs, *, name, filters):
     Returns:
         The output tensor (B, H, W, 3 * filters).
 
-    Example:
+    Examples:
         >>> import keras
         >>> from kssd_zoo.blocks.common import branch
         >>> tuple(branch(keras.Input((30, 40, 64)), name="b1", filters=16).shape)
@@ -240,7 +240,7 @@ def max_pool(inputs, *, name, pool_size=2, strides=None, padding="same"):
     Returns:
         The output tensor.
 
-    Example:
+    Examples:
         >>> import keras
         >>> from kssd_zoo.blocks.common import max_pool
         >>> tuple(max_pool(keras.Input((75, 75, 4)), name="pool3").shape)
@@ -261,7 +261,7 @@ def l2_norm(inputs, *, name, gamma_init=20.0):
     Returns:
         The output tensor.
 
-    Example:
+    Examples:
         >>> import keras
         >>> from kssd_zoo.blocks.common import l2_norm
         >>> tuple(l2_norm(keras.Input((38, 38, 8)), name="conv4_3_norm").shape)
@@ -294,7 +294,7 @@ def extra_layer(
     Returns:
         The output tensor.
 
-    Example:
+    Examples:
         >>> import keras
         >>> from kssd_zoo.blocks.common import extra_layer
         >>> tuple(extra_layer(keras.Input((19, 19, 32)), name="conv8", filters=16).shape)
@@ -316,7 +316,7 @@ def extra_layer(
 def concat(inputs, *, name, axis=-1):
     """Concatenate a list of tensors (``from`` must be a list).
 
-    Example:
+    Examples:
         >>> import keras
         >>> from kssd_zoo.blocks.common import concat
         >>> tuple(concat([keras.Input((4, 4, 2)), keras.Input((4, 4, 3))], name="cat").shape)
@@ -329,7 +329,7 @@ def concat(inputs, *, name, axis=-1):
 def add(inputs, *, name):
     """Element-wise sum of a list of tensors (``from`` must be a list).
 
-    Example:
+    Examples:
         >>> import keras
         >>> from kssd_zoo.blocks.common import add
         >>> tuple(add([keras.Input((4, 4, 2)), keras.Input((4, 4, 2))], name="s").shape)
@@ -342,7 +342,7 @@ def add(inputs, *, name):
 def upsample(inputs, *, name, size=2, interpolation="nearest"):
     """UpSampling2D.
 
-    Example:
+    Examples:
         >>> import keras
         >>> from kssd_zoo.blocks.common import upsample
         >>> tuple(upsample(keras.Input((4, 5, 2)), name="up").shape)
@@ -379,7 +379,7 @@ def conv_head(features, anchors_per_cell, num_logits, *, name, kernel_size=3):
     Returns:
         ``(locs (B, A, 4), logits (B, A, num_logits))``.
 
-    Example:
+    Examples:
         >>> import keras
         >>> from kssd_zoo.blocks.common import conv_head
         >>> locs, logits = conv_head([keras.Input((4, 5, 8)), keras.Input((2, 3, 8))], [3, 2], 2, name="head")
@@ -413,7 +413,7 @@ def separable_head(features, anchors_per_cell, num_logits, *, name, use_bn=False
     Returns:
         ``(locs (B, A, 4), logits (B, A, num_logits))``.
 
-    Example:
+    Examples:
         >>> import keras
         >>> from kssd_zoo.blocks.common import separable_head
         >>> locs, logits = separable_head([keras.Input((4, 5, 8))], [3], 4, name="head")

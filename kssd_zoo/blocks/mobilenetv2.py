@@ -5,7 +5,7 @@ Spec nodes named like Keras' blocks (``stem``, ``expanded_conv``, ``block_1`` ..
 ``block_16``) map one to one onto the Keras application's layers:
 ``Conv1``/``bn_Conv1`` -> ``stem_conv``/``stem_bn``; ``block_3_expand_BN`` -> ``block_3_expand_bn``.
 
-Example:
+Examples:
     >>> import keras
     >>> from kssd_zoo.blocks.mobilenetv2 import inverted_residual
     >>> x = keras.Input((56, 56, 24))
@@ -43,7 +43,7 @@ def inverted_residual(inputs, *, name, filters, expansion=6, strides=1, momentum
     Returns:
         The output tensor.
 
-    Example:
+    Examples:
         >>> import keras
         >>> from kssd_zoo.blocks.mobilenetv2 import inverted_residual
         >>> tuple(inverted_residual(keras.Input((28, 28, 32)), name="block_4", filters=32).shape)
@@ -97,7 +97,7 @@ def transfer_mobilenetv2_weights(detector, source):
     Raises:
         ValueError: no layer matched, or a shape differs (naming the layer and both shapes).
 
-    Example:
+    Examples:
         >>> import keras, kssd_zoo
         >>> from kssd_zoo.blocks.mobilenetv2 import transfer_mobilenetv2_weights
         >>> det = kssd_zoo.build("mobilenetv2_ssd", compile=False)
@@ -141,7 +141,7 @@ def load_mobilenetv2_backbone(detector, weights="imagenet"):
     Raises:
         RuntimeError: the weights cannot be downloaded; names the cache path to fill.
 
-    Example:
+    Examples:
         >>> from kssd_zoo.blocks.mobilenetv2 import load_mobilenetv2_backbone
         >>> callable(load_mobilenetv2_backbone)
         True

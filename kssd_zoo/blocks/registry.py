@@ -14,7 +14,7 @@ A **head builder** turns the detection-level feature maps into per-anchor output
 with ``locs`` (B, A, 4) and ``logits`` (B, A, num_logits), concatenated level by level in the
 anchor contract order (DESIGN.md section 2).
 
-Example:
+Examples:
     >>> from kssd_zoo.blocks.registry import get_block, list_blocks
     >>> "conv_bn" in list_blocks()
     True
@@ -46,7 +46,7 @@ def suggest(name, candidates, n=3):
     Returns:
         ``" (did you mean 'a' or 'b'?)"``, or ``""`` when nothing is close.
 
-    Example:
+    Examples:
         >>> from kssd_zoo.blocks.registry import suggest
         >>> suggest("conv_dws", ["conv_dw", "conv_bn", "branch"])
         " (did you mean 'conv_dw'?)"
@@ -87,7 +87,7 @@ def register_block(name):
     Returns:
         The decorator; it returns the function unchanged.
 
-    Example:
+    Examples:
         >>> import keras
         >>> from kssd_zoo.blocks.registry import register_block, get_block
         >>> @register_block("doc_identity")
@@ -108,7 +108,7 @@ def register_head(name):
     Returns:
         The decorator; it returns the function unchanged.
 
-    Example:
+    Examples:
         >>> from kssd_zoo.blocks.registry import get_head
         >>> get_head("conv_head").__name__
         'conv_head'
@@ -122,7 +122,7 @@ def get_block(name):
     Raises:
         UnknownBlockError: naming the close matches among the registered blocks.
 
-    Example:
+    Examples:
         >>> from kssd_zoo.blocks.registry import get_block
         >>> get_block("conv_dw").__name__
         'conv_dw'
@@ -141,7 +141,7 @@ def get_head(name):
     Raises:
         UnknownBlockError: naming the close matches among the registered heads.
 
-    Example:
+    Examples:
         >>> from kssd_zoo.blocks.registry import get_head
         >>> get_head("separable_head").__name__
         'separable_head'
@@ -157,7 +157,7 @@ def get_head(name):
 def list_blocks():
     """Sorted names of the registered block builders.
 
-    Example:
+    Examples:
         >>> from kssd_zoo.blocks.registry import list_blocks
         >>> "inverted_residual" in list_blocks()
         True
@@ -169,7 +169,7 @@ def list_blocks():
 def list_heads():
     """Sorted names of the registered head builders.
 
-    Example:
+    Examples:
         >>> from kssd_zoo.blocks.registry import list_heads
         >>> "conv_head" in list_heads()
         True
@@ -188,7 +188,7 @@ def register_pretrained(name):
     ``kssd_zoo.build(spec, backbone_weights="imagenet" | path)`` calls
     ``fn(detector, weights=backbone_weights)``.
 
-    Example:
+    Examples:
         >>> from kssd_zoo.blocks.registry import get_pretrained
         >>> get_pretrained("vgg16").__name__
         'load_vgg16_backbone'
@@ -202,7 +202,7 @@ def get_pretrained(name):
     Raises:
         UnknownBlockError: naming close matches.
 
-    Example:
+    Examples:
         >>> from kssd_zoo.blocks.registry import get_pretrained
         >>> get_pretrained("mobilenetv2").__name__
         'load_mobilenetv2_backbone'
@@ -219,7 +219,7 @@ def get_pretrained(name):
 def list_pretrained():
     """Sorted names of the registered backbone weight-transfer functions.
 
-    Example:
+    Examples:
         >>> from kssd_zoo.blocks.registry import list_pretrained
         >>> list_pretrained()[:2]
         ['mobilenetv2', 'vgg16']

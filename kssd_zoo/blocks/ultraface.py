@@ -17,7 +17,7 @@ converter uses to pair layers by structure.
 Blocks: ``ultraface_conv_bn``, ``ultraface_conv_dw``, ``ultraface_rfb``, ``ultraface_conv``,
 ``ultraface_separable``. Head: ``ultraface_head``.
 
-Example:
+Examples:
     >>> import keras
     >>> from kssd_zoo.blocks.ultraface import ultraface_conv_bn, ultraface_conv_dw
     >>> x = keras.Input((240, 320, 3))
@@ -52,7 +52,7 @@ def weight_units(block, name, **args):
     Raises:
         KeyError: ``block`` is not an UltraFace block.
 
-    Example:
+    Examples:
         >>> from kssd_zoo.blocks.ultraface import weight_units
         >>> weight_units("ultraface_conv_dw", "b1", filters=32)
         [('b1_dw', 'b1_dw_bn'), ('b1_pw', 'b1_pw_bn')]
@@ -114,7 +114,7 @@ def ultraface_conv_bn(inputs, *, name, filters, strides=1, kernel_size=3, moment
     Returns:
         KerasTensor (B, ceil(H / strides), ceil(W / strides), filters).
 
-    Example:
+    Examples:
         >>> import keras
         >>> from kssd_zoo.blocks.ultraface import ultraface_conv_bn
         >>> tuple(ultraface_conv_bn(keras.Input((240, 320, 3)), name="s", filters=16, strides=2).shape)
@@ -143,7 +143,7 @@ def ultraface_conv_dw(inputs, *, name, filters, strides=1, momentum=0.9):
     Returns:
         KerasTensor (B, ceil(H / strides), ceil(W / strides), filters).
 
-    Example:
+    Examples:
         >>> import keras
         >>> from kssd_zoo.blocks.ultraface import ultraface_conv_dw
         >>> tuple(ultraface_conv_dw(keras.Input((15, 20, 128)), name="b", filters=256, strides=2).shape)
@@ -205,7 +205,7 @@ def ultraface_rfb(inputs, *, name, filters, strides=1, scale=1.0, map_reduce=8, 
     Returns:
         KerasTensor (B, ceil(H / strides), ceil(W / strides), filters).
 
-    Example:
+    Examples:
         >>> import keras
         >>> from kssd_zoo.blocks.ultraface import ultraface_rfb
         >>> tuple(ultraface_rfb(keras.Input((30, 40, 64)), name="rfb", filters=64).shape)
@@ -262,7 +262,7 @@ def ultraface_conv(inputs, *, name, filters, kernel_size=1, strides=1, activatio
     Returns:
         KerasTensor (B, ceil(H / strides), ceil(W / strides), filters).
 
-    Example:
+    Examples:
         >>> import keras
         >>> from kssd_zoo.blocks.ultraface import ultraface_conv
         >>> tuple(ultraface_conv(keras.Input((8, 10, 256)), name="e", filters=64).shape)
@@ -299,7 +299,7 @@ def ultraface_separable(inputs, *, name, filters, strides=1, activation="relu"):
     Returns:
         KerasTensor (B, ceil(H / strides), ceil(W / strides), filters).
 
-    Example:
+    Examples:
         >>> import keras
         >>> from kssd_zoo.blocks.ultraface import ultraface_separable
         >>> tuple(ultraface_separable(keras.Input((8, 10, 64)), name="e", filters=256, strides=2).shape)
@@ -346,7 +346,7 @@ def ultraface_head(features, anchors_per_cell, num_logits, *, name, separable=No
     Returns:
         ``(locs (B, A, 4), logits (B, A, num_logits))``.
 
-    Example:
+    Examples:
         >>> import keras
         >>> from kssd_zoo.blocks.ultraface import ultraface_head
         >>> f = [keras.Input((30, 40, 64)), keras.Input((4, 5, 256))]

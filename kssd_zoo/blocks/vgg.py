@@ -13,7 +13,7 @@ Keras' ImageNet VGG16 expects BGR input (Caffe weights); kssd models take RGB, s
 channels of conv1_1's kernel are reversed by default (``bgr_to_rgb=True``), which together
 with the spec's RGB mean subtraction reproduces Keras' ``preprocess_input``.
 
-Example:
+Examples:
     >>> import numpy as np
     >>> from kssd_zoo.blocks.vgg import decimate_fc6
     >>> k, b = decimate_fc6(np.zeros((25088, 4096), "float32"), np.zeros(4096, "float32"))
@@ -39,7 +39,7 @@ VGG16_CONV_LAYERS = {
 def decimate_fc6(kernel, bias):
     """fc6 (25088, 4096) + bias (4096,) -> conv6 kernel (3, 3, 512, 1024) + bias (1024,).
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from kssd_zoo.blocks.vgg import decimate_fc6
         >>> kernel = np.arange(25088 * 4096, dtype="float32").reshape(25088, 4096)
@@ -57,7 +57,7 @@ def decimate_fc6(kernel, bias):
 def decimate_fc7(kernel, bias):
     """fc7 (4096, 4096) + bias (4096,) -> conv7 kernel (1, 1, 1024, 1024) + bias (1024,).
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from kssd_zoo.blocks.vgg import decimate_fc7
         >>> k, b = decimate_fc7(np.ones((4096, 4096), "float32"), np.ones(4096, "float32"))
@@ -98,7 +98,7 @@ def transfer_vgg16_weights(detector, source, *, bgr_to_rgb=True):
     Raises:
         ValueError: a layer is missing or a shape differs (naming it and both shapes).
 
-    Example:
+    Examples:
         >>> import keras, kssd_zoo
         >>> from kssd_zoo.blocks.vgg import transfer_vgg16_weights
         >>> det = kssd_zoo.build("vgg16_ssd300", compile=False)
@@ -143,7 +143,7 @@ def load_vgg16_backbone(detector, weights="imagenet"):
     Raises:
         RuntimeError: the weights cannot be downloaded; names the cache path to fill.
 
-    Example:
+    Examples:
         >>> from kssd_zoo.blocks.vgg import load_vgg16_backbone
         >>> callable(load_vgg16_backbone)
         True

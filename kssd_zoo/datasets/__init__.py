@@ -1,6 +1,6 @@
 """Generated datasets that need no download.
 
-Example:
+Examples:
     >>> from kssd_zoo.datasets import CLASS_NAMES, shapes
     >>> CLASS_NAMES
     ['circle', 'square', 'triangle']

@@ -84,7 +84,7 @@ def generate_image(seed, split_index, index, image_size=(128, 128), max_objects=
         ``(image, boxes float32 (N, 4) absolute xyxy, labels int32 (N,))``; boxes are the tight
         pixel-edge boxes of the drawn shapes (a shape covering columns 3..7 has x1=3, x2=8).
 
-    Example:
+    Examples:
         >>> from kssd_zoo.datasets.shapes import generate_image
         >>> image, boxes, labels = generate_image(0, 0, 0)
         >>> image.shape, boxes.shape[1], bool(set(labels.tolist()) <= {1, 2, 3})
@@ -139,7 +139,7 @@ def shapes(num_images=1000, image_size=(128, 128), split="train", seed=0, max_ob
     Returns:
         List of record dicts; class names are :data:`CLASS_NAMES`.
 
-    Example:
+    Examples:
         >>> from kssd_zoo.datasets import shapes
         >>> records = shapes(num_images=3, seed=1)
         >>> len(records), records[0]["image"].shape, records[0]["image_id"]
@@ -195,7 +195,7 @@ def shapes_dataset(model=None, *, num_images=1000, image_size=None, split="train
     Returns:
         ``tf.data.Dataset`` of ``(images, y_true)``.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from kssd_zoo.datasets import shapes_dataset
         >>> anchors = np.array([[0.5, 0.5, 0.5, 0.5]], "float32")

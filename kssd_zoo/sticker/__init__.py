@@ -7,7 +7,7 @@
 * :mod:`kssd_zoo.sticker.batch` and :mod:`kssd_zoo.sticker.video`: folders, videos, webcam
   (what ``kssd sticker`` runs).
 
-Example:
+Examples:
     >>> from kssd_zoo.sticker import list_stickers
     >>> "crown" in list_stickers()
     True

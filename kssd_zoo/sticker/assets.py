@@ -15,7 +15,7 @@ A PNG without an alpha channel (or a JPEG) is accepted with a warning: near-whit
 (all channels >= 240, fading in from 225) become transparent. ``on_missing_alpha="error"``
 refuses such files instead.
 
-Example:
+Examples:
     >>> from kssd_zoo.sticker.assets import load_sticker
     >>> crown = load_sticker("crown")
     >>> crown.anchor, crown.reference, crown.rgba.shape[-1]
@@ -68,7 +68,7 @@ class Sticker:
         reference: ``(u, v)`` fractions of the sticker's width/height that go onto the anchor.
         width_ratio: sticker width / face width.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from kssd_zoo.sticker.assets import Sticker
         >>> s = Sticker("dot", np.full((4, 4, 4), 255, np.uint8), "nose", (0.5, 0.5), 0.2)
@@ -97,7 +97,7 @@ class Sticker:
 def list_stickers():
     """Names of the built-in stickers.
 
-    Example:
+    Examples:
         >>> from kssd_zoo.sticker.assets import list_stickers
         >>> list_stickers()
         ['cat_whiskers', 'crown', 'party_hat', 'sunglasses']
@@ -127,7 +127,7 @@ def read_rgba(path, *, on_missing_alpha="white"):
         ValueError: the file is not a readable image, or has no alpha with
             ``on_missing_alpha="error"``.
 
-    Example:
+    Examples:
         >>> from kssd_zoo.sticker.assets import read_rgba, ASSET_DIR
         >>> read_rgba(ASSET_DIR / "crown.png").shape
         (320, 512, 4)
@@ -184,7 +184,7 @@ def load_sticker(sticker="crown", *, anchor=None, reference=None, width_ratio=No
     Raises:
         ValueError: unknown name or anchor, bad array shape, bad reference or width.
 
-    Example:
+    Examples:
         >>> from kssd_zoo.sticker.assets import load_sticker
         >>> load_sticker("sunglasses", width_ratio=0.8).width_ratio
         0.8

@@ -5,7 +5,7 @@ folder (a folder's files keep their relative paths below ``<out>/<folder name>/`
 already exists gets a ``_1``, ``_2``, ... suffix unless ``overwrite=True``. Unreadable images
 are skipped and listed in the report with the reason.
 
-Example:
+Examples:
     >>> from pathlib import Path
     >>> from kssd_zoo.sticker.batch import unique_path
     >>> unique_path(Path("/nonexistent/dir/a.jpg")).name
@@ -32,7 +32,7 @@ def unique_path(path, overwrite=False, taken=()):
         overwrite: return ``path`` even if it exists, default False.
         taken: paths already assigned in this run (never reused), default ().
 
-    Example:
+    Examples:
         >>> import tempfile, pathlib
         >>> from kssd_zoo.sticker.batch import unique_path
         >>> d = pathlib.Path(tempfile.mkdtemp()); _ = (d / "a.png").write_bytes(b"x")
@@ -64,7 +64,7 @@ def collect_inputs(inputs):
         ``(jobs, problems)``: jobs are ``("image" | "video", Path, Path)``, problems are
         ``{"input", "reason"}`` dicts.
 
-    Example:
+    Examples:
         >>> from kssd_zoo.sticker.batch import collect_inputs
         >>> collect_inputs(["/no/such/file.jpg"])[1][0]["reason"]
         'no such file or folder'

@@ -12,7 +12,7 @@ small stickers) and bilinear interpolation otherwise; rotation is ``cv2.warpAffi
 transparent (zero) border. The warped patch is clipped to the image, so stickers of faces
 partly outside the frame are cut at the border.
 
-Example:
+Examples:
     >>> import numpy as np
     >>> from kssd_zoo.sticker.compositing import alpha_blend
     >>> bg = np.zeros((2, 2, 3), np.uint8)
@@ -30,7 +30,7 @@ import numpy as np
 def premultiply(rgba):
     """uint8 straight-alpha RGBA -> float32 premultiplied RGBA in 0..1.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from kssd_zoo.sticker.compositing import premultiply
         >>> premultiply(np.array([[[255, 0, 0, 51]]], np.uint8)).astype(float).round(3).tolist()
@@ -54,7 +54,7 @@ def transform_sticker(premultiplied, reference_px, centre, scale, angle):
         ``(patch, x0, y0)``: float32 premultiplied patch and the image position of its top-left
         pixel (may be negative or beyond the image).
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from kssd_zoo.sticker.compositing import transform_sticker
         >>> patch, x0, y0 = transform_sticker(np.ones((4, 8, 4), np.float32), (4, 2), (100, 50), 0.5, 0)
@@ -108,7 +108,7 @@ def alpha_blend(image, patch, x0, y0, *, out=None):
     Returns:
         uint8 (H, W, 3) composited image.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from kssd_zoo.sticker.compositing import alpha_blend
         >>> bg = np.full((3, 3, 3), 200, np.uint8)
@@ -146,7 +146,7 @@ def composite(image, sticker, placement, *, out=None, premultiplied=None):
     Returns:
         uint8 (H, W, 3) RGB.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from kssd_zoo.sticker.assets import load_sticker
         >>> from kssd_zoo.sticker.compositing import composite

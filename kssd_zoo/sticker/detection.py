@@ -22,7 +22,7 @@ How an SSD runs on a photo (:class:`SSDFaceDetector`):
    side of 640 px, and both results are merged by NMS: the largest UltraFace anchors are 256 px,
    so big faces in big photos are found at the coarse scale, small ones at the fine scale.
 
-Example:
+Examples:
     >>> import numpy as np
     >>> from kssd_zoo.sticker.detection import nms_numpy
     >>> boxes = np.array([[0, 0, 10, 10], [1, 1, 10, 10], [20, 20, 30, 30]], "float32")
@@ -49,7 +49,7 @@ class WeightsUnavailableError(RuntimeError):
 def nms_numpy(boxes, scores, iou_threshold):
     """Greedy NMS on (N, 4) xyxy boxes; returns kept indices, best score first.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from kssd_zoo.sticker.detection import nms_numpy
         >>> nms_numpy(np.zeros((0, 4)), np.zeros(0), 0.5).tolist()
@@ -90,7 +90,7 @@ def load_detector_model(model=None, weights=None):
             how to pass a local file.
         ValueError: an unknown model name or file.
 
-    Example:
+    Examples:
         >>> from kssd_zoo.sticker.detection import load_detector_model
         >>> load_detector_model("tiny_ssd").name
         'tiny_ssd'
@@ -178,7 +178,7 @@ class SSDFaceDetector:
         multiscale: add a coarse pass at 640 px for pictures run above 800 px, default True.
         max_cached_sizes: anchor sets kept for different input sizes, default 6.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from kssd_zoo.sticker.detection import SSDFaceDetector
         >>> det = SSDFaceDetector("tiny_ssd", class_name="circle", score_threshold=0.99)
@@ -353,7 +353,7 @@ class DlibHogDetector:
             80 / 2**upsample px), default 1.
         threshold: detection threshold (dlib's ``adjust_threshold``), default 0.0.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from kssd_zoo.sticker.detection import DlibHogDetector
         >>> DlibHogDetector(upsample=0)(np.zeros((64, 64, 3), np.uint8))["boxes"].shape
@@ -394,7 +394,7 @@ def make_detector(detector="ssd", model=None, weights=None, **kwargs):
     Returns:
         A callable detector.
 
-    Example:
+    Examples:
         >>> from kssd_zoo.sticker.detection import make_detector
         >>> make_detector("dlib-hog").name
         'dlib-hog'

@@ -6,7 +6,7 @@ face takes the best unmatched detection with IoU >= the threshold.
 
 Run ``python -m kssd_zoo.sticker.evaluate --shared ../shared --weights PATH`` for the table.
 
-Example:
+Examples:
     >>> import numpy as np
     >>> from kssd_zoo.sticker.evaluate import match_count
     >>> gt = np.array([[0, 0, 10, 10], [20, 20, 30, 30]], float)
@@ -58,7 +58,7 @@ def match_count(gt_boxes, det_boxes, iou_threshold):
 def read_dlib_xml(path):
     """Records ``{"image_path", "boxes"}`` (xyxy) from a dlib imglab XML file.
 
-    Example:
+    Examples:
         >>> from kssd_zoo.sticker.evaluate import read_dlib_xml
         >>> read_dlib_xml.__name__
         'read_dlib_xml'

@@ -12,7 +12,7 @@ commercial products without your own legal check. The 5-point model
 ``shape_predictor_5_face_landmarks.dat`` was trained on dlib's own 5-point dataset (7198 faces
 annotated by dlib's author), and the dlib-models README puts the model files in the public domain.
 
-Example:
+Examples:
     >>> from kssd_zoo.sticker.landmarks import resolve_predictor
     >>> resolve_predictor("none") is None
     True
@@ -37,7 +37,7 @@ def find_predictor_file(kind="68"):
     Returns:
         ``pathlib.Path`` or None when not found.
 
-    Example:
+    Examples:
         >>> from kssd_zoo.sticker.landmarks import find_predictor_file
         >>> find_predictor_file("68") is None or find_predictor_file("68").suffix == ".dat"
         True
@@ -67,7 +67,7 @@ class LandmarkPredictor:
     Attributes:
         path: the file; ``num_points``: 68 or 5 (known after the first call).
 
-    Example:
+    Examples:
         >>> from kssd_zoo.sticker.landmarks import LandmarkPredictor, find_predictor_file
         >>> path = find_predictor_file("5")
         >>> LandmarkPredictor(path).path == path if path else True
@@ -113,7 +113,7 @@ def resolve_predictor(landmarks="68"):
     Raises:
         FileNotFoundError: an explicit path that does not exist.
 
-    Example:
+    Examples:
         >>> from kssd_zoo.sticker.landmarks import resolve_predictor
         >>> resolve_predictor(None) is None
         True

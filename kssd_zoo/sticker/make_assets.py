@@ -7,7 +7,7 @@ averaging in premultiplied form, which gives anti-aliased edges without dark fri
 The anchor metadata of each sticker (which face point it goes to, its own reference point, its
 width relative to the face) lives in :data:`kssd_zoo.sticker.assets.BUILTIN_STICKERS`.
 
-Example:
+Examples:
     >>> from kssd_zoo.sticker.make_assets import draw_sticker
     >>> draw_sticker("crown").shape
     (320, 512, 4)
@@ -146,7 +146,7 @@ def draw_sticker(name):
     Returns:
         uint8 (H, W, 4) RGBA array, straight (not premultiplied) alpha.
 
-    Example:
+    Examples:
         >>> from kssd_zoo.sticker.make_assets import draw_sticker
         >>> int(draw_sticker("sunglasses")[96, 136, 3])  # tinted lens
         235

@@ -16,7 +16,7 @@ up direction ``u``:
 Box-only frames put the eyes at 40 % and the nose tip at 62 % of the box height, centred
 horizontally, with ``W`` = box width.
 
-Example:
+Examples:
     >>> from kssd_zoo.sticker.placement import frame_from_box
     >>> frame = frame_from_box([100, 100, 200, 250])
     >>> frame.eyes, frame.width, frame.angle
@@ -57,7 +57,7 @@ class FaceFrame:
         nose: (x, y) nose tip.
         source: ``"landmarks"`` or ``"box"``.
 
-    Example:
+    Examples:
         >>> from kssd_zoo.sticker.placement import FaceFrame
         >>> FaceFrame((10.0, 10.0), 90.0, 10.0, (0.0, 10.0)).point("forehead")
         (13.0, 10.0)
@@ -98,7 +98,7 @@ class Placement:
         source: ``"landmarks"`` or ``"box"``.
         width: sticker width in image pixels.
 
-    Example:
+    Examples:
         >>> from kssd_zoo.sticker.placement import Placement
         >>> Placement((1.0, 2.0), 0.5, 0.0, "nose", "box", 10.0).to_dict()["centre"]
         [1.0, 2.0]
@@ -131,7 +131,7 @@ def frame_from_box(box):
     Returns:
         :class:`FaceFrame` with ``source="box"``.
 
-    Example:
+    Examples:
         >>> from kssd_zoo.sticker.placement import frame_from_box
         >>> frame_from_box([0, 0, 50, 100]).nose
         (25.0, 62.0)
@@ -151,7 +151,7 @@ def frame_from_box(box):
 def roll_angle(left_eye, right_eye):
     """Roll in degrees (clockwise positive) of the line from the image-left eye to the image-right eye.
 
-    Example:
+    Examples:
         >>> from kssd_zoo.sticker.placement import roll_angle
         >>> roll_angle((0, 0), (10, 10))
         45.0
@@ -174,7 +174,7 @@ def frame_from_landmarks(points):
     Returns:
         :class:`FaceFrame` with ``source="landmarks"``.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from kssd_zoo.sticker.placement import frame_from_landmarks
         >>> pts = np.array([[60, 40], [50, 40], [10, 40], [20, 40], [35, 60]], float)
@@ -215,7 +215,7 @@ def place_sticker(sticker, frame):
     Returns:
         :class:`Placement`.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from kssd_zoo.sticker.assets import Sticker
         >>> from kssd_zoo.sticker.placement import frame_from_box, place_sticker

@@ -1,6 +1,6 @@
 """The sticker pipeline: detect faces, find landmarks on the large ones, place and paste stickers.
 
-Example:
+Examples:
     >>> import numpy as np
     >>> from kssd_zoo.sticker import Stickerer
     >>> boxes = lambda image: {"boxes": np.array([[40, 40, 80, 90]], "float32"), "scores": np.ones(1, "float32")}
@@ -65,7 +65,7 @@ class Stickerer:
         on_missing_alpha: sticker PNG without alpha: ``"white"`` (default), ``"opaque"``, ``"error"``.
         **detector_kwargs: more options for the detector (``max_side``, ``multiscale``, ``upsample``).
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from kssd_zoo.sticker import Stickerer
         >>> one = lambda image: {"boxes": np.array([[10, 30, 50, 80]], "float32"), "scores": np.ones(1, "float32")}
@@ -181,7 +181,7 @@ def sticker(image, model=None, sticker="crown", *, weights=None, detector="ssd",
         ``(image, faces)``: the uint8 RGB result and one dict per face (see
         :meth:`Stickerer.__call__`).
 
-    Example:
+    Examples:
         >>> import skimage.data, kssd_zoo
         >>> out, faces = kssd_zoo.sticker(skimage.data.astronaut(), sticker="party_hat",
         ...     weights="/work/shared/models/ultraface/version-RFB-320.onnx")  # doctest: +SKIP

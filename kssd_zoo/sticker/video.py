@@ -4,7 +4,7 @@ The output video keeps the input's frame rate and frame size. Frames the capture
 end the stream; the count of written frames is returned so callers can compare it with the
 container's frame count.
 
-Example:
+Examples:
     >>> from kssd_zoo.sticker.video import VIDEO_SUFFIXES
     >>> ".mp4" in VIDEO_SUFFIXES
     True
@@ -29,7 +29,7 @@ def _open_writer(path, fps, size):
 def video_properties(path):
     """``{"fps", "width", "height", "frames"}`` of a video file as OpenCV reports them.
 
-    Example:
+    Examples:
         >>> from kssd_zoo.sticker.video import video_properties
         >>> video_properties("/no/such.mp4")["frames"]
         0
@@ -111,7 +111,7 @@ def process_video(stickerer, in_path, out_path, **kwargs):
     Raises:
         ValueError: OpenCV cannot open or decode the input.
 
-    Example:
+    Examples:
         >>> from kssd_zoo.sticker.video import process_video
         >>> process_video(None, "/no/such.mp4", "/tmp/x.mp4")  # doctest: +IGNORE_EXCEPTION_DETAIL
         Traceback (most recent call last):
@@ -134,7 +134,7 @@ def process_video(stickerer, in_path, out_path, **kwargs):
 def display_available():
     """Whether an OpenCV preview window can be opened (a display and a GUI build of OpenCV).
 
-    Example:
+    Examples:
         >>> from kssd_zoo.sticker.video import display_available
         >>> isinstance(display_available(), bool)
         True

@@ -6,7 +6,7 @@
   ``$KSSD_CACHE`` (default ``~/.keras/kssd``), verified by sha256.
 * :data:`PRESETS`: name -> url, sha256, format, target model.
 
-Example:
+Examples:
     >>> from kssd_zoo.weights import PRESETS, fetch, load_weights
     >>> PRESETS["ultraface_slim_320"]["model"]
     'ultraface_slim'

@@ -4,7 +4,7 @@ Files land in ``cache_dir``, else ``$KSSD_CACHE``, else ``~/.keras/kssd``. A dow
 a temporary ``*.part`` file in the cache directory and is renamed into place only after its
 sha256 matched, so an interrupted or corrupt download never looks like a cached file.
 
-Example:
+Examples:
     >>> import hashlib, pathlib, tempfile
     >>> from kssd_zoo.weights import fetch
     >>> src = pathlib.Path(tempfile.mkdtemp()) / "w.bin"
@@ -43,7 +43,7 @@ def resolve_cache_dir(cache_dir=None):
     Returns:
         ``pathlib.Path`` (not created).
 
-    Example:
+    Examples:
         >>> from kssd_zoo.weights.download import resolve_cache_dir
         >>> str(resolve_cache_dir("/tmp/kssd-cache"))
         '/tmp/kssd-cache'
@@ -59,7 +59,7 @@ def resolve_cache_dir(cache_dir=None):
 def sha256_of(path):
     """Hex sha256 digest of a file, read in chunks.
 
-    Example:
+    Examples:
         >>> import pathlib, tempfile
         >>> from kssd_zoo.weights.download import sha256_of
         >>> p = pathlib.Path(tempfile.mkdtemp()) / "x"
@@ -121,7 +121,7 @@ def fetch(url, sha256, cache_dir=None, fname=None, *, progress=None):
         FetchError: the file could not be downloaded (e.g. offline), saying how to use a
             local copy instead.
 
-    Example:
+    Examples:
         >>> import hashlib, pathlib, tempfile
         >>> from kssd_zoo.weights import fetch
         >>> src = pathlib.Path(tempfile.mkdtemp()) / "a.onnx"
@@ -210,7 +210,7 @@ def copy_into_cache(path, sha256, cache_dir=None, fname=None):
     Returns:
         ``pathlib.Path`` of the cached file.
 
-    Example:
+    Examples:
         >>> import pathlib, tempfile
         >>> from kssd_zoo.weights.download import copy_into_cache
         >>> src = pathlib.Path(tempfile.mkdtemp()) / "b.onnx"

@@ -9,7 +9,7 @@
 * a preset name (:data:`kssd_zoo.weights.PRESETS`): downloaded once into the cache (checked by
   sha256) and loaded as above. Offline, pass the file's path instead.
 
-Example:
+Examples:
     >>> import kssd_zoo
     >>> from kssd_zoo.weights import load_weights
     >>> model = kssd_zoo.build("ultraface_slim", compile=False)
@@ -49,7 +49,7 @@ def load_weights(model, weights):
         kssd_zoo.weights.download.FetchError: a preset could not be downloaded (the message
             says how to pass a local copy).
 
-    Example:
+    Examples:
         >>> import kssd_zoo, tempfile
         >>> from kssd_zoo.weights import load_weights
         >>> a = kssd_zoo.build("ultraface_slim", compile=False)
@@ -89,7 +89,7 @@ def load_preset(model, name, *, cache_dir=None):
     Returns:
         ``model``.
 
-    Example:
+    Examples:
         >>> from kssd_zoo.weights.loading import load_preset
         >>> load_preset.__name__
         'load_preset'
@@ -124,7 +124,7 @@ def load_weights_file(model, path, *, file_format=None):
     Returns:
         ``model``.
 
-    Example:
+    Examples:
         >>> from kssd_zoo.weights.loading import load_weights_file
         >>> load_weights_file.__name__
         'load_weights_file'
@@ -190,7 +190,7 @@ def check_keras_weights(model, path):
     Raises:
         ValueError: naming the first mismatching layer, its variable shapes and the file's.
 
-    Example:
+    Examples:
         >>> import kssd_zoo, tempfile
         >>> from kssd_zoo.weights.loading import check_keras_weights
         >>> m = kssd_zoo.build("ultraface_slim", compile=False)

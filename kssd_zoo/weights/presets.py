@@ -13,7 +13,7 @@ Each preset is a dict with:
   weights also load at other sizes).
 * ``license`` and ``source``: where the weights come from.
 
-Example:
+Examples:
     >>> from kssd_zoo.weights.presets import PRESETS
     >>> sorted(PRESETS)
     ['ultraface_rfb_320', 'ultraface_rfb_640', 'ultraface_slim_320']
@@ -84,7 +84,7 @@ def get_preset(name):
     Raises:
         KeyError: unknown name, listing the known presets and close matches.
 
-    Example:
+    Examples:
         >>> from kssd_zoo.weights.presets import get_preset
         >>> get_preset("ultraface_slim_320")["fname"]
         'version-slim-320.onnx'

@@ -23,7 +23,7 @@ the convolution biases; those load too, as a BN layer set to the identity plus t
 (``gamma = 1, beta = 0, mean = -bias, variance = 1 - epsilon``), which reproduces the folded
 network to float rounding. A Keras conv with bias and no BN receives a BN folded into it.
 
-Example:
+Examples:
     >>> from kssd_zoo.weights.ultraface import read_onnx_convs
     >>> callable(read_onnx_convs)
     True
@@ -88,7 +88,7 @@ def read_onnx_convs(path):
         ValueError: the graph is not shaped like UltraFace (no head found, unexpected
             transpose), naming the file.
 
-    Example:
+    Examples:
         >>> from kssd_zoo.weights.ultraface import read_onnx_convs
         >>> read_onnx_convs.__name__
         'read_onnx_convs'
@@ -335,7 +335,7 @@ def convert_ultraface(model, path):
         ValueError: the file does not fit the model; the message names the first mismatching
             Keras layer, the ONNX initializer and both shapes. Nothing is assigned then.
 
-    Example:
+    Examples:
         >>> from kssd_zoo.weights.ultraface import convert_ultraface
         >>> convert_ultraface.__name__
         'convert_ultraface'
