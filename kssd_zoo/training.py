@@ -10,7 +10,7 @@ runs a detector over a dataset and scores it. Data arguments (see :func:`resolve
 * a TFRecord file, glob or directory (``<split>-*.tfrecord`` shards);
 * a dataset root the kssd readers understand (WIDER FACE, VOC, COCO, YOLO layouts).
 
-Example:
+Examples:
     >>> from kssd_zoo.training import resolve_data
     >>> records, info = resolve_data("shapes:8", split="val")
     >>> len(records), info["class_names"]
@@ -40,7 +40,7 @@ class TimeLimit(keras.callbacks.Callback):
     Args:
         seconds: training time budget.
 
-    Example:
+    Examples:
         >>> from kssd_zoo.training import TimeLimit
         >>> TimeLimit(30).seconds
         30
@@ -209,7 +209,7 @@ def count_positives(dataset, batches=3):
     Returns:
         ``(positives, images)`` counted.
 
-    Example:
+    Examples:
         >>> import numpy as np, tensorflow as tf
         >>> from kssd_zoo.training import count_positives
         >>> y = np.zeros((2, 3, 5), "float32"); y[0, 1, 4] = 2
@@ -228,7 +228,7 @@ def count_positives(dataset, batches=3):
 def load_model(model, *, weights=None, compile=False, **overrides):
     """A detector from a ``.keras`` file, a model name or a YAML spec path (+ weights).
 
-    Example:
+    Examples:
         >>> from kssd_zoo.training import load_model
         >>> load_model("tiny_ssd").name
         'tiny_ssd'
@@ -342,7 +342,7 @@ def train(model_or_name, data, val_data=None, *, epochs=None, batch_size=None,
         dict with ``model``, ``history`` (dict of lists), ``initial_epoch``, ``epochs``,
         ``val_metrics`` (last evaluation or None), ``train_seconds`` and the written paths.
 
-    Example:
+    Examples:
         >>> from kssd_zoo.training import train
         >>> result = train("tiny_ssd", "shapes:64", epochs=1, batch_size=16,  # doctest: +SKIP
         ...                out_dir="/tmp/run")
@@ -443,6 +443,10 @@ def train(model_or_name, data, val_data=None, *, epochs=None, batch_size=None,
         model_path = out / "model.keras"
         model.save(model_path)
         val_metrics = None
+        if evaluator is not None and history.get("loss"):
+            last_epoch = initial_epoch + len(history["loss"]) - 1
+            if last_epoch not in evaluator.history:  # stopped early (time limit, NaN guard)
+                evaluator.history[last_epoch] = evaluator.evaluate()
         if evaluator is not None and evaluator.history:
             val_metrics = evaluator.history[max(evaluator.history)]
         results = {"model": model.name, "epochs": epochs, "initial_epoch": initial_epoch,
@@ -522,7 +526,7 @@ def evaluate(model, data, metric=None, *, split=None, batch_size=16, score_thres
 def results_table(metrics, title=None):
     """A plain-text two-column table of metric values.
 
-    Example:
+    Examples:
         >>> from kssd_zoo.training import results_table
         >>> print(results_table({"mAP": 0.5}))
         metric  value

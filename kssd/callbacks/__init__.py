@@ -7,7 +7,7 @@
   resume exactly after a crash or kill;
 * :class:`NaNGuard`: stops at the first non-finite loss and names the epoch and batch.
 
-Example:
+Examples:
     >>> from kssd.callbacks import WarmUpMultiStep
     >>> float(WarmUpMultiStep(0.1, [10])(11))
     0.010000000707805157

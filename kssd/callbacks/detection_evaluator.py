@@ -45,7 +45,7 @@ class DetectionEvaluator(keras.callbacks.Callback):
     Returns:
         A Keras callback; ``history`` keeps ``{epoch: metrics dict}`` of every evaluation.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from kssd.callbacks import DetectionEvaluator
         >>> records = [{"image_id": "a", "image": np.zeros((8, 8, 3), "uint8"),

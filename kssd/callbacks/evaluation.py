@@ -10,7 +10,7 @@ Three steps, each usable alone:
 * :func:`detect_records` runs a ``detect_fn`` over kssd records in batches.
 * :func:`detection_metrics` scores the detections with one of :data:`METRICS`.
 
-Example:
+Examples:
     >>> import numpy as np
     >>> from kssd.callbacks.evaluation import detection_metrics
     >>> records = [{"image_id": "a", "boxes": np.array([[0., 0., 10., 10.]]), "labels": [1]}]
@@ -74,7 +74,7 @@ def make_detect_fn(model, *, score_threshold=EVAL_SCORE_THRESHOLD, iou_threshold
         image: ``"boxes"`` (K, 4) ``xyxy`` pixels of that image, ``"scores"`` (K,),
         ``"labels"`` (K,) class ids 1..C.
 
-    Example:
+    Examples:
         >>> import keras, numpy as np
         >>> from kssd.callbacks.evaluation import make_detect_fn
         >>> class Tiny(keras.Model):  # one anchor, always says "class 1 at the centre"
@@ -156,7 +156,7 @@ def detect_records(detect_fn, records, *, batch_size=16, progress=False):
     Raises:
         ValueError: ``detect_fn`` returned a different number of results than images.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from kssd.callbacks.evaluation import detect_records
         >>> none = lambda images: [{"boxes": np.zeros((0, 4)), "scores": [], "labels": []}
@@ -239,7 +239,7 @@ def detection_metrics(metric, records, detections, *, widerface_ground_truth=Non
         ValueError: unknown metric, or the metric's own errors (e.g. predictions for images
             that are not in the ground truth: the message names them).
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from kssd.callbacks.evaluation import detection_metrics
         >>> records = [{"image_id": "a", "boxes": np.array([[0., 0., 10., 10.]]), "labels": [2]}]

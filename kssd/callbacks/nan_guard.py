@@ -23,7 +23,7 @@ class NaNGuard(keras.callbacks.Callback):
         A Keras callback; after a stop, ``bad_batch`` is a dict with ``epoch`` (1-based),
         ``batch`` (0-based within the epoch), ``step`` (optimizer iterations) and ``logs``.
 
-    Example:
+    Examples:
         >>> from kssd.callbacks import NaNGuard
         >>> guard = NaNGuard()
         >>> guard.on_epoch_begin(0)

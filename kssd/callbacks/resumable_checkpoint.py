@@ -53,7 +53,7 @@ class ResumableCheckpoint(keras.callbacks.Callback):
     Returns:
         A Keras callback.
 
-    Example:
+    Examples:
         >>> import tempfile, numpy as np, keras
         >>> from kssd.callbacks import ResumableCheckpoint
         >>> model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])

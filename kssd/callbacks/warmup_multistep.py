@@ -28,7 +28,7 @@ class WarmUpMultiStep(keras.optimizers.schedules.LearningRateSchedule):
     Returns:
         Calling the schedule with a step returns the float32 learning rate.
 
-    Example:
+    Examples:
         >>> from kssd.callbacks import WarmUpMultiStep
         >>> schedule = WarmUpMultiStep(0.01, [500, 700], warmup_steps=50, min_learning_rate=1e-4)
         >>> [round(float(schedule(s)), 6) for s in (0, 25, 50, 500, 501, 701)]
