@@ -27,36 +27,11 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from kssd.callbacks import DetectionEvaluator, NaNGuard, ResumableCheckpoint
+from kssd.callbacks import DetectionEvaluator, NaNGuard, ResumableCheckpoint, TimeLimit
 from kssd.callbacks.evaluation import METRICS, detect_records, detection_metrics, make_detect_fn
 
 DEFAULT_SHAPES = 2000
 _VAL_SPLITS = ("val", "val2017", "validation", "test")
-
-
-class TimeLimit(keras.callbacks.Callback):
-    """Stop ``fit`` at the end of the first epoch that ends after ``seconds`` of training.
-
-    Args:
-        seconds: training time budget.
-
-    Examples:
-        >>> from kssd_zoo.training import TimeLimit
-        >>> TimeLimit(30).seconds
-        30
-    """
-
-    def __init__(self, seconds):
-        super().__init__()
-        self.seconds = seconds
-        self._start = None
-
-    def on_train_begin(self, logs=None):
-        self._start = time.perf_counter()
-
-    def on_epoch_end(self, epoch, logs=None):
-        if time.perf_counter() - self._start >= self.seconds:
-            self.model.stop_training = True
 
 
 # ------------------------------------------------------------------------------------ data

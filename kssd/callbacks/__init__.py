@@ -5,7 +5,8 @@
   epochs, logged into ``logs`` (history, TensorBoard, CSVLogger);
 * :class:`ResumableCheckpoint`: atomic checkpoints (weights, optimizer state, epoch) that
   resume exactly after a crash or kill;
-* :class:`NaNGuard`: stops at the first non-finite loss and names the epoch and batch.
+* :class:`NaNGuard`: stops at the first non-finite loss and names the epoch and batch;
+* :class:`TimeLimit`: stops training once a wall-clock budget is spent.
 
 Examples:
     >>> from kssd.callbacks import WarmUpMultiStep
@@ -16,6 +17,7 @@ Examples:
 from kssd.callbacks.detection_evaluator import DetectionEvaluator
 from kssd.callbacks.nan_guard import NaNGuard
 from kssd.callbacks.resumable_checkpoint import ResumableCheckpoint
+from kssd.callbacks.time_limit import TimeLimit
 from kssd.callbacks.warmup_multistep import WarmUpMultiStep
 
-__all__ = ["DetectionEvaluator", "NaNGuard", "ResumableCheckpoint", "WarmUpMultiStep"]
+__all__ = ["DetectionEvaluator", "NaNGuard", "ResumableCheckpoint", "TimeLimit", "WarmUpMultiStep"]
