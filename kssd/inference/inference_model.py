@@ -9,7 +9,7 @@ from kssd.inference.resize_pad import ResizePad
 from kssd.layers import AnchorBoxes, DecodeDetections, NonMaxSuppression
 
 DETECTION_KEYS = ("boxes", "scores", "classes", "num_detections")
-_ANCHOR_BOX_KEYS = ("steps", "min_sizes", "scales", "aspect_ratios", "extra_box", "clip")
+_ANCHOR_BOX_KEYS = ("steps", "min_sizes", "scales", "aspect_ratios", "extra_box", "clip", "centers")
 _DEFAULT_POSTPROCESS = {"score_threshold": 0.5, "iou_threshold": 0.45, "max_detections": 100}
 
 

@@ -1,26 +1,20 @@
 """Face detectors for the sticker application: the zoo's SSDs at any image size, and dlib's HOG.
 
-This is a small private adapter that runs a zoo detector on photos of any size; it can be
-replaced by :func:`kssd.inference.detect` once that API is settled (same inputs and outputs:
-an RGB uint8 image in, boxes in its pixels out).
-
-How an SSD runs on a photo (:class:`SSDFaceDetector`):
+:class:`SSDFaceDetector` runs a zoo detector through :func:`kssd.inference.detect` (an RGB uint8
+image in, boxes in its pixels out):
 
 1. The image is scaled so that its long side is ``long_side`` (default None: the image's own
-   size, shrunk only above ``max_side`` = 2048), then padded at the bottom/right to a multiple
-   of the network's largest stride (64 for UltraFace), so small faces keep their pixels.
-2. A fully convolutional (``dynamic``) model runs at that size with ``model.anchors_for``. A
-   fixed-size model whose anchors are given as feature-map sizes (the UltraFace specs) gets a
-   dynamic twin with the same weights and the equivalent strides: on inputs padded to a
-   multiple of the largest stride its anchors are exactly the released models' own rule
-   (``ceil(size / stride)`` grids). Under TensorFlow one ``tf.function`` with a free image size
-   serves every size. Models that cannot run at another size get the image letterboxed into
-   their input size instead.
-3. ``kssd.layers.DecodeDetections`` and ``NonMaxSuppression`` give the boxes, which are mapped
-   back to the image's pixels and clipped.
-4. With ``multiscale=True`` (default) a picture processed above 800 px is also run at a long
-   side of 640 px, and both results are merged by NMS: the largest UltraFace anchors are 256 px,
-   so big faces in big photos are found at the coarse scale, small ones at the fine scale.
+   size, shrunk only above ``max_side`` = 2048). A fully convolutional model (``dynamic`` spec
+   with step-based anchors, e.g. UltraFace) then runs at that size with ``input_size=None``:
+   the image is padded at the bottom/right to a multiple of the largest stride (64 for
+   UltraFace), so small faces keep their pixels, and the anchors follow the padded size.
+   A model that cannot run at other sizes gets the image letterboxed into its own input size
+   (``input_size="spec"``).
+2. Only the chosen class (``face``, or the only class) is kept; boxes are in the image's pixels.
+3. With ``multiscale=True`` (default) a picture processed above 800 px is also run at a long
+   side of 640 px, and both results are merged by NMS (:func:`nms_numpy`): the largest
+   UltraFace anchors are 256 px, so big faces in big photos are found at the coarse scale,
+   small ones at the fine scale.
 
 Examples:
     >>> import numpy as np
@@ -30,9 +24,7 @@ Examples:
     [0, 2]
 """
 
-import math
 import os
-from collections import OrderedDict
 
 import numpy as np
 
@@ -150,19 +142,6 @@ def _class_index(model, class_name):
     return names.index(class_name) + 1
 
 
-def _max_stride(spec, input_size):
-    anchors = spec.get("anchors", {})
-    if anchors.get("steps"):
-        return int(max(max(s) if isinstance(s, (list, tuple)) else s for s in anchors["steps"]))
-    if anchors.get("feature_sizes") and input_size:
-        strides = []
-        for f in anchors["feature_sizes"]:
-            fh, fw = (f, f) if isinstance(f, int) else f
-            strides.append(max(input_size[0] / fh, input_size[1] / fw))
-        return int(2 ** math.ceil(math.log2(max(strides))))
-    return 32
-
-
 class SSDFaceDetector:
     """Run a zoo SSD on RGB images of any size; returns face boxes in the image's pixels.
 
@@ -171,12 +150,11 @@ class SSDFaceDetector:
         weights: None (the ``ultraface_rfb_320`` preset for the default model), a file or a preset.
         class_name: class to keep for multi-class models, default None (``face``, or the only class).
         long_side: run at this long side in pixels, default None (the image's own size up to
-            ``max_side``).
+            ``max_side``). Ignored by models that only run at their spec size.
         max_side: largest long side when ``long_side`` is None, default 2048.
         score_threshold: default None = the model's spec (0.7 for UltraFace).
         iou_threshold: NMS IoU, default None = the model's spec.
         multiscale: add a coarse pass at 640 px for pictures run above 800 px, default True.
-        max_cached_sizes: anchor sets kept for different input sizes, default 6.
 
     Examples:
         >>> import numpy as np
@@ -189,11 +167,12 @@ class SSDFaceDetector:
     name = "ssd"
 
     def __init__(self, model=None, weights=None, *, class_name=None, long_side=None, max_side=2048,
-                 score_threshold=None, iou_threshold=None, multiscale=True, max_cached_sizes=6):
+                 score_threshold=None, iou_threshold=None, multiscale=True):
+        from kssd.inference import resolve_input_size
+
         self.model = load_detector_model(model, weights)
-        spec = self.model.spec if hasattr(self.model, "spec") else {}
-        self._spec = spec
         self.class_id = _class_index(self.model, class_name)
+        self.num_classes = max(len(getattr(self.model, "class_names", None) or []), 1)
         post = dict(getattr(self.model, "postprocess", None) or {})
         self.score_threshold = float(score_threshold if score_threshold is not None
                                      else post.get("score_threshold", 0.5))
@@ -202,143 +181,55 @@ class SSDFaceDetector:
         self.long_side = None if long_side is None else int(long_side)
         self.max_side = int(max_side)
         self.multiscale = bool(multiscale)
-        self.stride = _max_stride(spec, getattr(self.model, "input_size", None))
-        self._cache = OrderedDict()
-        self._max_cached = int(max_cached_sizes)
-        self._dynamic = self._make_dynamic()
-        self._dynamic_predict = None
-        self.variances = tuple(getattr(self.model, "variances", (0.1, 0.2)))
-
-    # -- networks per size ----------------------------------------------------------------------
-    def _make_dynamic(self):
-        """A fully convolutional network for any (stride-multiple) size, or None.
-
-        A fixed-size spec whose anchors are feature-map sizes (UltraFace) becomes a dynamic spec
-        with the equivalent per-level strides: on inputs padded to a multiple of the largest
-        stride, ``ceil(size / stride)`` grids and step-based centres coincide, so the anchors are
-        exactly the released ones.
-        """
-        from kssd_zoo.detector import Detector
-        from kssd_zoo.spec import SpecError
-
-        model = self.model
-        if getattr(model, "dynamic", False):
-            return model
-        spec = self._spec
-        anchors = dict(spec.get("anchors", {}))
-        if not spec or not anchors.get("feature_sizes") or model.input_size is None:
-            return None
-        h0, w0 = model.input_size
-        steps = []
-        for f in anchors.pop("feature_sizes"):
-            fh, fw = (f, f) if isinstance(f, int) else f
-            # ceil() in the spec's grid hides the stride (240 / 4 = 60 for stride 64): take the
-            # larger ratio, rounded to a power of two.
-            steps.append(int(2 ** round(math.log2(max(h0 / fh, w0 / fw)))))
-        anchors["steps"] = steps
-        new_spec = dict(spec)
-        new_spec["input"] = dict(spec["input"], shape=[None, None, 3], dynamic=True)
-        new_spec["anchors"] = anchors
-        try:
-            net = Detector(new_spec)
-            net.set_weights(model.get_weights())
-        except (SpecError, ValueError):
-            return None
-        self.stride = max(steps)
-        return net
-
-    def _predict_fn(self, net):
-        import keras
-
-        if keras.backend.backend() == "tensorflow":
-            import tensorflow as tf
-
-            # One trace for every image size (predict_on_batch would retrace per shape).
-            return tf.function(lambda x: net(x, training=False), reduce_retracing=True,
-                               input_signature=[tf.TensorSpec([1, None, None, 3], tf.float32)])
-        return net.predict_on_batch
-
-    def _network(self, size):
-        """(predict, anchors) for a padded input ``size`` (h, w), or None (letterbox instead)."""
-        if size in self._cache:
-            self._cache.move_to_end(size)
-            return self._cache[size]
-        if self._dynamic is not None:
-            if self._dynamic_predict is None:
-                self._dynamic_predict = self._predict_fn(self._dynamic)
-            entry = (self._dynamic_predict, np.asarray(self._dynamic.anchors_for(size), np.float32))
-        elif getattr(self.model, "input_size", None) is not None and tuple(self.model.input_size) == tuple(size):
-            entry = (self.model.predict_on_batch, np.asarray(self.model.anchors, np.float32))
-        else:
-            return None
-        if len(self._cache) >= self._max_cached:
-            self._cache.popitem(last=False)
-        self._cache[size] = entry
-        return entry
-
-    # -- running --------------------------------------------------------------------------------
-    def _run_at(self, image, long_side):
-        import cv2
-
-        height, width = image.shape[:2]
-        scale = float(long_side) / max(height, width)
-        rh, rw = max(1, int(round(height * scale))), max(1, int(round(width * scale)))
-        ph = -(-rh // self.stride) * self.stride
-        pw = -(-rw // self.stride) * self.stride
-        entry = self._network((ph, pw))
-        if entry is None:  # fixed-size model: letterbox into its input
-            ph, pw = self.model.input_size
-            scale = min(ph / height, pw / width)
-            rh, rw = max(1, int(round(height * scale))), max(1, int(round(width * scale)))
-            entry = (self.model.predict_on_batch, np.asarray(self.model.anchors, np.float32))
-        predict, anchors = entry
-        resized = image if (rh, rw) == (height, width) else cv2.resize(
-            image, (rw, rh), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
-        canvas = np.zeros((1, ph, pw, 3), np.float32)
-        canvas[0, :rh, :rw] = resized
-        y_pred = np.asarray(predict(canvas))
-        boxes, scores = self._decode(y_pred, anchors)
-        # Normalized to the padded canvas -> resized-image pixels -> the image's own pixels.
-        to_image = np.array([pw * width / rw, ph * height / rh] * 2, np.float32)
-        boxes = boxes * to_image
-        boxes = np.clip(boxes, 0, [width, height, width, height]).astype(np.float32)
-        return boxes, scores
-
-    def _decode(self, y_pred, anchors):
-        import keras
-
-        from kssd.layers import DecodeDetections, NonMaxSuppression
-
-        decoded = DecodeDetections(variances=self.variances)(y_pred, anchors)
-        scores = keras.ops.convert_to_numpy(decoded["scores"])
-        chosen = np.stack([scores[..., 0], scores[..., self.class_id]], axis=-1).astype(np.float32)
-        found = NonMaxSuppression(score_threshold=self.score_threshold, iou_threshold=self.iou_threshold,
-                                  max_detections=self.max_detections,
-                                  max_detections_per_class=self.max_detections)(decoded["boxes"], chosen)
-        count = int(keras.ops.convert_to_numpy(found["num_detections"])[0])
-        boxes = keras.ops.convert_to_numpy(found["boxes"])[0, :count]
-        return boxes.astype(np.float32), keras.ops.convert_to_numpy(found["scores"])[0, :count].astype(np.float32)
+        try:  # fully convolutional: each image at its own (scaled) size
+            resolve_input_size(self.model, None)
+            self.input_size = None
+        except ValueError:  # fixed size: letterboxed into the spec's input
+            self.input_size = "spec"
 
     def run_sizes(self, image_shape):
-        """Long sides the detector runs at for an image of ``image_shape`` (h, w, ...)."""
+        """Long sides the detector runs at for an image of ``image_shape`` (h, w, ...).
+
+        Models that only run at their spec size run once (the image is letterboxed).
+        """
         native = max(image_shape[0], image_shape[1])
+        if self.input_size == "spec":
+            return [max(self.model.input_size)]
         main = self.long_side if self.long_side is not None else min(native, self.max_side)
         sizes = [int(main)]
         if self.multiscale and main > MULTISCALE_ABOVE:
             sizes.append(COARSE_LONG_SIDE)
         return sizes
 
+    def _run_at(self, image, long_side):
+        import cv2
+
+        from kssd.inference import detect
+
+        height, width = image.shape[:2]
+        rh, rw = height, width
+        if self.input_size is None:
+            scale = float(long_side) / max(height, width)
+            rh, rw = max(1, int(round(height * scale))), max(1, int(round(width * scale)))
+            if (rh, rw) != (height, width):
+                image = cv2.resize(image, (rw, rh), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+        # NMS is per class; room for max_detections of every class, so other classes never crowd
+        # out the chosen one.
+        found = detect(self.model, image, score_threshold=self.score_threshold, iou_threshold=self.iou_threshold,
+                       max_detections=self.max_detections * self.num_classes,
+                       max_detections_per_class=self.max_detections, input_size=self.input_size)[0]
+        keep = found["classes"] == self.class_id
+        boxes = found["boxes"][keep] * np.array([width / rw, height / rh] * 2, np.float32)
+        boxes = np.clip(boxes, 0, [width, height, width, height]).astype(np.float32)
+        return boxes, found["scores"][keep]
+
     def __call__(self, image):
         """Faces in a uint8 RGB image: dict ``boxes`` (N, 4) xyxy pixels, ``scores`` (N,)."""
         image = np.asarray(image)
-        all_boxes, all_scores = [], []
-        for long_side in self.run_sizes(image.shape):
-            boxes, scores = self._run_at(image, long_side)
-            all_boxes.append(boxes)
-            all_scores.append(scores)
-        boxes = np.concatenate(all_boxes).reshape(-1, 4)
-        scores = np.concatenate(all_scores).reshape(-1)
-        if len(all_boxes) > 1 and len(boxes):
+        runs = [self._run_at(image, long_side) for long_side in self.run_sizes(image.shape)]
+        boxes = np.concatenate([b for b, _ in runs]).reshape(-1, 4)
+        scores = np.concatenate([s for _, s in runs]).reshape(-1)
+        if len(runs) > 1 and len(boxes):
             keep = nms_numpy(boxes, scores, self.iou_threshold)
             boxes, scores = boxes[keep], scores[keep]
         order = np.argsort(-scores, kind="stable")

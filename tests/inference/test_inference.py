@@ -158,3 +158,15 @@ def test_inference_model_keras_round_trip(tmp_path):
     a, b = infer(x), loaded(x)
     np.testing.assert_allclose(np.asarray(a["boxes"]), np.asarray(b["boxes"]), atol=1e-4)
     assert int(a["num_detections"][0]) == 10
+
+
+def test_inference_graph_uses_the_spec_anchor_centres():
+    # UltraFace's spec places centres on the grid (the released priors); at 240x320 these differ
+    # from step centres on levels 3-4, so the inference graph must carry `centers` through.
+    model = kssd_zoo.ultraface_slim(compile=False)
+    inference = build_inference_model(model)
+    anchor_layer = inference.get_layer("anchor_boxes")
+    assert anchor_layer.get_config()["centers"] == "grid"
+    net_input = np.zeros((1, 240, 320, 3), "float32")
+    grids = inference.get_layer("level_grids")(net_input)
+    np.testing.assert_allclose(np.asarray(anchor_layer(net_input, grids)), model.anchors, atol=1e-6)

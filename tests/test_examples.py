@@ -1,0 +1,49 @@
+"""The quick example scripts run to completion (CI runs them; each takes about a minute or less)."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO_ROOT, SHARED
+
+EXAMPLES = REPO_ROOT / "examples"
+
+
+def _run(script, *args, timeout=600):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    return subprocess.run([sys.executable, str(EXAMPLES / script), *args], cwd=REPO_ROOT,
+                          env=env, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("script, args", [
+    ("quick_start.py", ["--epochs", "2"]),
+    ("custom_detector_from_layers.py", []),
+    ("vgg16_ssd300_voc.py", ["--smoke"]),
+])
+def test_quick_examples_run(script, args, tmp_path):
+    if script == "quick_start.py":
+        args = [*args, "--out", str(tmp_path / "quick")]
+    if script == "vgg16_ssd300_voc.py":
+        args = [*args, "--out", str(tmp_path / "voc")]
+    result = _run(script, *args)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
+
+
+@pytest.mark.slow
+def test_sticker_example_on_astronaut(tmp_path):
+    weights = SHARED / "models" / "ultraface" / "version-RFB-320.onnx"
+    if not weights.exists():
+        pytest.skip(f"needs {weights}")
+    result = _run("sticker_group_photo.py", "--weights", str(weights), "--out", str(tmp_path))
+    assert result.returncode == 0, result.stderr[-4000:]
+    assert any(Path(tmp_path).iterdir())
+
+
+@pytest.mark.parametrize("script", sorted(p.name for p in EXAMPLES.glob("*.py")))
+def test_every_example_has_help(script):
+    result = _run(script, "--help", timeout=120)
+    assert result.returncode == 0 and "usage" in result.stdout.lower(), result.stderr[-2000:]
