@@ -362,7 +362,7 @@ def train(model_or_name, data, val_data=None, *, epochs=None, batch_size=None,
         source = train_info.get("tfrecord_files") or train_records
         dataset = load_dataset(source, model=model, batch_size=batch_size, training=True,
                                augmentation=augmentation, seed=seed, repeat=True,
-                               drop_remainder=True)
+                               deterministic=True, drop_remainder=True)
         positives, checked = count_positives(dataset, batches=3)
         if positives == 0:
             message = (f"the training data yields no positive anchors in its first {checked} "

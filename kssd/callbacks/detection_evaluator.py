@@ -30,9 +30,10 @@ class DetectionEvaluator(keras.callbacks.Callback):
         metric: ``"voc07"``, ``"voc12"``, ``"widerface"`` or ``"coco"``, default ``"voc12"``
             (see :func:`kssd.callbacks.evaluation.detection_metrics`).
         detect_fn: ``detect_fn(list of RGB images) -> list of dicts`` (boxes xyxy pixels,
-            scores, labels), default None = built from the trained model's ``anchors``,
-            ``input_size``, ``variances`` and ``postprocess`` by
-            :func:`kssd.callbacks.evaluation.make_detect_fn` (score threshold 0.01).
+            scores, labels), default None = :func:`kssd.callbacks.evaluation.make_detect_fn`
+            on the trained model (a kssd_zoo Detector or a model with a ``spec`` holding its
+            anchors): :func:`kssd.inference.detect`, images stretched to the input size,
+            score threshold 0.01.
         every: evaluate every this many epochs (and always after the last epoch), default 1.
         batch_size: images per detection call, default 16.
         prefix: prefix of the logged names, default ``"val_"``.

@@ -2,11 +2,9 @@
 
 Three steps, each usable alone:
 
-* :func:`make_detect_fn` builds ``detect_fn(images) -> list of dicts`` from a detector that
-  exposes ``anchors``, ``input_size``, ``variances`` and ``postprocess`` (duck-typed, e.g. a
-  ``kssd_zoo`` Detector): resize to the input size, run the model, decode, per-class NMS, and
-  scale the boxes back to each image's pixels. Only NumPy, OpenCV and ``keras.ops`` are used, so
-  it runs under any Keras backend.
+* :func:`make_detect_fn` builds ``detect_fn(images) -> list of dicts`` from a detector with
+  :func:`kssd.inference.detect` (stretch to the input size, run the model, decode, per-class
+  NMS, boxes back in each image's pixels) at the low evaluation score threshold.
 * :func:`detect_records` runs a ``detect_fn`` over kssd records in batches.
 * :func:`detection_metrics` scores the detections with one of :data:`METRICS`.
 
@@ -48,94 +46,72 @@ def _load_image(record):
 
 def make_detect_fn(model, *, score_threshold=EVAL_SCORE_THRESHOLD, iou_threshold=None,
                    max_detections=None, max_detections_per_class=None, image_size=None,
-                   batch_size=16):
-    """Build ``detect_fn(images) -> list of dicts`` from an SSD model (decode + per-class NMS).
+                   batch_size=16, resize="stretch", anchors=None, variances=None):
+    """Build ``detect_fn(images) -> list of dicts`` from an SSD model, via :func:`kssd.inference.detect`.
 
-    Each image is resized (stretched, the training geometry) to the model's input size, the raw
-    output is decoded against the anchors with :class:`kssd.layers.DecodeDetections`, filtered by
-    :class:`kssd.layers.NonMaxSuppression`, and the boxes are scaled back to the image's pixels.
+    Decoding, per-class NMS and the mapping back to each image's pixels are those of
+    :func:`kssd.inference.build_inference_model` (one detection path in kssd). Images are
+    stretched to the network input by default, the geometry the training pipeline uses.
 
     Args:
-        model: a Keras model returning ``y_pred`` (B, A, 4 + C + 1) with attributes ``anchors``
-            (A, 4), ``input_size`` (h, w), ``variances`` and ``postprocess`` (dict with
-            ``iou_threshold``, ``max_detections``, ``max_detections_per_class``); missing ones
-            fall back to the arguments / SSD defaults. num_classes = C counts objects only
-            (class 0 is background).
+        model: a kssd_zoo ``Detector`` (anchors, variances and postprocess from its ``spec``),
+            or a ``keras.Model`` returning ``y_pred`` (B, A, 4 + C + 1) with ``anchors=``
+            given. A ``postprocess`` attribute (dict with ``iou_threshold``,
+            ``max_detections``, ``max_detections_per_class``) supplies the NMS defaults.
+            num_classes = C counts objects only (class 0 is background).
         score_threshold: keep scores above this, default 0.01 (evaluation; the spec's
             deployment threshold would truncate the precision/recall curve).
         iou_threshold: NMS IoU, default None = ``model.postprocess`` or 0.45.
         max_detections: per image, default None = ``model.postprocess`` or 200.
         max_detections_per_class: default None = ``model.postprocess`` or ``max_detections``.
-        image_size: (h, w) network input, default None = ``model.input_size``.
+        image_size: (h, w) network input, default None = the model's own input size.
         batch_size: images per model call, default 16.
+        resize: ``"stretch"`` (default) or ``"letterbox"``.
+        anchors: for models without a spec: a dict of :func:`kssd.anchors.generate_anchors`
+            arguments or an ``AnchorBoxes`` layer, default None.
+        variances: box coder variances, default None (the model's, else (0.1, 0.2)).
 
     Returns:
-        A function taking a list of uint8/float RGB images (any sizes) and returning one dict per
+        A function taking a list of uint8 RGB images (any sizes) and returning one dict per
         image: ``"boxes"`` (K, 4) ``xyxy`` pixels of that image, ``"scores"`` (K,),
-        ``"labels"`` (K,) class ids 1..C.
+        ``"labels"`` (K,) int32 class ids 1..C (also as ``"classes"``).
 
     Examples:
         >>> import keras, numpy as np
         >>> from kssd.callbacks.evaluation import make_detect_fn
         >>> class Tiny(keras.Model):  # one anchor, always says "class 1 at the centre"
-        ...     anchors = np.array([[0.5, 0.5, 0.5, 0.5]], "float32")
-        ...     input_size = (8, 8); variances = (0.1, 0.2); postprocess = {}
+        ...     input_size = (8, 8); dynamic = False
         ...     def call(self, x):
         ...         return keras.ops.zeros((keras.ops.shape(x)[0], 1, 6)) + np.array(
         ...             [0, 0, 0, 0, 0, 5], "float32")
-        >>> found = make_detect_fn(Tiny())([np.zeros((20, 40, 3), "uint8")])
+        >>> detect_fn = make_detect_fn(Tiny(), anchors={"steps": [8], "min_sizes": [[4]]})
+        >>> found = detect_fn([np.zeros((20, 40, 3), "uint8")])
         >>> found[0]["boxes"].round(1).tolist(), found[0]["labels"].tolist()
         ([[10.0, 5.0, 30.0, 15.0]], [1])
     """
-    import cv2
-    import keras
-
-    from kssd.layers import DecodeDetections, NonMaxSuppression
+    from kssd.inference import detect
 
     post = dict(getattr(model, "postprocess", None) or {})
-    size = image_size or getattr(model, "input_size", None)
-    if size is None:
-        raise ValueError("make_detect_fn needs the network input size: pass image_size=(h, w) "
-                         "or a model with `input_size`")
-    height, width = (int(v) for v in size)
-    anchors = getattr(model, "anchors", None)
-    if hasattr(model, "anchors_for"):
-        anchors = model.anchors_for((height, width))
-    if anchors is None:
-        raise ValueError("make_detect_fn needs a model with `anchors` (A, 4)")
-    anchors = np.asarray(anchors, "float32")
     max_det = int(max_detections or post.get("max_detections", 200))
-    per_class = int(max_detections_per_class or post.get("max_detections_per_class", max_det))
-    decoder = DecodeDetections(variances=tuple(getattr(model, "variances", (0.1, 0.2))))
-    nms = NonMaxSuppression(
-        score_threshold=float(score_threshold),
-        iou_threshold=float(iou_threshold if iou_threshold is not None
-                            else post.get("iou_threshold", 0.45)),
-        max_detections=max_det,
-        max_detections_per_class=per_class,
-    )
+    options = {
+        "score_threshold": float(score_threshold),
+        "iou_threshold": float(iou_threshold if iou_threshold is not None
+                               else post.get("iou_threshold", 0.45)),
+        "max_detections": max_det,
+        "max_detections_per_class": int(max_detections_per_class
+                                        or post.get("max_detections_per_class", max_det)),
+        "input_size": tuple(int(v) for v in image_size) if image_size is not None else "spec",
+        "resize": resize,
+        "batch_size": batch_size,
+        "anchors": anchors,
+        "variances": None if variances is None else tuple(variances),
+    }
 
     def detect_fn(images):
-        results = []
-        for start in range(0, len(images), batch_size):
-            chunk = list(images[start:start + batch_size])
-            sizes = [np.asarray(im).shape[:2] for im in chunk]
-            batch = np.stack([
-                np.asarray(im, "float32") if im.shape[:2] == (height, width)
-                else cv2.resize(np.asarray(im, "float32"), (width, height),
-                                interpolation=cv2.INTER_LINEAR)
-                for im in (np.asarray(i) for i in chunk)])
-            y_pred = model(batch, training=False)
-            decoded = decoder(keras.ops.cast(y_pred, "float32"), anchors)
-            found = {k: keras.ops.convert_to_numpy(v)
-                     for k, v in nms(decoded["boxes"], decoded["scores"]).items()}
-            for i, (h, w) in enumerate(sizes):
-                count = int(found["num_detections"][i])
-                scale = np.array([w, h, w, h], "float32")
-                results.append({"boxes": found["boxes"][i, :count] * scale,
-                                "scores": found["scores"][i, :count],
-                                "labels": found["classes"][i, :count].astype("int32")})
-        return results
+        found = detect(model, list(images), **options)
+        return [{"boxes": f["boxes"], "scores": f["scores"],
+                 "labels": f["classes"].astype("int32"), "classes": f["classes"].astype("int32")}
+                for f in found]
 
     return detect_fn
 

@@ -83,14 +83,18 @@ def _is_inference_model(model):
     return isinstance(outputs, dict) and set(DETECTION_KEYS) <= set(outputs)
 
 
-def _runner(model, settings):
-    """The inference model (and a compiled call) for ``model`` and settings, cached per model."""
+def _runner(model, settings, options):
+    """The inference model (and a compiled call) for ``model`` and ``options``, cached per model.
+
+    ``settings`` is the hashable cache key made from ``options`` by :func:`_freeze`; the model is
+    built from ``options`` themselves (an ``anchors`` dict must stay a dict).
+    """
     per_model = _CACHE.setdefault(model, {})
     if settings not in per_model:
         if _is_inference_model(model):
             infer = model
         else:
-            infer = build_inference_model(model, **dict(settings))
+            infer = build_inference_model(model, **options)
         call = infer
         if keras.backend.backend() == "tensorflow":
             import tensorflow as tf
@@ -173,7 +177,7 @@ def detect(
                 "`model` is already an inference model with fixed thresholds; pass the detector "
                 "itself to change score_threshold/iou_threshold/max_detections"
             )
-        settings = ()
+        settings, options = (), {}
     else:
         options = dict(kwargs)
         options.update(
@@ -184,7 +188,7 @@ def detect(
             resize=resize,
         )
         settings = tuple(sorted((k, _freeze(v)) for k, v in options.items()))
-    _, call = _runner(model, settings)
+    _, call = _runner(model, settings, options)
     names = class_names or _class_names(model)
     results = [None] * len(arrays)
     by_shape = {}

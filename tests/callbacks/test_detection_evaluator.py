@@ -110,11 +110,14 @@ def test_unknown_metric_is_named():
         DetectionEvaluator(_records(), metric="map")
 
 
-class _OneAnchor(keras.Model):
+ONE_ANCHOR = {"steps": [16], "min_sizes": [[8]]}  # one anchor (0.5, 0.5, 0.5, 0.5) at 16 x 16
+
+
+class OneAnchor(keras.Model):
     """A model whose single anchor covers the image centre, always scored as class 2."""
 
-    anchors = np.array([[0.5, 0.5, 0.5, 0.5]], "float32")
     input_size = (16, 16)
+    dynamic = False
     variances = (0.1, 0.2)
     postprocess = {"iou_threshold": 0.5, "max_detections": 5}
     class_names = ["x", "y"]
@@ -124,22 +127,61 @@ class _OneAnchor(keras.Model):
         return keras.ops.zeros((keras.ops.shape(x)[0], 1, 7)) + row
 
 
+class OneAnchorDetector(OneAnchor):
+    """The same with a zoo-style ``spec`` holding its anchors (as a kssd_zoo Detector)."""
+
+    spec = {"anchors": ONE_ANCHOR, "variances": [0.1, 0.2]}
+
+
 def test_detect_fn_from_model_scales_boxes_to_each_image():
-    detect = make_detect_fn(_OneAnchor(), batch_size=2)
+    detect = make_detect_fn(OneAnchor(), batch_size=2, anchors=ONE_ANCHOR)
     found = detect([np.zeros((40, 80, 3), "uint8"), np.zeros((16, 16, 3), "uint8"),
                     np.zeros((100, 20, 3), "uint8")])
+    # stretched to 16 x 16 (the training geometry): the centre anchor is the image's centre half
     np.testing.assert_allclose(found[0]["boxes"], [[20, 10, 60, 30]], atol=1e-4)
     np.testing.assert_allclose(found[1]["boxes"], [[4, 4, 12, 12]], atol=1e-4)
     np.testing.assert_allclose(found[2]["boxes"], [[5, 25, 15, 75]], atol=1e-4)
     assert [f["labels"].tolist() for f in found] == [[2], [2], [2]]
+    assert [f["classes"].tolist() for f in found] == [[2], [2], [2]]
     assert found[0]["scores"][0] == pytest.approx(np.exp(5) / (1 + np.exp(-5) + np.exp(5)))
+
+
+def test_detect_fn_letterbox_keeps_the_aspect_ratio():
+    detect = make_detect_fn(OneAnchor(), anchors=ONE_ANCHOR, resize="letterbox")
+    found = detect([np.zeros((40, 80, 3), "uint8")])
+    # 40 x 80 -> 8 x 16 + padding; the 16 x 16 input's centre half maps to x 20..60, y 20..60,
+    # clipped to the image (height 40)
+    np.testing.assert_allclose(found[0]["boxes"], [[20, 20, 60, 40]], atol=1e-4)
+
+
+def test_detect_fn_without_anchors_names_the_argument():
+    with pytest.raises(ValueError, match="anchors="):
+        make_detect_fn(OneAnchor())([np.zeros((16, 16, 3), "uint8")])
+
+
+def test_detect_fn_is_kssd_inference_detect_at_the_evaluation_threshold():
+    import kssd_zoo
+    from kssd.inference import detect
+
+    model = kssd_zoo.tiny_ssd(compile=False)
+    rng = np.random.default_rng(0)
+    images = [rng.integers(0, 255, (96, 160, 3), dtype=np.uint8),
+              rng.integers(0, 255, (128, 128, 3), dtype=np.uint8)]
+    found = make_detect_fn(model)(images)
+    expected = detect(model, images, score_threshold=0.01, resize="stretch")
+    assert len(found) == 2
+    for got, want in zip(found, expected):
+        assert len(got["scores"]) > 0
+        np.testing.assert_allclose(got["boxes"], want["boxes"], atol=1e-4)
+        np.testing.assert_allclose(got["scores"], want["scores"], atol=1e-6)
+        np.testing.assert_array_equal(got["labels"], want["classes"])
 
 
 def test_evaluator_builds_detection_from_the_model():
     records = [{"image_id": "c.jpg", "image": np.zeros((40, 80, 3), "uint8"),
                 "boxes": np.array([[20.0, 10.0, 60.0, 30.0]]), "labels": np.array([2])}]
     evaluator = DetectionEvaluator(records, metric="voc12", verbose=0)
-    evaluator.set_model(_OneAnchor())
+    evaluator.set_model(OneAnchorDetector())
     logs = {}
     evaluator.on_epoch_end(0, logs)
     assert logs["val_mAP"] == 1.0 and logs["val_AP/y"] == 1.0
