@@ -6,6 +6,7 @@
 Run: python examples/custom_detector_from_layers.py
 """
 
+import argparse
 import tempfile
 from pathlib import Path
 
@@ -124,4 +125,5 @@ def main():
 
 
 if __name__ == "__main__":
+    argparse.ArgumentParser(description=__doc__.split("\n\n")[0]).parse_args()
     main()
