@@ -360,10 +360,17 @@ def train(model_or_name, data, val_data=None, *, epochs=None, batch_size=None,
         from kssd.data import load_dataset
 
         source = train_info.get("tfrecord_files") or train_records
-        dataset = load_dataset(source, model=model, batch_size=batch_size, training=True,
-                               augmentation=augmentation, seed=seed, repeat=True,
-                               deterministic=True, drop_remainder=True)
-        positives, checked = count_positives(dataset, batches=3)
+
+        def training_stream():
+            return load_dataset(source, model=model, batch_size=batch_size, training=True,
+                                augmentation=augmentation, seed=seed, repeat=True,
+                                deterministic=True, drop_remainder=True)
+
+        # The check reads its own copy: iterators of one seeded dataset share its shuffle
+        # state, so peeking at ``dataset`` would shift the order fit sees by a timing-dependent
+        # number of reshuffles (prefetch runs ahead) and break exact resume.
+        positives, checked = count_positives(training_stream(), batches=3)
+        dataset = training_stream()
         if positives == 0:
             message = (f"the training data yields no positive anchors in its first {checked} "
                        "images: no ground-truth box matches an anchor (check that boxes are "

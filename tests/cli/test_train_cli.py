@@ -35,7 +35,6 @@ def test_help_lists_the_options(capsys):
         assert option in text
 
 
-@pytest.mark.slow
 def _kssd(*args):
     """Run the ``kssd`` command in a fresh process, as a user (or a restart after a kill) does."""
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
@@ -45,6 +44,7 @@ def _kssd(*args):
     return done.stdout
 
 
+@pytest.mark.slow
 def test_killed_run_resumes_exactly(tmp_path):
     """2 epochs, process ends, resume to 4 == an uninterrupted 4-epoch run (weights, optimizer)."""
     interrupted, straight = tmp_path / "interrupted", tmp_path / "straight"
