@@ -46,7 +46,8 @@ def run_demo(out_dir="demo_out", *, train_seconds=120.0, num_train=4000, num_val
                          seed=seed, repeat=True)
     steps_per_epoch = max(num_train // batch_size, 1)
     history = model.fit(train, epochs=1000, steps_per_epoch=steps_per_epoch,
-                        callbacks=[TimeLimit(train_seconds, per_batch=True)], verbose=verbose)
+                        callbacks=[TimeLimit(train_seconds, per_batch=True)], verbose=verbose,
+                        shuffle=False)  # the pipeline shuffles
     trained_for = time.perf_counter() - started
 
     images = [r["image"] for r in val_records]

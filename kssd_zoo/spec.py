@@ -42,7 +42,10 @@ POSTPROCESS_DEFAULTS = {
     "max_detections": 200,
     "max_detections_per_class": 200,
 }
-TRAINING_KEYS = ("batch_size", "epochs", "steps_per_epoch", "optimizer", "schedule", "loss", "augmentation")
+TRAINING_KEYS = (
+    "batch_size", "epochs", "steps_per_epoch", "optimizer", "schedule", "loss", "augmentation",
+    "batch_norm_momentum",
+)
 OPTIMIZER_KEYS = {
     "sgd": ("name", "momentum", "nesterov", "weight_decay", "clipnorm", "global_clipnorm"),
     "adam": ("name", "beta_1", "beta_2", "epsilon", "weight_decay", "clipnorm", "global_clipnorm"),
@@ -520,6 +523,9 @@ def _check_training(c, value):
             c.number(f"training.{key}", value[key], low=1, integer=True)
     if "steps_per_epoch" in value:
         c.number("training.steps_per_epoch", value["steps_per_epoch"], low=1, integer=True, allow_none=True)
+    if "batch_norm_momentum" in value:
+        c.number("training.batch_norm_momentum", value["batch_norm_momentum"], low=0, high=1,
+                 allow_none=True)
     if "augmentation" in value and value["augmentation"] not in AUGMENTATIONS:
         c.err("training.augmentation", f"expected one of {', '.join(AUGMENTATIONS)}, got {value['augmentation']!r}")
     for key, table in (("optimizer", OPTIMIZER_KEYS), ("schedule", SCHEDULE_KEYS)):

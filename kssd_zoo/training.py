@@ -29,6 +29,7 @@ import numpy as np
 
 from kssd.callbacks import DetectionEvaluator, NaNGuard, ResumableCheckpoint, TimeLimit
 from kssd.callbacks.evaluation import METRICS, detect_records, detection_metrics, make_detect_fn
+from kssd_zoo.detector import set_batch_norm_momentum
 
 DEFAULT_SHAPES = 2000
 _VAL_SPLITS = ("val", "val2017", "validation", "test")
@@ -270,7 +271,8 @@ def train(model_or_name, data, val_data=None, *, epochs=None, batch_size=None,
           mixed_precision=False, jit_compile="auto", metric=None, eval_every=1,
           augmentation=None, learning_rate=None, val_fraction=0.1, train_split=None,
           val_split=None, max_val_images=500, seed=0, time_limit=None, tensorboard=True,
-          callbacks=None, overrides=None, exact_resume=True, verbose=1):
+          callbacks=None, overrides=None, exact_resume=True, batch_norm_momentum=None,
+          verbose=1):
     """Train a zoo detector with ``model.fit`` and the kssd callbacks; resumable.
 
     Args:
@@ -311,6 +313,9 @@ def train(model_or_name, data, val_data=None, *, epochs=None, batch_size=None,
             resumed run sees exactly the batches of an uninterrupted one), default True. The
             skipped batches are still decoded and augmented (about the cost of the data part of
             those epochs); False restarts the data stream instead (fast, not bit-exact).
+        batch_norm_momentum: momentum of every BatchNormalization layer, default None (the
+            spec's ``training.batch_norm_momentum``, else each block's own, usually 0.99).
+            0.9 suits short runs, whose moving statistics otherwise lag behind the weights.
         verbose: Keras verbosity, default 1.
 
     Returns:
@@ -349,6 +354,8 @@ def train(model_or_name, data, val_data=None, *, epochs=None, batch_size=None,
                     overrides.update(num_classes=len(data_names), class_names=list(data_names))
             model = load_model(model_or_name, weights=None if resume else weights,
                                **({} if str(model_or_name).endswith(".keras") else overrides))
+        if batch_norm_momentum is not None:
+            set_batch_norm_momentum(model, batch_norm_momentum)
         spec = getattr(model, "spec", {}) or {}
         training = spec.get("training") or {}
         epochs = int(epochs or training.get("epochs") or 10)
@@ -417,7 +424,8 @@ def train(model_or_name, data, val_data=None, *, epochs=None, batch_size=None,
         history = {}
         if initial_epoch < epochs:
             fitted = model.fit(dataset, epochs=epochs, initial_epoch=initial_epoch,
-                               steps_per_epoch=steps_per_epoch, callbacks=cbs, verbose=verbose)
+                               steps_per_epoch=steps_per_epoch, callbacks=cbs, verbose=verbose,
+                               shuffle=False)  # the pipeline shuffles (seeded)
             history = fitted.history
         elif verbose:
             print(f"nothing to do: the checkpoint already has {initial_epoch} >= {epochs} epochs")

@@ -60,6 +60,9 @@ def add_parser(subparsers):
                         help="stop after the epoch that ends past this many seconds")
     parser.add_argument("--no-tensorboard", action="store_true", help="no TensorBoard logs")
     parser.add_argument("--seed", type=int, default=0, help="seed (default 0)")
+    parser.add_argument("--bn-momentum", type=float, default=None, metavar="M",
+                        help="momentum of every BatchNormalization layer (default: the spec's; "
+                             "0.9 suits short runs)")
     parser.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2),
                         help="Keras verbosity (default 1: progress bar)")
     parser.set_defaults(func=run)
@@ -74,6 +77,8 @@ def run(args):
             raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {value}")
     if not 0.0 <= args.val_fraction < 1.0:
         raise ValueError(f"--val-fraction must be in [0, 1), got {args.val_fraction}")
+    if args.bn_momentum is not None and not 0.0 <= args.bn_momentum <= 1.0:
+        raise ValueError(f"--bn-momentum must be in [0, 1], got {args.bn_momentum}")
     result = train(
         args.model, args.data, args.val_data, epochs=args.epochs, batch_size=args.batch_size,
         steps_per_epoch=args.steps_per_epoch, out_dir=args.out, resume=args.resume,
@@ -83,7 +88,8 @@ def run(args):
         learning_rate=args.learning_rate, val_fraction=args.val_fraction,
         train_split=args.train_split, val_split=args.val_split,
         max_val_images=args.max_val_images, seed=args.seed, time_limit=args.time_limit,
-        tensorboard=not args.no_tensorboard, verbose=args.verbose)
+        tensorboard=not args.no_tensorboard, batch_norm_momentum=args.bn_momentum,
+        verbose=args.verbose)
     print()
     history = result["history"]
     summary = {}

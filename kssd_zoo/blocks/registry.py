@@ -116,6 +116,15 @@ def register_head(name):
     return _register(_HEADS, "head", name)
 
 
+def _lookup(table, kind, name):
+    _ensure_builtin_blocks()
+    if name not in table:
+        raise UnknownBlockError(
+            f"unknown {kind} {name!r}{suggest(name, table)}; known {kind}s: {', '.join(sorted(table))}"
+        )
+    return table[name]
+
+
 def get_block(name):
     """The block builder registered as ``name``.
 
@@ -127,12 +136,7 @@ def get_block(name):
         >>> get_block("conv_dw").__name__
         'conv_dw'
     """
-    _ensure_builtin_blocks()
-    if name not in _BLOCKS:
-        raise UnknownBlockError(
-            f"unknown block {name!r}{suggest(name, _BLOCKS)}; known blocks: {', '.join(sorted(_BLOCKS))}"
-        )
-    return _BLOCKS[name]
+    return _lookup(_BLOCKS, "block", name)
 
 
 def get_head(name):
@@ -146,12 +150,7 @@ def get_head(name):
         >>> get_head("separable_head").__name__
         'separable_head'
     """
-    _ensure_builtin_blocks()
-    if name not in _HEADS:
-        raise UnknownBlockError(
-            f"unknown head {name!r}{suggest(name, _HEADS)}; known heads: {', '.join(sorted(_HEADS))}"
-        )
-    return _HEADS[name]
+    return _lookup(_HEADS, "head", name)
 
 
 def list_blocks():

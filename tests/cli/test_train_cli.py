@@ -93,3 +93,19 @@ def test_bad_arguments_are_named(tmp_path, capsys):
     assert "--epochs must be >= 1" in capsys.readouterr().err
     assert main(["train", "tiny_ssd", "--data", str(tmp_path / "missing")]) == 2
     assert "data not found" in capsys.readouterr().err
+
+
+def test_bn_momentum_option_is_checked_and_applied(tmp_path, capsys):
+    assert main(["train", "tiny_ssd", "--data", "shapes:8", "--bn-momentum", "2"]) == 2
+    assert "--bn-momentum must be in [0, 1]" in capsys.readouterr().err
+
+    import keras
+
+    from kssd_zoo.training import train
+
+    result = train("tiny_ssd", "shapes:8", epochs=1, batch_size=4, steps_per_epoch=1,
+                   max_val_images=0, tensorboard=False, verbose=0, batch_norm_momentum=0.5,
+                   out_dir=tmp_path / "run")
+    momenta = {layer.momentum for layer in result["model"]._flatten_layers()
+               if isinstance(layer, keras.layers.BatchNormalization)}
+    assert momenta == {0.5}

@@ -159,3 +159,18 @@ def test_shipped_specs_are_plain_yaml_and_valid(name):
     raw, lines = load_spec_file(spec_path(name))
     assert raw["name"] == name and lines["name"] == 1
     assert yaml.safe_load(yaml.safe_dump(resolve_spec(name))) == resolve_spec(name)
+
+
+def test_batch_norm_momentum_reaches_every_batch_norm_layer(tmp_path):
+    import keras
+
+    model = kssd_zoo.build(str(write(tmp_path, GOOD + "training: {batch_norm_momentum: 0.9}\n")),
+                           compile=False)
+    momenta = {layer.momentum for layer in model._flatten_layers()
+               if isinstance(layer, keras.layers.BatchNormalization)}
+    assert momenta == {0.9}
+    default = kssd_zoo.build(str(write(tmp_path, GOOD, "plain.yaml")), compile=False)
+    assert {layer.momentum for layer in default._flatten_layers()
+            if isinstance(layer, keras.layers.BatchNormalization)} == {0.99}
+    error = errors_of(write(tmp_path, GOOD + "training: {batch_norm_momentum: 1.5}\n", "bad.yaml"))
+    assert "training.batch_norm_momentum" in str(error) and "<= 1" in str(error)
