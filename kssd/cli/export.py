@@ -5,6 +5,7 @@ import json
 
 def add_parser(subparsers):
     from kssd.export import FORMATS
+    from kssd.export.tflite import QUANTIZATIONS
 
     parser = subparsers.add_parser(
         "export", help="export a detector (with resize, decode and NMS) and verify the artifact",
@@ -16,7 +17,11 @@ def add_parser(subparsers):
     parser.add_argument("--out", required=True, help="output path (directory for saved_model)")
     parser.add_argument("--weights", default=None, help="weights file or preset name")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output")
-    parser.add_argument("--quantization", choices=["float16", "int8"], default=None, help="TFLite only")
+    parser.add_argument(
+        "--quantization", choices=[q for q in QUANTIZATIONS if q], default=None,
+        help="TFLite only: float16 weights; int8 = full-integer network calibrated on the sample "
+        "images (decode/NMS stay float); dynamic_int8 = int8 weights, float activations",
+    )
     parser.add_argument("--score-threshold", type=float, default=None)
     parser.add_argument("--iou-threshold", type=float, default=None)
     parser.add_argument("--max-detections", type=int, default=None)

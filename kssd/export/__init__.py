@@ -74,7 +74,8 @@ def export(
       ``(B, H, W, 3)`` (any size), output dict ``boxes`` (B, K, 4) xyxy pixels, ``scores``
       (B, K), ``classes`` (B, K) int32, ``num_detections`` (B,).
     * ``tflite``: same ``serve`` signature, TFLite built-in ops only (checked);
-      ``quantization="float16"`` or ``"int8"`` (calibrated on ``representative_images``).
+      ``quantization="float16"``, ``"int8"`` (int8 network calibrated on
+      ``representative_images``; decode and NMS float) or ``"dynamic_int8"`` (int8 weights only).
     * ``onnx``: input ``images``, outputs ``boxes``/``scores``/``classes``/``num_detections``;
       NMS is ONNX's ``NonMaxSuppression`` op.
     * ``keras``: the inference model as a ``.keras`` file.
@@ -95,7 +96,8 @@ def export(
             ``FileExistsError``).
         input_size, resize, score_threshold, iou_threshold, max_detections: as in
             :func:`kssd.inference.build_inference_model` (ignored for an inference model).
-        quantization: TFLite only: None, ``"float16"`` or ``"int8"``, default None.
+        quantization: TFLite only: one of :data:`kssd.export.tflite.QUANTIZATIONS` (None,
+            ``"float16"``, ``"int8"``, ``"dynamic_int8"``), default None.
         representative_images: uint8 images for int8 calibration, default None (the
             verification images).
         verify: reload and compare, default True.

@@ -26,34 +26,17 @@ _FLOAT_LAYERS = ("InputLayer", "ResizePad", "LevelGrids", "AnchorBoxes", "Decode
 _COMPUTE_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "TRANSPOSE_CONV", "FULLY_CONNECTED", "BATCH_MATMUL")
 
 
-def _output_concat_name(network):
-    """Name of the network's output layer when it is a ``Concatenate`` (else None)."""
-    try:
-        operation = network.outputs[0]._keras_history.operation
-    except (AttributeError, IndexError, TypeError, ValueError):
-        return None
-    return operation.name if type(operation).__name__ == "Concatenate" else None
-
-
 def _network_pattern(inference_model):
-    """A regex matching the TFLite tensor names to quantize: those produced inside the
-    network's name scope(s), except a final ``Concatenate`` (kssd_zoo's ``predictions``,
-    joining box offsets and logits of very different ranges: dequantized separately, they
-    keep their own int8 scales)."""
-    networks = [layer for layer in inference_model.layers if type(layer).__name__ not in _FLOAT_LAYERS]
-    if not networks:
+    """A regex matching TFLite tensor names produced inside the network's name scope(s)."""
+    names = [layer.name for layer in inference_model.layers if type(layer).__name__ not in _FLOAT_LAYERS]
+    if not names:
         raise ValueError(
             f"model {inference_model.name!r} has no network layer besides the pre/post-processing "
             f"layers {_FLOAT_LAYERS}: nothing to quantize to int8"
         )
     # Keras scopes a layer call as "<name>" or "<name>_<n>"; fused TFLite names join with ";".
-    scopes = "|".join(re.escape(layer.name) for layer in networks)
-    excluded = [
-        rf"(?!.*(^|/)({re.escape(layer.name)})(_\d+)?/{re.escape(concat)}(_\d+)?/)"
-        for layer in networks
-        if (concat := _output_concat_name(layer)) is not None
-    ]
-    return re.compile("^" + "".join(excluded) + rf".*?(^|/)({scopes})(_\d+)?/")
+    alternatives = "|".join(re.escape(name) for name in names)
+    return re.compile(rf"(^|/)({alternatives})(_\d+)?/")
 
 
 def _representative_dataset(images):
@@ -138,7 +121,8 @@ def int8_compute_ops(data):
                 continue
             inputs = [subgraph.tensors[i].type for i in op.inputs if i >= 0]
             outputs = [subgraph.tensors[i].type for i in op.outputs]
-            if inputs[:2] == [int8, int8] and all(t in (int8, int32) for t in inputs[2:]) and set(outputs) == {int8}:
+            weights_ok = inputs[:2] == [int8, int8] and all(t in (int8, int32) for t in inputs[2:])
+            if weights_ok and set(outputs) == {int8}:
                 counts[name] = counts.get(name, 0) + 1
     return counts
 
@@ -155,14 +139,14 @@ def export_tflite(inference_model, path, quantization=None, representative_image
 
     * None: float32 throughout.
     * ``"float16"``: float16 weights (dequantized at load), float32 arithmetic.
-    * ``"int8"``: full-integer post-training quantization of the network: every layer of the
-      detector network (convolutions, their activations, padding, reshapes, concatenations)
-      runs in int8 with per-channel int8 weights and activation ranges calibrated by running
-      ``representative_images`` through the float model. The uint8 image is cast, resized
-      and normalized in float32, quantized at the network input, and the network output is
-      dequantized to float32 for anchors, box decoding, softmax, the NMS while loop and box
-      recovery (quantizing those either breaks the TFLite runtime or costs accuracy for no
-      speed).
+    * ``"int8"``: full-integer post-training quantization of the network: the detector
+      network's convolutions (and the padding, reshapes, concatenations, multiplies and
+      additions between them) run in int8 with per-channel int8 weights and activation
+      ranges calibrated by running ``representative_images`` through the float model. The
+      uint8 image is cast, resized and padded in float32 and quantized once inside the
+      network's input normalization; the network output is dequantized to float32 for
+      anchors, box decoding, softmax, the NMS while loop and box recovery (quantizing the
+      NMS makes the TFLite runtime abort; see the module docstring).
     * ``"dynamic_int8"``: TFLite dynamic-range quantization: int8 weights, activations
       quantized on the fly per batch (float32 between layers); no calibration.
 

@@ -106,3 +106,87 @@ def test_quantized_tflite_reports_drift(tiny, tmp_path):
     drift = report["drift"]
     assert drift["reference_detections"] > 0 and drift["matched"] >= drift["reference_detections"] * 0.9
     assert drift["max_box_diff"] < 2.0
+
+
+def _op_dtypes(interpreter):
+    """[(op name, input dtypes, output dtypes)] of the main subgraph (-1 inputs skipped)."""
+    dtypes = {t["index"]: t["dtype"] for t in interpreter.get_tensor_details()}
+    return [(op["op_name"], [dtypes[i] for i in op["inputs"] if i >= 0], [dtypes[i] for i in op["outputs"]])
+            for op in interpreter._get_ops_details()]
+
+
+@pytest.mark.slow
+def test_int8_tflite_is_full_integer_network(tiny, tmp_path):
+    import tensorflow as tf
+
+    from kssd.export.tflite import int8_compute_ops
+    from kssd.export.verify import sample_images
+
+    path = tmp_path / "q8.tflite"
+    report = export(tiny, "tflite", path, quantization="int8", representative_images=sample_images(seed=1))
+    assert report["quantization"] == "int8"
+    assert not [op for op in report["ops"] if op.startswith("Flex") or op in ("CUSTOM", "DELEGATE")]
+    assert "WHILE" in report["ops"] and "QUANTIZE" in report["ops"] and "DEQUANTIZE" in report["ops"]
+
+    interpreter = tf.lite.Interpreter(model_path=str(path))
+    ops = _op_dtypes(interpreter)
+    convs = [op for op in ops if op[0] == "CONV_2D"]
+    n_conv = sum(type(layer).__name__ == "Conv2D" for layer in tiny.get_layer("tiny_ssd").layers)
+    assert len(convs) == n_conv > 0
+    # int8 activations in and out, int8 weights, int32 bias: every convolution
+    assert all(ins[:2] == [np.int8, np.int8] and ins[2:] == [np.int32] and outs == [np.int8]
+               for _, ins, outs in convs)
+    assert int8_compute_ops(path.read_bytes()) == {"CONV_2D": n_conv}
+    # activation ranges were calibrated: every int8 conv output has a real scale
+    details = {t["index"]: t for t in interpreter.get_tensor_details()}
+    for op in interpreter._get_ops_details():
+        if op["op_name"] == "CONV_2D":
+            scale = details[op["outputs"][0]]["quantization_parameters"]["scales"]
+            assert scale.size == 1 and 0 < scale[0] < 1
+    # preprocessing, decode and NMS stay float: uint8 -> float cast, softmax and the loop in float
+    assert ("CAST", [np.uint8], [np.float32]) in ops
+    assert all(np.int8 not in ins + outs for name, ins, outs in ops if name in ("SOFTMAX", "EXP", "WHILE"))
+
+    out = interpreter.get_signature_runner("serve")(images=sample_images()[2][None, :97, :111])
+    assert out["boxes"].dtype == np.float32 and out["boxes"].shape == (1, 25, 4)
+    assert out["classes"].dtype == np.int32 and out["num_detections"].shape == (1,)
+    n = int(out["num_detections"][0])
+    assert n > 0 and np.all(out["boxes"][0, :n, 2:] <= [111.01, 97.01])
+
+    drift = report["drift"]
+    assert drift["reference_detections"] > 0 and drift["export_detections"] > 0
+    assert drift["matched"] >= 0.8 * drift["reference_detections"]
+    assert drift["mean_box_diff"] < 2.0 and drift["mean_score_diff"] < 0.01
+
+
+@pytest.mark.slow
+def test_dynamic_int8_keeps_float_activations(tiny, tmp_path):
+    import tensorflow as tf
+
+    from kssd.export.tflite import int8_compute_ops
+
+    path = tmp_path / "dyn.tflite"
+    report = export(tiny, "tflite", path, quantization="dynamic_int8")
+    assert report["drift"]["matched"] > 0
+    convs = [op for op in _op_dtypes(tf.lite.Interpreter(model_path=str(path))) if op[0] == "CONV_2D"]
+    # float activations; int8 weights (TFLite leaves tensors under 1024 weights float)
+    assert convs and all(ins[0] == np.float32 and outs == [np.float32] for _, ins, outs in convs)
+    assert any(ins[1] == np.int8 for _, ins, _ in convs)
+    assert int8_compute_ops(path.read_bytes()) == {}
+
+
+def test_int8_needs_representative_images(tiny, tmp_path):
+    from kssd.cli.main import build_parser
+    from kssd.export.tflite import QUANTIZATIONS, export_tflite
+
+    with pytest.raises(ValueError, match="representative_images"):
+        export_tflite(tiny, tmp_path / "x.tflite", quantization="int8")
+    with pytest.raises(ValueError, match=r"representative_images\[1\].*uint8"):
+        export_tflite(tiny, tmp_path / "x.tflite", quantization="int8",
+                      representative_images=[np.zeros((8, 8, 3), np.uint8), np.zeros((8, 8, 3), np.float32)])
+    with pytest.raises(ValueError, match="dynamic_int8"):
+        export_tflite(tiny, tmp_path / "x.tflite", quantization="int4")
+    assert not (tmp_path / "x.tflite").exists()
+    args = build_parser().parse_args(["export", "tiny_ssd", "--format", "tflite", "--out", "x.tflite",
+                                      "--quantization", "dynamic_int8"])
+    assert args.quantization == "dynamic_int8" and set(QUANTIZATIONS) == {None, "float16", "int8", "dynamic_int8"}
