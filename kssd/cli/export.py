@@ -19,8 +19,21 @@ def add_parser(subparsers):
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output")
     parser.add_argument(
         "--quantization", choices=[q for q in QUANTIZATIONS if q], default=None,
-        help="TFLite only: float16 weights; int8 = full-integer network calibrated on the sample "
-        "images (decode/NMS stay float); dynamic_int8 = int8 weights, float activations",
+        help="TFLite only: float16 weights; int8 = full-integer network calibrated on "
+        "--representative-images (default: the sample images; decode/NMS stay float); "
+        "dynamic_int8 = int8 weights, float activations",
+    )
+    parser.add_argument(
+        "--representative-images", nargs="+", default=None, metavar="IMAGE_OR_DIR",
+        help="int8 only: images (files or folders) to calibrate activation ranges on; use "
+        "typical inputs of the deployment",
+    )
+    parser.add_argument("--max-representative", type=int, default=200, metavar="N",
+                        help="use at most N representative images (default 200)")
+    parser.add_argument(
+        "--verify-images", nargs="+", default=None, metavar="IMAGE_OR_DIR",
+        help="images (files or folders, at most 50) to compare the artifact with Keras on "
+        "(default: synthetic sample images; real images give a meaningful quantization drift)",
     )
     parser.add_argument("--score-threshold", type=float, default=None)
     parser.add_argument("--iou-threshold", type=float, default=None)
@@ -31,13 +44,52 @@ def add_parser(subparsers):
     return parser
 
 
+def read_images(inputs, limit, option):
+    """uint8 RGB images from files and folders (``option`` names the CLI flag in errors).
+
+    Returns:
+        ``(images, skipped)``: at most ``limit`` images and the messages of the skipped files.
+    """
+    from kssd.cli.predict import collect_images
+    from kssd.data.images import ImageReadError, read_image
+
+    images, skipped = [], []
+    for path in collect_images(inputs):
+        if len(images) >= limit:
+            break
+        try:
+            images.append(read_image(path))
+        except ImageReadError as error:
+            skipped.append(str(error))
+    if not images:
+        raise ValueError(f"{option}: no readable image in {' '.join(inputs)}"
+                         + (f" ({len(skipped)} unreadable)" if skipped else ""))
+    return images, skipped
+
+
 def run(args):
     from kssd.cli.predict import load_model, parse_input_size
     from kssd.export import export
 
+    representative = None
+    if args.representative_images:
+        if args.quantization != "int8":
+            raise ValueError("--representative-images only applies to --quantization int8")
+        if args.max_representative < 1:
+            raise ValueError(f"--max-representative must be >= 1, got {args.max_representative}")
+        representative, skipped = read_images(args.representative_images,
+                                              args.max_representative, "--representative-images")
+        print(f"calibrating on {len(representative)} image(s)"
+              + (f"; skipped {len(skipped)} unreadable: {'; '.join(skipped[:3])}" if skipped else ""))
+    verify_images = None
+    if args.verify_images:
+        verify_images, skipped = read_images(args.verify_images, 50, "--verify-images")
+        print(f"verifying on {len(verify_images)} image(s)"
+              + (f"; skipped {len(skipped)} unreadable" if skipped else ""))
     model = load_model(args.model, args.weights)
     report = export(
         model, args.format, args.out, overwrite=args.overwrite, quantization=args.quantization,
+        representative_images=representative, verify_images=verify_images,
         score_threshold=args.score_threshold, iou_threshold=args.iou_threshold,
         max_detections=args.max_detections, input_size=parse_input_size(args.input_size), resize=args.resize,
     )

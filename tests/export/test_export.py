@@ -190,3 +190,32 @@ def test_int8_needs_representative_images(tiny, tmp_path):
     args = build_parser().parse_args(["export", "tiny_ssd", "--format", "tflite", "--out", "x.tflite",
                                       "--quantization", "dynamic_int8"])
     assert args.quantization == "dynamic_int8" and set(QUANTIZATIONS) == {None, "float16", "int8", "dynamic_int8"}
+
+
+def test_cli_representative_images_are_read_and_checked(tmp_path, capsys):
+    import cv2
+
+    from kssd.cli.export import read_images
+    from kssd.cli.main import main
+
+    folder = tmp_path / "calib"
+    folder.mkdir()
+    for i in range(3):
+        cv2.imwrite(str(folder / f"{i}.png"), np.full((20 + i, 30, 3), 40 * i, np.uint8))
+    (folder / "broken.jpg").write_bytes(b"not a jpeg")
+    images, skipped = read_images([str(folder)], 10, "--x")
+    assert [im.shape for im in images] == [(20, 30, 3), (21, 30, 3), (22, 30, 3)]
+    assert all(im.dtype == np.uint8 for im in images)
+    assert len(skipped) == 1 and "broken.jpg" in skipped[0]
+    assert len(read_images([str(folder)], 2, "--x")[0]) == 2
+
+    out = str(tmp_path / "m.tflite")
+    assert main(["export", "tiny_ssd", "--format", "tflite", "--out", out,
+                 "--representative-images", str(folder)]) == 2
+    assert "only applies to --quantization int8" in capsys.readouterr().err
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "bad.png").write_bytes(b"\x89PNG broken")
+    assert main(["export", "tiny_ssd", "--format", "tflite", "--out", out, "--quantization",
+                 "int8", "--representative-images", str(empty)]) == 2
+    assert "--representative-images: no readable image" in capsys.readouterr().err
