@@ -61,7 +61,6 @@ def make_optimizer(training, steps_per_epoch=None):
     raise ValueError(f"training.optimizer.name: unknown optimizer {name!r}; expected sgd, adam or adamw")
 
 
-@keras.saving.register_keras_serializable(package="kssd_zoo")
 def set_batch_norm_momentum(model, momentum):
     """Set the moving-average momentum of every BatchNormalization layer in ``model``.
 
@@ -85,6 +84,7 @@ def set_batch_norm_momentum(model, momentum):
     return changed
 
 
+@keras.saving.register_keras_serializable(package="kssd_zoo")
 class Detector(keras.Model):
     """An SSD detector built from a spec: RGB float image (0..255) -> y_pred (B, A, 4 + C + 1).
 

@@ -39,7 +39,9 @@ def _portable_nms(boxes, scores, score_threshold, iou_threshold, per_class, max_
     kept_scores = zeros + ops.full((per_class,), neg_inf, dtype="float32")
     kept_ids = ops.cast(zeros, "int32") + ops.zeros((per_class,), dtype="int32")
     # Broadcast views (B, 1, A) of the boxes, against the picked boxes (B, C, 1).
-    bx1, by1, bx2, by2, barea = (v[:, None, :] for v in (x1, y1, x2, y2, areas))
+    # (expand_dims, not v[:, None, :]: TFLite has no built-in strided slice with a new axis
+    # when both dimensions are unknown, as at native image size.)
+    bx1, by1, bx2, by2, barea = (ops.expand_dims(v, 1) for v in (x1, y1, x2, y2, areas))
 
     def cond(step, remaining, kept_ids, kept_scores):
         return ops.logical_and(step < per_class, ops.any(remaining > neg_inf))

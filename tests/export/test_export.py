@@ -219,3 +219,16 @@ def test_cli_representative_images_are_read_and_checked(tmp_path, capsys):
     assert main(["export", "tiny_ssd", "--format", "tflite", "--out", out, "--quantization",
                  "int8", "--representative-images", str(empty)]) == 2
     assert "--representative-images: no readable image" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fmt", ["saved_model", "tflite", "onnx"])
+def test_native_size_round_trip(fmt, tmp_path):
+    """input_size=None (each image at its own size) exports too; the sample images differ in
+    size, so the artifact runs at several input sizes during verification."""
+    from kssd.export.verify import sample_images
+
+    native = build_inference_model(kssd_zoo.tiny_ssd(compile=False), input_size=None,
+                                   score_threshold=0.2, max_detections=25)
+    assert len({im.shape for im in sample_images()}) > 1
+    _check(export(native, fmt, tmp_path / f"native{SUFFIX[fmt]}"), fmt)
