@@ -17,7 +17,14 @@ import math
 import numpy as np
 
 
-def _pair(value, name):
+def hw_pair(value, name):
+    """``(h, w)`` floats from a number (square) or a 2-sequence; ``name`` is used in the error.
+
+    Examples:
+        >>> from kssd.anchors import hw_pair
+        >>> hw_pair(8, "steps[0]"), hw_pair((8, 16), "steps[1]")
+        ((8.0, 8.0), (8.0, 16.0))
+    """
     if isinstance(value, (int, float, np.integer, np.floating)):
         return float(value), float(value)
     if isinstance(value, (list, tuple)) and len(value) == 2:
@@ -57,7 +64,7 @@ def level_box_sizes(*, min_sizes=None, scales=None, aspect_ratios=None, extra_bo
         for k, level in enumerate(min_sizes):
             if not isinstance(level, (list, tuple)) or not level:
                 raise ValueError(f"`min_sizes[{k}]` must be a non-empty list of sizes, got {level!r}")
-            pairs = [_pair(s, f"min_sizes[{k}]") for s in level]
+            pairs = [hw_pair(s, f"min_sizes[{k}]") for s in level]
             _check_positive(pairs, f"min_sizes[{k}]")
             sizes.append(np.array([(w, h) for h, w in pairs], dtype="float64"))
         return sizes, False
@@ -100,7 +107,7 @@ def feature_map_sizes(image_size, *, steps=None, feature_sizes=None):
     """
     height, width = _image_size(image_size)
     if feature_sizes is not None:
-        result = [tuple(int(v) for v in _pair(f, f"feature_sizes[{k}]")) for k, f in enumerate(feature_sizes)]
+        result = [tuple(int(v) for v in hw_pair(f, f"feature_sizes[{k}]")) for k, f in enumerate(feature_sizes)]
         _check_positive(result, "feature_sizes")
         return result
     if steps is None:
@@ -108,7 +115,7 @@ def feature_map_sizes(image_size, *, steps=None, feature_sizes=None):
     _check_positive(steps, "steps")
     out = []
     for k, step in enumerate(steps):
-        step_h, step_w = _pair(step, f"steps[{k}]")
+        step_h, step_w = hw_pair(step, f"steps[{k}]")
         out.append((math.ceil(height / step_h), math.ceil(width / step_w)))
     return out
 
@@ -193,7 +200,7 @@ def generate_anchors(
     per_level = []
     for k, ((rows, cols), cell_sizes) in enumerate(zip(grids, sizes)):
         if centers == "step":
-            step_h, step_w = _pair(steps[k], f"steps[{k}]")
+            step_h, step_w = hw_pair(steps[k], f"steps[{k}]")
             cy = (np.arange(rows) + 0.5) * step_h / height
             cx = (np.arange(cols) + 0.5) * step_w / width
         else:

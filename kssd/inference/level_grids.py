@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-from kssd.anchors import _pair
+from kssd.anchors import hw_pair
 
 
 @keras.saving.register_keras_serializable(package="kssd")
@@ -43,7 +43,7 @@ class LevelGrids(keras.layers.Layer):
         source, name = (feature_sizes, "feature_sizes") if feature_sizes is not None else (steps, "steps")
         if not isinstance(source, (list, tuple)) or not source:
             raise ValueError(f"`{name}` must be a non-empty list (one entry per level), got {source!r}")
-        self._pairs = [_pair(v, f"{name}[{k}]") for k, v in enumerate(source)]
+        self._pairs = [hw_pair(v, f"{name}[{k}]") for k, v in enumerate(source)]
         self._use_sizes = feature_sizes is not None
         self.steps = steps
         self.feature_sizes = feature_sizes

@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-from kssd.anchors import _pair, generate_anchors, level_box_sizes
+from kssd.anchors import generate_anchors, hw_pair, level_box_sizes
 
 
 @keras.saving.register_keras_serializable(package="kssd")
@@ -92,7 +92,7 @@ class AnchorBoxes(keras.layers.Layer):
                     f"`steps` must be a list with one stride per level ({len(sizes)} levels from "
                     f"`{levels}`), got {steps!r}"
                 )
-            self._step_pairs = [_pair(s, f"steps[{k}]") for k, s in enumerate(steps)]
+            self._step_pairs = [hw_pair(s, f"steps[{k}]") for k, s in enumerate(steps)]
             for k, (sh, sw) in enumerate(self._step_pairs):
                 if not (sh > 0 and sw > 0):
                     raise ValueError(f"`steps[{k}]` must be positive, got {steps[k]!r}")
