@@ -6,9 +6,10 @@ median milliseconds per batch and per image, with the ratio against the released
 RFB ONNX model in onnxruntime at the same size and batch (the baseline, measured in this run).
 
 * kssd rows: ``kssd_zoo.ultraface_rfb`` with the released RFB-320 weights, wrapped by
-  ``kssd.inference.build_inference_model`` (letterbox to 240x320: the RFB spec is
-  fixed-size, so 640x480 photos are letterboxed to 240x320 too) and exported with
-  ``kssd.export.export``.
+  ``kssd.inference.build_inference_model`` and exported with ``kssd.export.export``, in two
+  input policies: ``letterbox`` (the spec's 240x320, so 640x480 photos are shrunk) and, at
+  640x480, ``native`` (``input_size=None``: the fully convolutional network runs at 640x480,
+  the work the release's RFB-640 file does).
 * UltraFace release rows: ``version-RFB-320.onnx`` at 320x240 and ``version-RFB-640.onnx`` at
   640x480 (they contain decode but not NMS); preprocessing (cv2 resize, normalization, NCHW)
   and OpenCV's ``cv2.dnn.NMSBoxes`` (score 0.7, IoU 0.3) are added in Python and timed.
@@ -96,30 +97,36 @@ def main(argv=None):
 
     photos = [cv2.cvtColor(cv2.imread(f), cv2.COLOR_BGR2RGB) for f in files]
     model = kssd_zoo.ultraface_rfb(weights=str(RELEASE / "version-RFB-320.onnx"), compile=False)
-    infer = build_inference_model(model)
-    keras_fn = tf.function(lambda x: infer(x, training=False), reduce_retracing=True)
     tmp = tempfile.mkdtemp(prefix="kssd_bench_")
-    runners = {"kssd Keras/TF (tf.function)": lambda b: keras_fn(tf.constant(b))}
-    for fmt, suffix in (("saved_model", ""), ("tflite", ".tflite"), ("onnx", ".onnx")):
-        path = os.path.join(tmp, "ultraface_rfb" + suffix)
-        report = export(infer, fmt, path, verify_images=photos[:2])
-        verification = report["verification"]
-        print(f"exported {fmt}: verified {verification['matched']} detections, max box diff "
-              f"{verification['max_box_diff']:.2g} px, max score diff {verification['max_score_diff']:.2g}")
-        label = {"saved_model": "kssd SavedModel", "tflite": "kssd TFLite (float32)",
-                 "onnx": "kssd ONNX (onnxruntime)"}[fmt]
-        runners[label] = load_runner(path, fmt)
+    runners = {}
+    for policy, input_size in (("letterbox", "spec"), ("native", None)):
+        infer = build_inference_model(model, input_size=input_size)
+        keras_fn = tf.function(infer, reduce_retracing=True)
+        runners[policy] = {"kssd Keras/TF (tf.function)": lambda b, f=keras_fn: f(tf.constant(b))}
+        for fmt, suffix in (("saved_model", ""), ("tflite", ".tflite"), ("onnx", ".onnx")):
+            path = os.path.join(tmp, f"ultraface_rfb_{policy}{suffix}")
+            report = export(infer, fmt, path, verify_images=photos[:2])
+            verification = report["verification"]
+            print(f"exported {fmt} ({policy}): verified {verification['matched']} detections, max "
+                  f"box diff {verification['max_box_diff']:.2g} px, max score diff "
+                  f"{verification['max_score_diff']:.2g}")
+            label = {"saved_model": "kssd SavedModel", "tflite": "kssd TFLite (float32)",
+                     "onnx": "kssd ONNX (onnxruntime)"}[fmt]
+            runners[policy][label] = load_runner(path, fmt)
     dlib_run = dlib_runner()
     rows = []
     for size in SIZES:
         images = [cv2.resize(p, (size[1], size[0]), interpolation=cv2.INTER_AREA) for p in photos]
         base_run = release_runner(size)
+        # at 320x240 the two policies are the same computation: time it once
+        policies = ("letterbox",) if size == (240, 320) else ("letterbox", "native")
         for batch_size in BATCHES:
             batch = np.stack([images[i % len(images)] for i in range(batch_size)])
             base = timeit(base_run, batch, args.repeats)
             results = [(f"UltraFace release ONNX {'320' if size[0] == 240 else '640'} + cv2 NMS", base)]
-            for label, run in runners.items():
-                results.append((label, timeit(run, batch, args.repeats)))
+            for policy in policies:
+                for label, run in runners[policy].items():
+                    results.append((f"{label}, {policy}", timeit(run, batch, args.repeats)))
             results.append(("dlib HOG (CPU)", timeit(dlib_run, batch, max(3, args.repeats // 3), warmup=1)))
             for label, ms in results:
                 rows.append((f"{size[1]}x{size[0]}", batch_size, label, ms, ms / batch_size, ms / base))
@@ -129,7 +136,7 @@ def main(argv=None):
     for size, batch_size, label, ms, per, ratio in rows:
         print(f"| {size} | {batch_size} | {label} | {ms:.1f} | {per:.1f} | {ratio:.2f} |")
     print("\nbaseline = UltraFace release ONNX in onnxruntime (+ cv2 NMS) at the same size and batch; "
-          "kssd rows letterbox every photo to 240x320 (ultraface_rfb is fixed-size).")
+          "kssd 'letterbox' rows shrink every photo to 240x320, 'native' rows run at the photo's size.")
     return 0
 
 
