@@ -107,8 +107,9 @@ def _ap_recalibrated_batch_norm(model, root):
     """Train-set AP after re-estimating BatchNorm's moving statistics on the training images.
 
     With Keras' default momentum 0.99 the moving averages lag far behind in a run this short
-    (the check trains with 0.9, PyTorch's default, so they follow); one forward pass in training mode with momentum 0 replaces them by the statistics of the
-    10 training images (no weight is trained), which shows what the weights have learnt.
+    (the check trains with 0.9, PyTorch's default, so they follow); one forward pass in
+    training mode with momentum 0 replaces them by the statistics of the 10 training images
+    (no weight is trained), which shows what the weights have learnt.
     """
     import keras
 
