@@ -164,8 +164,7 @@ def check_coco(name, budget, out, shared, images=None):
     # Adam at a constant rate, no augmentation, BatchNorm momentum 0.9: the quickest way for a
     # from-scratch network to show it can fit (the specs' SGD recipes are for full datasets).
     rate = 1e-4 if name == "vgg16_ssd300" else 1e-3
-    adam = {"batch_size": 8, "optimizer": {"name": "adam"},
-            "schedule": {"name": "constant", "learning_rate": rate}, "augmentation": "none"}
+    adam = {"optimizer": {"name": "adam"}, "schedule": {"name": "constant", "learning_rate": rate}}
     result = train(name, records, val_data=records, epochs=1000, batch_size=8,
                    augmentation="none", metric="voc12", eval_every=5, time_limit=budget,
                    out_dir=out / name, tensorboard=False, verbose=0, batch_norm_momentum=0.9,

@@ -24,10 +24,10 @@ def read_imglab(xml_path):
     return records
 
 
-def face_ap(model, records):
+def face_ap(model, records, metric="voc12"):
     from kssd.callbacks.evaluation import detect_records, detection_metrics, make_detect_fn
 
-    return detection_metrics("voc12", records, detect_records(make_detect_fn(model), records))
+    return detection_metrics(metric, records, detect_records(make_detect_fn(model), records))
 
 
 @pytest.mark.slow
@@ -63,21 +63,15 @@ def test_ultraface_fine_tuning_keeps_its_ap_on_dlib_faces(tmp_path):
 def test_face_ssd_from_scratch_overfits_widerface_mini(tmp_path):
     """face_ssd from random weights fits the 10 widerface_mini images: the train-set AP in
     inference mode rises from ~0 to well above it (BatchNorm momentum 0.9, Adam 1e-3)."""
-    from kssd.callbacks.evaluation import detect_records, detection_metrics, make_detect_fn
     from kssd.data import WiderFaceReader
     from kssd_zoo.training import load_model, train
 
     records = list(WiderFaceReader(shared_path("data", "faces", "widerface_mini")))
-
-    def train_ap(model):
-        found = detect_records(make_detect_fn(model), records, batch_size=len(records))
-        return detection_metrics("widerface", records, found)["AP_all"]
-
     adam = {"optimizer": {"name": "adam"}, "schedule": {"name": "constant", "learning_rate": 1e-3}}
-    start = train_ap(load_model("face_ssd"))
+    start = face_ap(load_model("face_ssd"), records, "widerface")["AP_all"]
     result = train("face_ssd", records, epochs=70, batch_size=10, augmentation="none",
                    max_val_images=0, out_dir=tmp_path, tensorboard=False, verbose=0,
                    batch_norm_momentum=0.9, overrides={"training": adam})
     assert result["history"]["loss"][-1] < 0.5 * result["history"]["loss"][0]
-    end = train_ap(result["model"])
+    end = face_ap(result["model"], records, "widerface")["AP_all"]
     assert start < 0.05 and end > 0.5, (start, end)

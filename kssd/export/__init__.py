@@ -27,11 +27,6 @@ class ExportError(RuntimeError):
     """A model that cannot be written in the requested format; the message names the layer."""
 
 
-def _is_inference_model(model):
-    outputs = getattr(model, "output", None)
-    return isinstance(outputs, dict) and {"boxes", "scores", "classes", "num_detections"} <= set(outputs)
-
-
 def _run_grouped(run, images):
     """Run ``run`` on images grouped by size; return a list of per-group (batch, output)."""
     groups = {}
@@ -125,7 +120,7 @@ def export(
         >>> report["verification"]["ok"]
         True
     """
-    from kssd.inference import build_inference_model
+    from kssd.inference import build_inference_model, is_inference_model
 
     if format not in FORMATS:
         raise ValueError(f"`format` must be one of {FORMATS}, got {format!r}")
@@ -138,7 +133,7 @@ def export(
     if os.path.exists(path):
         if not overwrite:
             raise FileExistsError(f"{path} already exists; pass overwrite=True (CLI: --overwrite) to replace it")
-    if _is_inference_model(model):
+    if is_inference_model(model):
         infer = model
     else:
         infer = build_inference_model(

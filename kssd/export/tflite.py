@@ -60,6 +60,16 @@ def _representative_dataset(images):
     return generate
 
 
+def _name(tensor):
+    """A flatbuffer tensor's name as text."""
+    return tensor.name.decode() if isinstance(tensor.name, bytes) else str(tensor.name)
+
+
+def _first_name(tensor):
+    """The first of a fused tensor's ``;``-joined names (the op that produced it)."""
+    return _name(tensor).split(";")[0]
+
+
 def _network_only_int8(calibrated, pattern):
     """Quantize a calibrated float model, the network's tensors only.
 
@@ -78,17 +88,15 @@ def _network_only_int8(calibrated, pattern):
     for index, subgraph in enumerate(model.subgraphs):
         # Subgraph 0 is the signature's graph; the others are the NMS while loop's cond/body.
         for tensor in subgraph.tensors:
-            name = tensor.name.decode() if isinstance(tensor.name, bytes) else str(tensor.name)
-            in_network = index == 0 and pattern.search(name.split(";")[0])
+            in_network = index == 0 and pattern.search(_first_name(tensor))
             if not in_network and tensor.quantization is not None and tensor.quantization.min is not None:
                 tensor.quantization = None  # no range: the quantizer leaves it float32
         if index == 0:
             for op in subgraph.operators:
                 for out in op.outputs:
-                    raw = subgraph.tensors[out].name
-                    name = raw.decode() if isinstance(raw, bytes) else str(raw)
-                    if not pattern.search(name.split(";")[0]):
-                        denylist.append(name)
+                    tensor = subgraph.tensors[out]
+                    if not pattern.search(_first_name(tensor)):
+                        denylist.append(_name(tensor))
     stripped = bytes(flatbuffer_utils.convert_object_to_bytearray(model))
     # The same call as tf.lite.experimental.QuantizationDebugger.get_nondebug_quantized_model.
     return mlir_quantize(stripped, fully_quantize=False, denylisted_nodes=denylist)

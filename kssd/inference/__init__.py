@@ -11,7 +11,12 @@ Examples:
 """
 
 from kssd.inference.detect import detect, to_rgb_uint8
-from kssd.inference.inference_model import DETECTION_KEYS, build_inference_model, resolve_input_size
+from kssd.inference.inference_model import (
+    DETECTION_KEYS,
+    build_inference_model,
+    is_inference_model,
+    resolve_input_size,
+)
 from kssd.inference.level_grids import LevelGrids
 from kssd.inference.recover_boxes import RecoverBoxes
 from kssd.inference.resize_pad import ResizePad
@@ -23,6 +28,7 @@ __all__ = [
     "ResizePad",
     "build_inference_model",
     "detect",
+    "is_inference_model",
     "resolve_input_size",
     "to_rgb_uint8",
 ]

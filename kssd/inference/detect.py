@@ -7,7 +7,7 @@ import weakref
 import keras
 import numpy as np
 
-from kssd.inference.inference_model import DETECTION_KEYS, build_inference_model
+from kssd.inference.inference_model import DETECTION_KEYS, build_inference_model, is_inference_model
 
 _CACHE = weakref.WeakKeyDictionary()
 
@@ -78,11 +78,6 @@ def to_rgb_uint8(image, name="image"):
     return array.astype(np.uint8)
 
 
-def _is_inference_model(model):
-    outputs = getattr(model, "output", None)
-    return isinstance(outputs, dict) and set(DETECTION_KEYS) <= set(outputs)
-
-
 def _runner(model, settings, options):
     """The inference model (and a compiled call) for ``model`` and ``options``, cached per model.
 
@@ -91,7 +86,7 @@ def _runner(model, settings, options):
     """
     per_model = _CACHE.setdefault(model, {})
     if settings not in per_model:
-        if _is_inference_model(model):
+        if is_inference_model(model):
             infer = model
         else:
             infer = build_inference_model(model, **options)
@@ -171,7 +166,7 @@ def detect(
     for i, item in enumerate(items):
         label = f"images[{i}] ({item})" if isinstance(item, (str, os.PathLike)) else f"images[{i}]"
         arrays.append(to_rgb_uint8(item, name=label))
-    if _is_inference_model(model):
+    if is_inference_model(model):
         if any(v is not None for v in (score_threshold, iou_threshold, max_detections)) or kwargs:
             raise ValueError(
                 "`model` is already an inference model with fixed thresholds; pass the detector "

@@ -9,6 +9,20 @@ from kssd.inference.resize_pad import ResizePad
 from kssd.layers import AnchorBoxes, DecodeDetections, NonMaxSuppression
 
 DETECTION_KEYS = ("boxes", "scores", "classes", "num_detections")
+
+
+def is_inference_model(model):
+    """Whether ``model`` already returns the detection dict (built by :func:`build_inference_model`).
+
+    Examples:
+        >>> import kssd_zoo
+        >>> from kssd.inference import build_inference_model, is_inference_model
+        >>> model = kssd_zoo.tiny_ssd(compile=False)
+        >>> is_inference_model(model), is_inference_model(build_inference_model(model))
+        (False, True)
+    """
+    outputs = getattr(model, "output", None)
+    return isinstance(outputs, dict) and set(DETECTION_KEYS) <= set(outputs)
 _ANCHOR_BOX_KEYS = ("steps", "min_sizes", "scales", "aspect_ratios", "extra_box", "clip", "centers")
 _DEFAULT_POSTPROCESS = {"score_threshold": 0.5, "iou_threshold": 0.45, "max_detections": 100}
 
