@@ -131,7 +131,7 @@ def main(argv=None):
             for label, ms in results:
                 rows.append((f"{size[1]}x{size[0]}", batch_size, label, ms, ms / batch_size, ms / base))
     print()
-    print(f"| image | batch | detector | ms / batch | ms / image | x baseline |")
+    print("| image | batch | detector | ms / batch | ms / image | x baseline |")
     print("|---|---|---|---|---|---|")
     for size, batch_size, label, ms, per, ratio in rows:
         print(f"| {size} | {batch_size} | {label} | {ms:.1f} | {per:.1f} | {ratio:.2f} |")

@@ -25,33 +25,11 @@ import argparse
 import os
 import sys
 import time
-import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 
-import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 CHECKS = ("shapes", "ultraface", "face_ssd", "vgg16_ssd300", "mobilenetv2_ssd")
-
-
-def read_imglab(xml_path):
-    """dlib imglab XML -> kssd records (``<box top left width height [ignore]>``; ignored
-    boxes become VOC ``difficult`` objects)."""
-    xml_path = Path(xml_path)
-    records = []
-    for image in ElementTree.parse(xml_path).getroot().iter("image"):
-        boxes, difficult = [], []
-        for box in image.iter("box"):
-            top, left = float(box.get("top")), float(box.get("left"))
-            width, height = float(box.get("width")), float(box.get("height"))
-            boxes.append([left, top, left + width, top + height])
-            difficult.append(box.get("ignore") == "1")
-        records.append({"image_id": image.get("file"),
-                        "image_path": str(xml_path.parent / image.get("file")),
-                        "boxes": np.asarray(boxes, "float32").reshape(-1, 4),
-                        "labels": np.ones(len(boxes), "int32"),
-                        "attributes": {"difficult": np.asarray(difficult, bool)}})
-    return records
 
 
 def _ap(model, records, metric="voc12"):
@@ -82,10 +60,10 @@ def check_ultraface(budget, out, shared, epochs=4):
     import keras
 
     import kssd_zoo
-    from kssd.data import WiderFaceReader
+    from kssd.data import ImglabReader, WiderFaceReader
     from kssd_zoo.training import train
 
-    test = read_imglab(shared / "data" / "faces" / "dlib_pascal" / "testing.xml")
+    test = list(ImglabReader(shared / "data" / "faces" / "dlib_pascal" / "testing.xml"))
     model = kssd_zoo.ultraface_slim(
         weights=str(shared / "models" / "ultraface" / "version-slim-320.onnx"), compile=False)
     before = _ap(model, test)["mAP"]
@@ -154,8 +132,9 @@ def check_face_ssd(budget, out, shared):
           f"{result['train_seconds']:.0f} s")
 
 
-def check_coco(name, budget, out, shared, images=None):
-    """Overfit coco128 (or its first ``images``); VGG16 has no BatchNorm: Adam 1e-4, else 1e-3."""
+def check_coco(name, budget, out, shared, images=None, batch_size=8, learning_rate=None):
+    """Overfit coco128 (or its first ``images``); VGG16 has no BatchNorm: Adam 1e-4 by default,
+    the others 1e-3."""
     from kssd_zoo.training import resolve_data, train
 
     records, info = resolve_data(str(shared / "data" / "coco128"))
@@ -163,10 +142,10 @@ def check_coco(name, budget, out, shared, images=None):
     names = list(info["class_names"])
     # Adam at a constant rate, no augmentation, BatchNorm momentum 0.9: the quickest way for a
     # from-scratch network to show it can fit (the specs' SGD recipes are for full datasets).
-    rate = 1e-4 if name == "vgg16_ssd300" else 1e-3
+    rate = learning_rate or (1e-4 if name == "vgg16_ssd300" else 1e-3)
     adam = {"optimizer": {"name": "adam"}, "schedule": {"name": "constant", "learning_rate": rate}}
-    result = train(name, records, val_data=records, epochs=1000, batch_size=8,
-                   augmentation="none", metric="voc12", eval_every=5, time_limit=budget,
+    result = train(name, records, val_data=records, epochs=1000,
+                   batch_size=batch_size, augmentation="none", metric="voc12", eval_every=5, time_limit=budget,
                    out_dir=out / name, tensorboard=False, verbose=0, batch_norm_momentum=0.9,
                    overrides={"num_classes": len(names), "class_names": names,
                               "training": adam})
@@ -174,7 +153,7 @@ def check_coco(name, budget, out, shared, images=None):
     final = (result["val_metrics"] or {}).get("mAP", float("nan"))
     boxes = sum(len(r["boxes"]) for r in records)
     print(f"[{name}] coco128 ({len(records)} images, {boxes} boxes, {len(names)} classes) from "
-          f"scratch, batch 8: train-set mAP@0.5 every 5 epochs {[round(v, 3) for v in maps]}, "
+          f"scratch, batch {batch_size}, Adam {rate:g}: train-set mAP@0.5 every 5 epochs {[round(v, 3) for v in maps]}, "
           f"at the end {final:.3f}; {len(result['history'].get('loss', []))} epochs, final "
           f"loss {result['history']['loss'][-1]:.3f}, {result['train_seconds']:.0f} s")
 
@@ -187,6 +166,9 @@ def main(argv=None):
     parser.add_argument("--shared", default=str(REPO / ".." / "shared"))
     parser.add_argument("--coco-images", type=int, default=None,
                         help="coco checks: train on the first N coco128 images (default all)")
+    parser.add_argument("--batch-size", type=int, default=8, help="coco checks (default 8)")
+    parser.add_argument("--learning-rate", type=float, default=None,
+                        help="coco checks: Adam rate (default 1e-4 for vgg16_ssd300, else 1e-3)")
     parser.add_argument("--out", default="/tmp/kssd_training_checks")
     args = parser.parse_args(argv)
     shared, out = Path(args.shared).resolve(), Path(args.out)
@@ -200,7 +182,8 @@ def main(argv=None):
         elif check == "face_ssd":
             check_face_ssd(args.budget, out, shared)
         else:
-            check_coco(check, args.budget, out, shared, args.coco_images)
+            check_coco(check, args.budget, out, shared, args.coco_images, args.batch_size,
+                       args.learning_rate)
         print(f"[{check}] done in {time.perf_counter() - started:.0f} s", flush=True)
     return 0
 

@@ -1,27 +1,9 @@
 """Real training checks that fit the CI budget (the long ones: benchmarks/training_checks.py)."""
 
-import xml.etree.ElementTree as ElementTree
-
 import numpy as np
 import pytest
 
 from tests.conftest import shared_path
-
-
-def read_imglab(xml_path):
-    """dlib imglab XML (``<box top left width height [ignore]>``) -> kssd records."""
-    records = []
-    for image in ElementTree.parse(xml_path).getroot().iter("image"):
-        boxes = [[float(b.get("left")), float(b.get("top")),
-                  float(b.get("left")) + float(b.get("width")),
-                  float(b.get("top")) + float(b.get("height"))] for b in image.iter("box")]
-        ignore = [b.get("ignore") == "1" for b in image.iter("box")]
-        records.append({"image_id": image.get("file"),
-                        "image_path": str(xml_path.parent / image.get("file")),
-                        "boxes": np.asarray(boxes, "float32").reshape(-1, 4),
-                        "labels": np.ones(len(boxes), "int32"),
-                        "attributes": {"difficult": np.asarray(ignore, bool)}})
-    return records
 
 
 def face_ap(model, records, metric="voc12"):
@@ -37,11 +19,11 @@ def test_ultraface_fine_tuning_keeps_its_ap_on_dlib_faces(tmp_path):
     import keras
 
     import kssd_zoo
-    from kssd.data import WiderFaceReader
+    from kssd.data import ImglabReader, WiderFaceReader
     from kssd_zoo.training import train
 
     onnx = shared_path("models", "ultraface", "version-slim-320.onnx")
-    test = read_imglab(shared_path("data", "faces", "dlib_pascal", "testing.xml"))
+    test = list(ImglabReader(shared_path("data", "faces", "dlib_pascal", "testing.xml")))
     train_records = list(WiderFaceReader(shared_path("data", "faces", "widerface_mini")))
     assert len(test) == 5 and sum(len(r["boxes"]) for r in test) == 25
 

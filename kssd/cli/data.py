@@ -40,7 +40,7 @@ def add_parser(subparsers):
     convert.add_argument("--overwrite", action="store_true",
                          help="replace existing shards of the converted splits")
     convert.add_argument("--class-names", default=None, metavar="NAMES",
-                         help="comma-separated class names in id order (voc, yolo; "
+                         help="comma-separated class names in id order (voc, yolo, imglab; "
                               "default: the format's own list)")
     convert.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     convert.set_defaults(func=run_convert)
@@ -115,8 +115,8 @@ def run_convert(args):
                     f"{args.out} already holds shards of split {split!r} (e.g. {existing[0]}); "
                     "pass --overwrite to replace them")
     kwargs = _reader_kwargs(args)
-    if kwargs and format not in ("voc", "yolo"):
-        raise ValueError(f"--class-names applies to voc and yolo sources, not {format}")
+    if kwargs and format not in ("voc", "yolo", "imglab"):
+        raise ValueError(f"--class-names applies to voc, yolo and imglab sources, not {format}")
     failed = False
     for split in splits:
         reader = open_reader(args.source, format, split, **kwargs)

@@ -16,6 +16,7 @@ Examples:
 """
 
 from kssd.data.coco import COCOReader
+from kssd.data.imglab import ImglabReader
 from kssd.data.images import ImageReadError, image_size, load_encoded_image, read_image
 from kssd.data.readers import FORMATS, detect_format, open_reader
 from kssd.data.records import (
@@ -41,7 +42,7 @@ from kssd.data.widerface import WiderFaceReader
 from kssd.data.yolo import YOLOReader
 
 __all__ = [
-    "COCOReader", "DatasetStats", "FORMATS", "ImageReadError", "VOCReader", "VOC_CLASSES",
+    "COCOReader", "DatasetStats", "ImglabReader", "FORMATS", "ImageReadError", "VOCReader", "VOC_CLASSES",
     "WiderFaceReader", "YOLOReader", "anchor_coverage", "box_size_histogram", "clip_boxes",
     "detect_format", "example_to_record", "image_size", "list_tfrecord_files",
     "load_encoded_image", "make_example", "make_record", "open_reader", "parse_example",

@@ -3,7 +3,7 @@
 Examples:
     >>> from kssd.data.readers import FORMATS
     >>> sorted(FORMATS)
-    ['coco', 'tfrecord', 'voc', 'widerface', 'yolo']
+    ['coco', 'imglab', 'tfrecord', 'voc', 'widerface', 'yolo']
 """
 
 import glob
@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 
 from kssd.data.coco import COCOReader
+from kssd.data.imglab import ImglabReader
 from kssd.data.voc import VOCReader
 from kssd.data.widerface import WiderFaceReader
 from kssd.data.yolo import YOLOReader
@@ -20,6 +21,7 @@ READERS = {
     "voc": VOCReader,
     "coco": COCOReader,
     "yolo": YOLOReader,
+    "imglab": ImglabReader,
 }
 #: Every source format understood by :func:`open_reader` (``tfrecord`` covers kssd
 #: shards and TF Object Detection API files).
@@ -63,11 +65,13 @@ def detect_format(source):
         return "coco"
     if YOLOReader.available_splits(root):
         return "yolo"
+    if ImglabReader.available_splits(root):
+        return "imglab"
     raise ValueError(
         f"cannot tell the dataset format of {source}: expected wider_face_split/"
         "wider_face_<split>_bbx_gt.txt (widerface), Annotations/ (voc), "
-        "annotations/instances_<split>.json (coco), images/<split>/ + labels/<split>/ (yolo) "
-        "or *.tfrecord files; pass the format explicitly")
+        "annotations/instances_<split>.json (coco), images/<split>/ + labels/<split>/ (yolo), "
+        "dlib imglab <split>.xml files (imglab) or *.tfrecord files; pass the format explicitly")
 
 
 def available_splits(source, format):
@@ -84,7 +88,7 @@ def open_reader(source, format=None, split=None, **kwargs):
 
     Args:
         source: dataset root in the format's usual layout.
-        format: one of ``"widerface"``, ``"voc"``, ``"coco"``, ``"yolo"``, default None
+        format: one of ``"widerface"``, ``"voc"``, ``"coco"``, ``"yolo"``, ``"imglab"``, default None
             (detected from the layout). ``"tfrecord"`` is read with
             :func:`kssd.data.read_tfrecords` instead.
         split: split to read, default None (the only split present, else the first of

@@ -186,7 +186,6 @@ def export(
     if not verify:
         return report
     run = load_runner(path, format)
-    reference, candidate = {}, {}
     pairs = []
     for batch, got in _run_grouped(run, images):
         ref = {k: np.asarray(v) for k, v in infer(batch, training=False).items()}

@@ -1,7 +1,5 @@
 """ONNX export with tf2onnx; NMS becomes ONNX's NonMaxSuppression op."""
 
-import keras
-
 
 def with_nms_implementation(inference_model, implementation):
     """A copy of an inference model whose NonMaxSuppression uses ``implementation``.

@@ -16,7 +16,6 @@ Examples:
 
 import argparse
 import time
-import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import numpy as np
@@ -56,23 +55,18 @@ def match_count(gt_boxes, det_boxes, iou_threshold):
 
 
 def read_dlib_xml(path):
-    """Records ``{"image_path", "boxes"}`` (xyxy) from a dlib imglab XML file.
+    """Records ``{"image_path", "boxes"}`` (xyxy, ignored boxes left out) of a dlib imglab file.
 
     Examples:
         >>> from kssd_zoo.sticker.evaluate import read_dlib_xml
         >>> read_dlib_xml.__name__
         'read_dlib_xml'
     """
-    path = Path(path)
-    root = ET.parse(path).getroot()
-    records = []
-    for image in root.iter("image"):
-        boxes = [[float(b.get("left")), float(b.get("top")),
-                  float(b.get("left")) + float(b.get("width")), float(b.get("top")) + float(b.get("height"))]
-                 for b in image.iter("box") if b.get("ignore") not in ("1", "true")]
-        records.append({"image_path": path.parent / image.get("file"),
-                        "boxes": np.asarray(boxes, np.float64).reshape(-1, 4)})
-    return records
+    from kssd.data.imglab import ImglabReader
+
+    return [{"image_path": Path(r["image_path"]),
+             "boxes": r["boxes"][r["attributes"]["difficult"] == 0].astype(np.float64)}
+            for r in ImglabReader(path)]
 
 
 def read_wider_parade(root):
@@ -142,7 +136,7 @@ def main(argv=None):
         "dlib HOG (upsample 1)": DlibHogDetector(upsample=1),
         "dlib HOG (upsample 2)": DlibHogDetector(upsample=2),
     }
-    print(f"| data | detector | faces | detections | recall@0.3 | recall@0.4 | recall@0.5 | faces < 20 px found | s |")
+    print("| data | detector | faces | detections | recall@0.3 | recall@0.4 | recall@0.5 | faces < 20 px found | s |")
     print("|---|---|---|---|---|---|---|---|---|")
     for set_name, records in sets.items():
         for det_name, detector in detectors.items():

@@ -153,3 +153,14 @@ def test_convert_coco128_split_option_before_source(shared, tmp_path, capsys):
     assert main(["data", "convert", "--split", "nope", "--format", "coco", str(root),
                  "--out", str(out), "--no-progress"]) == 2
     assert "instances_nope.json" in capsys.readouterr().err
+
+
+def test_convert_dlib_imglab_faces_detected_format(shared, tmp_path, capsys):
+    root = shared("data", "faces", "dlib_pascal")
+    out = tmp_path / "dlib"
+    assert main(["data", "convert", str(root), "--split", "testing,training", "--out", str(out),
+                 "--class-names", "face", "--no-progress"]) == 0
+    info = read_dataset_info(out)
+    assert info["format"] == "imglab" and info["class_names"] == ["face"]
+    assert info["splits"]["testing"]["boxes"] == 25 and info["splits"]["training"]["boxes"] == 18
+    assert "imglab testing" in capsys.readouterr().out

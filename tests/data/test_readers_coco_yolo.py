@@ -77,14 +77,16 @@ def test_yolo_boxes_agree_with_coco_json(coco128):
     assert checked == 929
 
 
-def test_detect_format_and_open_reader(coco128, shared):
+def test_detect_format_and_open_reader(coco128, shared, tmp_path):
     assert detect_format(coco128) == "coco"
     reader = open_reader(coco128, "coco")
     assert reader.split == "train2017"
     assert detect_format(shared("data", "faces", "widerface_mini")) == "widerface"
     assert detect_format(shared("data", "faces", "tfrecord_od_api")) == "tfrecord"
+    assert detect_format(shared("data", "faces", "dlib_pascal")) == "imglab"
+    (tmp_path / "notes.xml").write_text("<notes/>")
     with pytest.raises(ValueError, match="cannot tell the dataset format"):
-        detect_format(shared("data", "faces", "dlib_pascal"))
+        detect_format(tmp_path)
 
 
 def _yolo_root(tmp_path, labels, names_yaml="names:\n  0: cat\n  1: dog\n", size=(40, 80)):
