@@ -50,6 +50,20 @@ def _activate(x, kind, name):
     return x if layer is None else layer(x)
 
 
+def bn_activation(x, prefix, activation="relu", **batch_norm):
+    """BatchNormalization ``{prefix}_bn`` then the activation ``{prefix}_relu`` (if any).
+
+    Examples:
+        >>> import keras
+        >>> from kssd_zoo.blocks.common import bn_activation
+        >>> y = bn_activation(keras.Input((4, 4, 8)), "b1", "relu6", epsilon=1e-5)
+        >>> y._keras_history.operation.name
+        'b1_relu'
+    """
+    x = keras.layers.BatchNormalization(name=f"{prefix}_bn", **batch_norm)(x)
+    return _activate(x, activation, f"{prefix}_relu")
+
+
 def _pad(x, padding, kernel_size, strides, dilation_rate, name):
     """Apply explicit padding if asked; return (tensor, keras padding mode)."""
     if padding in ("same", "valid"):
@@ -158,8 +172,7 @@ def conv_bn(
     x = keras.layers.Conv2D(
         filters, kernel_size, strides=strides, padding=mode, use_bias=False, name=f"{name}_conv"
     )(x)
-    x = keras.layers.BatchNormalization(momentum=momentum, epsilon=epsilon, name=f"{name}_bn")(x)
-    return _activate(x, activation, f"{name}_relu")
+    return bn_activation(x, name, activation, momentum=momentum, epsilon=epsilon)
 
 
 @register_block("conv_dw")
@@ -190,11 +203,9 @@ def conv_dw(inputs, *, name, filters, strides=1, padding="symmetric", activation
     x = keras.layers.DepthwiseConv2D(
         3, strides=strides, padding=mode, use_bias=False, name=f"{name}_dw"
     )(x)
-    x = keras.layers.BatchNormalization(name=f"{name}_dw_bn")(x)
-    x = _activate(x, activation, f"{name}_dw_relu")
+    x = bn_activation(x, f"{name}_dw", activation)
     x = keras.layers.Conv2D(filters, 1, use_bias=False, name=f"{name}_pw")(x)
-    x = keras.layers.BatchNormalization(name=f"{name}_pw_bn")(x)
-    return _activate(x, activation, f"{name}_pw_relu")
+    return bn_activation(x, f"{name}_pw", activation)
 
 
 @register_block("branch")

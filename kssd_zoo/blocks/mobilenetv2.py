@@ -17,6 +17,7 @@ import keras
 import numpy as np
 
 from kssd_zoo.blocks._keras_weights import load_application
+from kssd_zoo.blocks.common import bn_activation
 from kssd_zoo.blocks.registry import register_block, register_pretrained
 
 MOBILENETV2_NO_TOP_FILE = "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5"
@@ -54,11 +55,9 @@ def inverted_residual(inputs, *, name, filters, expansion=6, strides=1, momentum
     bn = dict(momentum=momentum, epsilon=epsilon)
     if expansion != 1:
         x = keras.layers.Conv2D(expansion * in_channels, 1, use_bias=False, name=f"{name}_expand")(x)
-        x = keras.layers.BatchNormalization(name=f"{name}_expand_bn", **bn)(x)
-        x = keras.layers.ReLU(6.0, name=f"{name}_expand_relu")(x)
+        x = bn_activation(x, f"{name}_expand", "relu6", **bn)
     x = keras.layers.DepthwiseConv2D(3, strides=strides, padding="same", use_bias=False, name=f"{name}_depthwise")(x)
-    x = keras.layers.BatchNormalization(name=f"{name}_depthwise_bn", **bn)(x)
-    x = keras.layers.ReLU(6.0, name=f"{name}_depthwise_relu")(x)
+    x = bn_activation(x, f"{name}_depthwise", "relu6", **bn)
     x = keras.layers.Conv2D(filters, 1, use_bias=False, name=f"{name}_project")(x)
     x = keras.layers.BatchNormalization(name=f"{name}_project_bn", **bn)(x)
     if strides == 1 and in_channels == filters:

@@ -29,6 +29,7 @@ Examples:
 
 import keras
 
+from kssd_zoo.blocks.common import bn_activation
 from kssd_zoo.blocks.registry import register_block, register_head
 
 BN_EPSILON = 1e-5
@@ -90,8 +91,9 @@ def _conv(x, filters, kernel_size, strides, dilation, use_bias, name, depthwise=
     return keras.layers.Conv2D(filters, **common)(x)
 
 
-def _bn(x, name, momentum):
-    return keras.layers.BatchNormalization(epsilon=BN_EPSILON, momentum=momentum, name=name)(x)
+def _bn_relu(x, prefix, momentum, relu=True):
+    return bn_activation(x, prefix, "relu" if relu else None, epsilon=BN_EPSILON,
+                         momentum=momentum)
 
 
 def _check_stride(strides, name):
@@ -122,8 +124,7 @@ def ultraface_conv_bn(inputs, *, name, filters, strides=1, kernel_size=3, moment
     """
     _check_stride(strides, name)
     x = _conv(inputs, filters, kernel_size, strides, 1, False, f"{name}_conv")
-    x = _bn(x, f"{name}_bn", momentum)
-    return keras.layers.ReLU(name=f"{name}_relu")(x)
+    return _bn_relu(x, name, momentum)
 
 
 WEIGHT_UNITS["ultraface_conv_bn"] = lambda name, **_: [(f"{name}_conv", f"{name}_bn")]
@@ -151,11 +152,9 @@ def ultraface_conv_dw(inputs, *, name, filters, strides=1, momentum=0.9):
     """
     _check_stride(strides, name)
     x = _conv(inputs, None, 3, strides, 1, False, f"{name}_dw", depthwise=True)
-    x = _bn(x, f"{name}_dw_bn", momentum)
-    x = keras.layers.ReLU(name=f"{name}_dw_relu")(x)
+    x = _bn_relu(x, f"{name}_dw", momentum)
     x = keras.layers.Conv2D(filters, 1, use_bias=False, name=f"{name}_pw")(x)
-    x = _bn(x, f"{name}_pw_bn", momentum)
-    return keras.layers.ReLU(name=f"{name}_pw_relu")(x)
+    return _bn_relu(x, f"{name}_pw", momentum)
 
 
 WEIGHT_UNITS["ultraface_conv_dw"] = lambda name, **_: [
@@ -166,10 +165,7 @@ WEIGHT_UNITS["ultraface_conv_dw"] = lambda name, **_: [
 
 def _basic_conv(x, filters, kernel_size, name, *, strides=1, dilation=1, relu=True, momentum=0.99):
     x = _conv(x, filters, kernel_size, strides, dilation, False, f"{name}_conv")
-    x = _bn(x, f"{name}_bn", momentum)
-    if relu:
-        x = keras.layers.ReLU(name=f"{name}_relu")(x)
-    return x
+    return _bn_relu(x, name, momentum, relu)
 
 
 # (filters as a multiple of inter = in_channels // map_reduce, kernel, dilation, relu) per conv
