@@ -132,7 +132,8 @@ def check_face_ssd(budget, out, shared):
           f"{result['train_seconds']:.0f} s")
 
 
-def check_coco(name, budget, out, shared, images=None, batch_size=8, learning_rate=None):
+def check_coco(name, budget, out, shared, images=None, batch_size=8, learning_rate=None,
+               resume=False):
     """Overfit coco128 (or its first ``images``); VGG16 has no BatchNorm: Adam 1e-4 by default,
     the others 1e-3."""
     from kssd_zoo.training import resolve_data, train
@@ -147,6 +148,7 @@ def check_coco(name, budget, out, shared, images=None, batch_size=8, learning_ra
     result = train(name, records, val_data=records, epochs=1000,
                    batch_size=batch_size, augmentation="none", metric="voc12", eval_every=5, time_limit=budget,
                    out_dir=out / name, tensorboard=False, verbose=0, batch_norm_momentum=0.9,
+                   resume=resume,
                    overrides={"num_classes": len(names), "class_names": names,
                               "training": adam})
     maps = [v for v in result["history"].get("val_mAP", []) if v == v]
@@ -169,6 +171,8 @@ def main(argv=None):
     parser.add_argument("--batch-size", type=int, default=8, help="coco checks (default 8)")
     parser.add_argument("--learning-rate", type=float, default=None,
                         help="coco checks: Adam rate (default 1e-4 for vgg16_ssd300, else 1e-3)")
+    parser.add_argument("--resume", action="store_true",
+                        help="coco checks: continue the run in --out (e.g. at another rate)")
     parser.add_argument("--out", default="/tmp/kssd_training_checks")
     args = parser.parse_args(argv)
     shared, out = Path(args.shared).resolve(), Path(args.out)
@@ -183,7 +187,7 @@ def main(argv=None):
             check_face_ssd(args.budget, out, shared)
         else:
             check_coco(check, args.budget, out, shared, args.coco_images, args.batch_size,
-                       args.learning_rate)
+                       args.learning_rate, args.resume)
         print(f"[{check}] done in {time.perf_counter() - started:.0f} s", flush=True)
     return 0
 

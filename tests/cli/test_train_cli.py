@@ -109,3 +109,19 @@ def test_bn_momentum_option_is_checked_and_applied(tmp_path, capsys):
     momenta = {layer.momentum for layer in result["model"]._flatten_layers()
                if isinstance(layer, keras.layers.BatchNormalization)}
     assert momenta == {0.5}
+
+
+def test_resume_uses_the_configured_learning_rate(tmp_path, capsys):
+    """The checkpoint holds the optimizer's rate variable; a rate given to the resumed run wins."""
+    from kssd_zoo.training import train
+
+    common = dict(data="shapes:8", batch_size=4, steps_per_epoch=1, max_val_images=0,
+                  tensorboard=False, verbose=0, out_dir=tmp_path / "run")
+    train("tiny_ssd", epochs=1, learning_rate=1e-3, **common)
+    result = train("tiny_ssd", epochs=2, learning_rate=3e-4, resume=True, **common)
+    assert float(result["model"].optimizer.learning_rate) == pytest.approx(3e-4)
+    assert int(result["model"].optimizer.iterations) == 2
+    assert "learning rate 0.0003 as configured (the checkpoint had 0.001)" in capsys.readouterr().out
+    result = train("tiny_ssd", epochs=3, learning_rate=3e-4, resume=True, **common)
+    assert float(result["model"].optimizer.learning_rate) == pytest.approx(3e-4)
+    assert "as configured" not in capsys.readouterr().out
