@@ -99,7 +99,8 @@ class ImglabReader(ParsedReader):
         images = self._parse_images()
         labels = {label for _, boxes in images for *_, label in boxes}
         if class_names is None:
-            class_names = ([UNLABELED] if None in labels else []) + sorted(labels - {None})
+            named = sorted(labels - {None})
+            class_names = [UNLABELED] + named if None in labels or not named else named
         self.class_names = list(class_names)
         if not self.class_names or len(set(self.class_names)) != len(self.class_names):
             raise ValueError(f"class_names must be distinct names, got {self.class_names}")

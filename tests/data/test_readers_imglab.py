@@ -49,6 +49,13 @@ def test_class_names_filter_and_count(tmp_path):
         ImglabReader(tmp_path, split="train", class_names=["cat", "cat"])
 
 
+def test_file_without_boxes(tmp_path):
+    (tmp_path / "empty.xml").write_text("<dataset><images><image file='a.jpg'/></images></dataset>")
+    reader = ImglabReader(tmp_path / "empty.xml")
+    assert reader.class_names == ["object"] and len(list(reader)) == 1
+    assert reader.stats.background_images == 1
+
+
 def test_splits_detection_and_open_reader(tmp_path):
     (tmp_path / "testing.xml").write_text(XML)
     (tmp_path / "training.xml").write_text(XML)
