@@ -1,4 +1,5 @@
-"""Training throughput of face_ssd: ``model.fit`` variants against a custom GradientTape loop.
+"""Training throughput of a zoo model (default face_ssd): ``model.fit`` variants against a
+custom GradientTape loop.
 
 Rows (images/s over timed steps after a warm-up, same fixed batch of random images and
 targets encoded from random boxes, SGD momentum, SSDLoss):
@@ -14,6 +15,8 @@ targets encoded from random boxes, SGD momentum, SSDLoss):
 Ratios are relative to the custom loop. Usage::
 
     python benchmarks/bench_train.py [--batch-size 16] [--steps 20] [--warmup 3]
+    python benchmarks/bench_train.py --model vgg16_ssd300 --batch-size 4 --steps 5 \
+        --variants custom,fit,mixed
 """
 
 import argparse
@@ -45,6 +48,10 @@ def _batch(model, batch_size, seed=0):
     return images, np.stack(targets).astype("float32")
 
 
+MODEL = "face_ssd"
+VARIANTS = ("custom", "fit", "jit", "mixed")
+
+
 def _model(policy=None):
     import kssd_zoo
 
@@ -53,7 +60,7 @@ def _model(policy=None):
         keras.mixed_precision.set_global_policy(policy)
     try:
         keras.utils.set_random_seed(0)
-        return kssd_zoo.face_ssd(compile=False)
+        return kssd_zoo.build(MODEL, compile=False)
     finally:
         keras.mixed_precision.set_global_policy(previous)
 
@@ -104,25 +111,40 @@ def bench_custom_loop(images, targets, steps, warmup):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description="face_ssd training throughput")
+    global MODEL
+    parser = argparse.ArgumentParser(description="training throughput of a zoo model")
+    parser.add_argument("--model", default=MODEL, help="zoo model name (default face_ssd)")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--variants", default=",".join(VARIANTS),
+                        help=f"comma-separated subset of {','.join(VARIANTS)} (ratios are "
+                             "against the first)")
     args = parser.parse_args(argv)
+    MODEL = args.model
+    variants = [v.strip() for v in args.variants.split(",") if v.strip()]
+    unknown = sorted(set(variants) - set(VARIANTS))
+    if unknown or not variants:
+        parser.error(f"--variants: unknown {unknown}; choose from {','.join(VARIANTS)}")
     on_gpu = bool(tf.config.list_physical_devices("GPU"))
     policy = "mixed_float16" if on_gpu else "mixed_bfloat16"
-    images, targets = _batch(_model(), args.batch_size)
-    rows = [("custom loop (GradientTape + tf.function)",
-             bench_custom_loop(images, targets, args.steps, args.warmup))]
-    rows.append(("fit (jit_compile='auto')",
-                 bench_fit(images, targets, args.steps, args.warmup)))
-    rows.append(("fit jit_compile=True",
-                 bench_fit(images, targets, args.steps, args.warmup, jit_compile=True)))
-    rows.append((f"fit {policy}",
-                 bench_fit(images, targets, args.steps, args.warmup, policy=policy)))
+    model = _model()
+    images, targets = _batch(model, args.batch_size)
+    runs = {
+        "custom": ("custom loop (GradientTape + tf.function)",
+                   lambda: bench_custom_loop(images, targets, args.steps, args.warmup)),
+        "fit": ("fit (jit_compile='auto')",
+                lambda: bench_fit(images, targets, args.steps, args.warmup)),
+        "jit": ("fit jit_compile=True",
+                lambda: bench_fit(images, targets, args.steps, args.warmup, jit_compile=True)),
+        "mixed": (f"fit {policy}",
+                  lambda: bench_fit(images, targets, args.steps, args.warmup, policy=policy)),
+    }
+    rows = [(runs[v][0], runs[v][1]()) for v in variants]
     base = rows[0][1]
     device = "GPU" if on_gpu else f"CPU ({os.cpu_count()} cores)"
-    print(f"face_ssd 240x320, batch {args.batch_size}, {args.steps} timed steps, {device}")
+    height, width = model.input_size
+    print(f"{MODEL} {height}x{width}, batch {args.batch_size}, {args.steps} timed steps, {device}")
     print(f"{'variant':<42}{'images/s':>10}{'ratio':>8}")
     for name, speed in rows:
         print(f"{name:<42}{speed:>10.1f}{speed / base:>8.2f}")

@@ -133,7 +133,7 @@ def check_face_ssd(budget, out, shared):
 
 
 def check_coco(name, budget, out, shared, images=None, batch_size=8, learning_rate=None,
-               resume=False):
+               resume=False, mixed_precision=False):
     """Overfit coco128 (or its first ``images``); VGG16 has no BatchNorm: Adam 1e-4 by default,
     the others 1e-3."""
     from kssd_zoo.training import resolve_data, train
@@ -148,7 +148,7 @@ def check_coco(name, budget, out, shared, images=None, batch_size=8, learning_ra
     result = train(name, records, val_data=records, epochs=1000,
                    batch_size=batch_size, augmentation="none", metric="voc12", eval_every=5, time_limit=budget,
                    out_dir=out / name, tensorboard=False, verbose=0, batch_norm_momentum=0.9,
-                   resume=resume,
+                   resume=resume, mixed_precision=mixed_precision,
                    overrides={"num_classes": len(names), "class_names": names,
                               "training": adam})
     maps = [v for v in result["history"].get("val_mAP", []) if v == v]
@@ -173,6 +173,8 @@ def main(argv=None):
                         help="coco checks: Adam rate (default 1e-4 for vgg16_ssd300, else 1e-3)")
     parser.add_argument("--resume", action="store_true",
                         help="coco checks: continue the run in --out (e.g. at another rate)")
+    parser.add_argument("--mixed-precision", action="store_true",
+                        help="coco checks: mixed_bfloat16 on a CPU, mixed_float16 on a GPU")
     parser.add_argument("--out", default="/tmp/kssd_training_checks")
     args = parser.parse_args(argv)
     shared, out = Path(args.shared).resolve(), Path(args.out)
@@ -187,7 +189,7 @@ def main(argv=None):
             check_face_ssd(args.budget, out, shared)
         else:
             check_coco(check, args.budget, out, shared, args.coco_images, args.batch_size,
-                       args.learning_rate, args.resume)
+                       args.learning_rate, args.resume, args.mixed_precision)
         print(f"[{check}] done in {time.perf_counter() - started:.0f} s", flush=True)
     return 0
 
