@@ -1,5 +1,7 @@
 """Reload an exported artifact, run it, and compare it with the Keras inference model."""
 
+import os
+
 import numpy as np
 
 from kssd.inference.inference_model import DETECTION_KEYS
@@ -37,12 +39,15 @@ def sample_images(seed=0):
     return images
 
 
-def load_runner(path, fmt):
+def load_runner(path, fmt, num_threads=None):
     """A callable ``run(images uint8 (B, H, W, 3)) -> dict of numpy`` for an exported artifact.
 
     Args:
         path: the artifact (SavedModel dir, ``.tflite``, ``.onnx`` or ``.keras``).
         fmt: ``"saved_model"``, ``"tflite"``, ``"onnx"`` or ``"keras"``.
+        num_threads: TFLite interpreter threads, default None = every CPU core (the
+            interpreter's own default uses fewer: 1.7x slower network on 2 cores, see
+            benchmarks/bench_tflite_batch.py). Other formats use all cores already.
 
     Returns:
         The callable.
@@ -62,7 +67,8 @@ def load_runner(path, fmt):
     if fmt == "tflite":
         import tensorflow as tf
 
-        interpreter = tf.lite.Interpreter(model_path=path)
+        interpreter = tf.lite.Interpreter(model_path=path,
+                                          num_threads=num_threads or os.cpu_count() or 1)
         runner = interpreter.get_signature_runner("serve")
 
         def run(images):

@@ -5,7 +5,7 @@ import pytest
 
 import kssd_zoo
 from kssd.export import ExportError, ExportVerificationError, compare_detections, export
-from kssd.export.verify import tflite_ops
+from kssd.export.verify import load_runner, sample_images, tflite_ops
 from kssd.inference import build_inference_model
 
 SUFFIX = {"saved_model": "", "tflite": ".tflite", "onnx": ".onnx", "keras": ".keras"}
@@ -32,6 +32,11 @@ def test_tiny_ssd_round_trip(tiny, fmt, tmp_path):
     _check(export(tiny, fmt, path), fmt)
     if fmt == "tflite":
         assert tflite_ops(path) == export(tiny, fmt, path, overwrite=True, verify=False)["ops"]
+        # any thread count gives the same detections
+        images = np.stack(sample_images(seed=3)[:2])
+        one, every = load_runner(path, fmt, num_threads=1), load_runner(path, fmt)
+        for key, value in one(images).items():
+            np.testing.assert_allclose(value, every(images)[key], atol=1e-4, err_msg=key)
 
 
 @pytest.mark.slow
