@@ -249,6 +249,7 @@ def _compile(model, steps_per_epoch, learning_rate, jit_compile):
 
 def _constant_rate(optimizer):
     """The optimizer's learning rate when it is a constant (a variable), else None."""
+    optimizer = getattr(optimizer, "inner_optimizer", optimizer)  # LossScaleOptimizer
     if isinstance(optimizer._learning_rate, keras.optimizers.schedules.LearningRateSchedule):
         return None
     return float(optimizer.learning_rate)

@@ -42,7 +42,8 @@ from kssd.data.widerface import WiderFaceReader
 from kssd.data.yolo import YOLOReader
 
 __all__ = [
-    "COCOReader", "DatasetStats", "ImglabReader", "FORMATS", "ImageReadError", "VOCReader", "VOC_CLASSES",
+    "COCOReader", "DatasetStats", "FORMATS", "ImageReadError", "ImglabReader", "VOCReader",
+    "VOC_CLASSES",
     "WiderFaceReader", "YOLOReader", "anchor_coverage", "box_size_histogram", "clip_boxes",
     "detect_format", "example_to_record", "image_size", "list_tfrecord_files",
     "load_encoded_image", "make_example", "make_record", "open_reader", "parse_example",

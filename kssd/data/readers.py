@@ -88,8 +88,8 @@ def open_reader(source, format=None, split=None, **kwargs):
 
     Args:
         source: dataset root in the format's usual layout.
-        format: one of ``"widerface"``, ``"voc"``, ``"coco"``, ``"yolo"``, ``"imglab"``, default None
-            (detected from the layout). ``"tfrecord"`` is read with
+        format: one of ``"widerface"``, ``"voc"``, ``"coco"``, ``"yolo"``, ``"imglab"``,
+            default None (detected from the layout). ``"tfrecord"`` is read with
             :func:`kssd.data.read_tfrecords` instead.
         split: split to read, default None (the only split present, else the first of
             the format's splits, e.g. ``"train"``).
