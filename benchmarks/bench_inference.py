@@ -50,6 +50,15 @@ def timeit(fn, batch, repeats, warmup=2):
     return statistics.median(times) * 1000.0
 
 
+def read_photos():
+    """The benchmark photos (RGB uint8), or None after saying what is missing."""
+    files = sorted(glob.glob(str(IMAGES / "*.jpg")))
+    if not files or not (RELEASE / "version-RFB-320.onnx").exists():
+        print(f"needs {IMAGES} and {RELEASE} (the ../shared folder)", file=sys.stderr)
+        return None
+    return [cv2.cvtColor(cv2.imread(f), cv2.COLOR_BGR2RGB) for f in files]
+
+
 def release_runner(size):
     import onnxruntime as ort
 
@@ -84,9 +93,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=10)
     args = parser.parse_args(argv)
-    files = sorted(glob.glob(str(IMAGES / "*.jpg")))
-    if not files or not (RELEASE / "version-RFB-320.onnx").exists():
-        print(f"needs {IMAGES} and {RELEASE} (the ../shared folder)", file=sys.stderr)
+    photos = read_photos()
+    if photos is None:
         return 1
     import tensorflow as tf
 
@@ -95,7 +103,6 @@ def main(argv=None):
     from kssd.export.verify import load_runner
     from kssd.inference import build_inference_model
 
-    photos = [cv2.cvtColor(cv2.imread(f), cv2.COLOR_BGR2RGB) for f in files]
     model = kssd_zoo.ultraface_rfb(weights=str(RELEASE / "version-RFB-320.onnx"), compile=False)
     tmp = tempfile.mkdtemp(prefix="kssd_bench_")
     runners = {}

@@ -18,7 +18,6 @@ Run: ``python benchmarks/bench_tflite_batch.py [--repeats 10]`` (about a minute 
 """
 
 import argparse
-import glob
 import os
 import sys
 import tempfile
@@ -28,7 +27,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
-from bench_inference import IMAGES, RELEASE, timeit  # noqa: E402
+from bench_inference import RELEASE, read_photos, timeit  # noqa: E402
 
 
 def tflite_runner(path, num_threads, batch_shape, dtype):
@@ -60,16 +59,14 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=10)
     args = parser.parse_args(argv)
-    files = sorted(glob.glob(str(IMAGES / "*.jpg")))
-    if not files or not (RELEASE / "version-RFB-320.onnx").exists():
-        print(f"needs {IMAGES} and {RELEASE} (the ../shared folder)", file=sys.stderr)
+    photos = read_photos()
+    if photos is None:
         return 1
     import kssd_zoo
     from kssd.export import export
     from kssd.export.verify import load_runner
 
-    photos = np.stack([cv2.resize(cv2.cvtColor(cv2.imread(f), cv2.COLOR_BGR2RGB), (320, 240),
-                                  interpolation=cv2.INTER_AREA) for f in files])
+    photos = [cv2.resize(p, (320, 240), interpolation=cv2.INTER_AREA) for p in photos]
     batch8 = np.stack([photos[i % len(photos)] for i in range(8)])
     model = kssd_zoo.ultraface_rfb(weights=str(RELEASE / "version-RFB-320.onnx"), compile=False)
     tmp = tempfile.mkdtemp(prefix="kssd_bench_")

@@ -48,11 +48,10 @@ def _batch(model, batch_size, seed=0):
     return images, np.stack(targets).astype("float32")
 
 
-MODEL = "face_ssd"
 VARIANTS = ("custom", "fit", "jit", "mixed")
 
 
-def _model(policy=None):
+def _model(name, policy=None):
     import kssd_zoo
 
     previous = keras.mixed_precision.global_policy().name
@@ -60,7 +59,7 @@ def _model(policy=None):
         keras.mixed_precision.set_global_policy(policy)
     try:
         keras.utils.set_random_seed(0)
-        return kssd_zoo.build(MODEL, compile=False)
+        return kssd_zoo.build(name, compile=False)
     finally:
         keras.mixed_precision.set_global_policy(previous)
 
@@ -69,10 +68,10 @@ def _optimizer():
     return keras.optimizers.SGD(0.001, momentum=0.9, nesterov=True)
 
 
-def bench_fit(images, targets, steps, warmup, jit_compile="auto", policy=None):
+def bench_fit(name, images, targets, steps, warmup, jit_compile="auto", policy=None):
     from kssd.losses import SSDLoss
 
-    model = _model(policy)
+    model = _model(name, policy)
     model.compile(optimizer=_optimizer(), loss=SSDLoss(), jit_compile=jit_compile)
     data = tf.data.Dataset.from_tensors((images, targets)).repeat()
     model.fit(data, steps_per_epoch=warmup, epochs=1, verbose=0)
@@ -81,10 +80,10 @@ def bench_fit(images, targets, steps, warmup, jit_compile="auto", policy=None):
     return steps * len(images) / (time.perf_counter() - started)
 
 
-def bench_custom_loop(images, targets, steps, warmup):
+def bench_custom_loop(name, images, targets, steps, warmup):
     from kssd.losses import ssd_loss_components
 
-    model = _model()
+    model = _model(name)
     optimizer = _optimizer()
 
     @tf.function
@@ -111,9 +110,8 @@ def bench_custom_loop(images, targets, steps, warmup):
 
 
 def main(argv=None):
-    global MODEL
     parser = argparse.ArgumentParser(description="training throughput of a zoo model")
-    parser.add_argument("--model", default=MODEL, help="zoo model name (default face_ssd)")
+    parser.add_argument("--model", default="face_ssd", help="zoo model name (default face_ssd)")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--warmup", type=int, default=3)
@@ -121,30 +119,27 @@ def main(argv=None):
                         help=f"comma-separated subset of {','.join(VARIANTS)} (ratios are "
                              "against the first)")
     args = parser.parse_args(argv)
-    MODEL = args.model
     variants = [v.strip() for v in args.variants.split(",") if v.strip()]
     unknown = sorted(set(variants) - set(VARIANTS))
     if unknown or not variants:
         parser.error(f"--variants: unknown {unknown}; choose from {','.join(VARIANTS)}")
     on_gpu = bool(tf.config.list_physical_devices("GPU"))
     policy = "mixed_float16" if on_gpu else "mixed_bfloat16"
-    model = _model()
+    model = _model(args.model)
     images, targets = _batch(model, args.batch_size)
+    timing = (args.model, images, targets, args.steps, args.warmup)
     runs = {
         "custom": ("custom loop (GradientTape + tf.function)",
-                   lambda: bench_custom_loop(images, targets, args.steps, args.warmup)),
-        "fit": ("fit (jit_compile='auto')",
-                lambda: bench_fit(images, targets, args.steps, args.warmup)),
-        "jit": ("fit jit_compile=True",
-                lambda: bench_fit(images, targets, args.steps, args.warmup, jit_compile=True)),
-        "mixed": (f"fit {policy}",
-                  lambda: bench_fit(images, targets, args.steps, args.warmup, policy=policy)),
+                   lambda: bench_custom_loop(*timing)),
+        "fit": ("fit (jit_compile='auto')", lambda: bench_fit(*timing)),
+        "jit": ("fit jit_compile=True", lambda: bench_fit(*timing, jit_compile=True)),
+        "mixed": (f"fit {policy}", lambda: bench_fit(*timing, policy=policy)),
     }
     rows = [(runs[v][0], runs[v][1]()) for v in variants]
     base = rows[0][1]
     device = "GPU" if on_gpu else f"CPU ({os.cpu_count()} cores)"
     height, width = model.input_size
-    print(f"{MODEL} {height}x{width}, batch {args.batch_size}, {args.steps} timed steps, {device}")
+    print(f"{args.model} {height}x{width}, batch {args.batch_size}, {args.steps} timed steps, {device}")
     print(f"{'variant':<42}{'images/s':>10}{'ratio':>8}")
     for name, speed in rows:
         print(f"{name:<42}{speed:>10.1f}{speed / base:>8.2f}")

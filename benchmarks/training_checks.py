@@ -27,7 +27,6 @@ import sys
 import time
 from pathlib import Path
 
-
 REPO = Path(__file__).resolve().parents[1]
 CHECKS = ("shapes", "ultraface", "face_ssd", "vgg16_ssd300", "mobilenetv2_ssd")
 
@@ -145,8 +144,8 @@ def check_coco(name, budget, out, shared, images=None, batch_size=8, learning_ra
     # from-scratch network to show it can fit (the specs' SGD recipes are for full datasets).
     rate = learning_rate or (1e-4 if name == "vgg16_ssd300" else 1e-3)
     adam = {"optimizer": {"name": "adam"}, "schedule": {"name": "constant", "learning_rate": rate}}
-    result = train(name, records, val_data=records, epochs=1000,
-                   batch_size=batch_size, augmentation="none", metric="voc12", eval_every=5, time_limit=budget,
+    result = train(name, records, val_data=records, epochs=1000, batch_size=batch_size,
+                   augmentation="none", metric="voc12", eval_every=5, time_limit=budget,
                    out_dir=out / name, tensorboard=False, verbose=0, batch_norm_momentum=0.9,
                    resume=resume, mixed_precision=mixed_precision,
                    overrides={"num_classes": len(names), "class_names": names,
@@ -155,7 +154,8 @@ def check_coco(name, budget, out, shared, images=None, batch_size=8, learning_ra
     final = (result["val_metrics"] or {}).get("mAP", float("nan"))
     boxes = sum(len(r["boxes"]) for r in records)
     print(f"[{name}] coco128 ({len(records)} images, {boxes} boxes, {len(names)} classes) from "
-          f"scratch, batch {batch_size}, Adam {rate:g}: train-set mAP@0.5 every 5 epochs {[round(v, 3) for v in maps]}, "
+          f"scratch, batch {batch_size}, Adam {rate:g}: train-set mAP@0.5 every 5 epochs "
+          f"{[round(v, 3) for v in maps]}, "
           f"at the end {final:.3f}; {len(result['history'].get('loss', []))} epochs, final "
           f"loss {result['history']['loss'][-1]:.3f}, {result['train_seconds']:.0f} s")
 

@@ -19,7 +19,6 @@ Examples:
 
 import glob
 import json
-import math
 import os
 import time
 import warnings
@@ -247,24 +246,6 @@ def _compile(model, steps_per_epoch, learning_rate, jit_compile):
                             jit_compile=jit_compile)
 
 
-def _constant_rate(optimizer):
-    """The optimizer's learning rate when it is a constant (a variable), else None."""
-    optimizer = getattr(optimizer, "inner_optimizer", optimizer)  # LossScaleOptimizer
-    if isinstance(optimizer._learning_rate, keras.optimizers.schedules.LearningRateSchedule):
-        return None
-    return float(optimizer.learning_rate)
-
-
-def _keep_configured_rate(optimizer, configured):
-    """A checkpoint restores the optimizer's learning-rate variable too: a rate configured for
-    the resumed run (``learning_rate=``, an edited spec) wins over the checkpoint's."""
-    restored = _constant_rate(optimizer)
-    if configured is not None and restored is not None and not math.isclose(restored, configured,
-                                                                            rel_tol=1e-6):
-        optimizer.learning_rate = configured
-        print(f"learning rate {configured:g} as configured (the checkpoint had {restored:g})")
-
-
 def _has_tensorboard():
     try:
         import tensorboard  # noqa: F401
@@ -409,11 +390,9 @@ def train(model_or_name, data, val_data=None, *, epochs=None, batch_size=None,
         checkpoint = ResumableCheckpoint(out / "checkpoints", verbose=0)
         initial_epoch = 0
         if resume:
-            configured_rate = _constant_rate(model.optimizer)
             initial_epoch = checkpoint.restore(model)
             print(f"resumed from {checkpoint.directory}: {initial_epoch} epoch(s) done, "
                   f"optimizer step {int(model.optimizer.iterations)}")
-            _keep_configured_rate(model.optimizer, configured_rate)
         if initial_epoch and exact_resume:
             dataset = dataset.skip(initial_epoch * steps_per_epoch)
         metric = metric or _metric_for(model)

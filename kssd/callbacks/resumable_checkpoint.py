@@ -1,6 +1,7 @@
 """ResumableCheckpoint: crash-safe checkpoints that resume training exactly."""
 
 import json
+import math
 import os
 import re
 import tempfile
@@ -27,6 +28,14 @@ def _atomic_write_bytes(path, write):
         if os.path.exists(temp):
             os.remove(temp)
         raise
+
+
+def _constant_rate(optimizer):
+    """The optimizer's learning rate when it is a constant (a variable), else None."""
+    optimizer = getattr(optimizer, "inner_optimizer", optimizer)  # LossScaleOptimizer
+    if isinstance(optimizer._learning_rate, keras.optimizers.schedules.LearningRateSchedule):
+        return None
+    return float(optimizer.learning_rate)
 
 
 class ResumableCheckpoint(keras.callbacks.Callback):
@@ -102,7 +111,9 @@ class ResumableCheckpoint(keras.callbacks.Callback):
         """Load the last good checkpoint into ``model``; returns the epochs already done (0 if none).
 
         The model must be compiled with the same optimizer type; its optimizer is built first so
-        that its moments and ``iterations`` are loaded too.
+        that its moments and ``iterations`` are loaded too. A constant learning rate is an
+        optimizer variable as well: the rate the model was compiled with wins over the
+        checkpoint's, and a change is printed.
         """
         model = model if model is not None else self.model
         state = self.latest()
@@ -111,12 +122,17 @@ class ResumableCheckpoint(keras.callbacks.Callback):
         optimizer = getattr(model, "optimizer", None)
         if optimizer is not None and not optimizer.built:
             optimizer.build(model.trainable_variables)
+        configured = _constant_rate(optimizer) if optimizer is not None else None
         model.load_weights(self.directory / state["weights"])
         if optimizer is not None and int(optimizer.iterations) != int(state["iterations"]):
             raise ValueError(
                 f"{self.directory / state['weights']}: optimizer iterations after loading are "
                 f"{int(optimizer.iterations)}, expected {state['iterations']}; compile the model "
                 "with the same optimizer as the checkpointed run")
+        restored = _constant_rate(optimizer) if configured is not None else None
+        if restored is not None and not math.isclose(restored, configured, rel_tol=1e-6):
+            optimizer.learning_rate = configured
+            print(f"learning rate {configured:g} as configured (the checkpoint had {restored:g})")
         return int(state["epoch"])
 
     # ------------------------------------------------------------------------- callbacks

@@ -54,6 +54,18 @@ def test_resume_equals_uninterrupted_run(tmp_path):
         "epoch-0003.weights.h5", "epoch-0004.weights.h5"]
 
 
+def test_restore_keeps_the_compiled_constant_rate(tmp_path, capsys):
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+    model.compile(keras.optimizers.Adam(1e-3), "mse")
+    _fit(model, 1, callbacks=[ResumableCheckpoint(tmp_path)])
+    again = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+    again.compile(keras.optimizers.Adam(3e-4), "mse")
+    assert ResumableCheckpoint(tmp_path).restore(again) == 1
+    assert float(again.optimizer.learning_rate) == pytest.approx(3e-4)
+    assert int(again.optimizer.iterations) == 3
+    assert "learning rate 0.0003 as configured (the checkpoint had 0.001)" in capsys.readouterr().out
+
+
 def test_restore_without_checkpoint_is_epoch_zero(tmp_path):
     assert ResumableCheckpoint(tmp_path / "none").restore(_model(0)) == 0
 
