@@ -1,5 +1,7 @@
 """The WIDER FACE validation protocol (easy / medium / hard AP) and its prediction text files."""
 
+import os
+import secrets
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
@@ -262,45 +264,88 @@ def evaluate_widerface(predictions, gt_dir, images=None, iou_threshold=0.5):
     return result
 
 
+def _format_value(value):
+    """Shortest text that reads back as exactly the same float64 (``repr`` of a Python float)."""
+    return repr(float(value))
+
+
+def _write_atomically(path, text):
+    """Writes ``text`` to a temporary file beside ``path``, then renames it over ``path``.
+
+    A reader never sees a half-written file, and a write interrupted by an error or a killed
+    process leaves the previous file (if any) untouched (no fsync: this is not meant to survive a
+    power cut). The temporary name ends in ``.tmp`` so it never passes for a prediction file.
+    """
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    try:
+        with open(temporary, "x", encoding="utf-8", newline="\n") as handle:
+            handle.write(text)
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+
+
 def write_widerface_predictions(predictions, out_dir):
     """Writes predictions as the official per-image WIDER FACE text files.
 
     Each image "event/name.jpg" becomes ``out_dir/event/name.txt`` holding the image name (without
-    extension), the number of boxes, then one ``x y w h score`` line per box.
+    extension), the number of boxes, then one ``x y w h score`` line per box (values separated by
+    one space).
+
+    The boxes are written in order of descending score (ties keep their given order): the official
+    evaluation code relies on it, taking the boxes above each score threshold as a leading run of
+    the file's lines, so an unsorted file would be scored wrongly there (:func:`evaluate_widerface`
+    sorts by itself and does not care). Values are written at full precision (the shortest text
+    that reads back as the same float64), so :func:`read_widerface_predictions` returns exactly
+    the values given, converted to float64 as :func:`evaluate_widerface` uses them. Each file is
+    written to a temporary file beside it and then renamed into place, so an interrupted run never
+    leaves a truncated file. All arrays are checked before anything is written.
 
     Args:
         predictions: mapping "event/name.jpg" -> array (N, 5) ``x, y, w, h, score`` pixels.
-        out_dir: folder to write into (created if needed).
+        out_dir: folder to write into (created if needed). Existing files of the same images are
+            replaced.
 
     Returns:
-        list of the written file paths (``pathlib.Path``).
+        list of the written file paths (``pathlib.Path``), in the order of ``predictions``.
+
+    Raises:
+        ValueError: a key is not of the form "event/name", two keys name the same image, or an
+            array is not (N, 5) or holds NaN or infinite values.
 
     Examples:
         >>> import tempfile
         >>> import numpy as np
         >>> from kssd.metrics import read_widerface_predictions, write_widerface_predictions
         >>> folder = tempfile.mkdtemp()
-        >>> paths = write_widerface_predictions(
-        ...     {"0--Parade/a.jpg": np.array([[10, 20, 30, 40, 0.9]])}, folder)
+        >>> boxes = np.array([[1.25, 2, 3, 4, 0.3], [10, 20, 30, 40, 0.9]])
+        >>> paths = write_widerface_predictions({"0--Parade/a.jpg": boxes}, folder)
         >>> print(paths[0].read_text(), end="")
         a
-        1
-        10.0 20.0 30.0 40.0 0.900000
+        2
+        10.0 20.0 30.0 40.0 0.9
+        1.25 2.0 3.0 4.0 0.3
         >>> read_widerface_predictions(folder)["0--Parade/a.jpg"].tolist()
-        [[10.0, 20.0, 30.0, 40.0, 0.9]]
+        [[10.0, 20.0, 30.0, 40.0, 0.9], [1.25, 2.0, 3.0, 4.0, 0.3]]
     """
     out_dir = Path(out_dir)
-    written = []
+    checked = {}
     for name, value in predictions.items():
         key = _image_key(name)
         if "/" not in key:
             raise ValueError(f"prediction key {name!r} must look like 'event/name.jpg'")
+        if key in checked:
+            raise ValueError(f"predictions name image {key!r} twice (e.g. as {name!r})")
         array = _check_predictions(name, value)
+        checked[key] = array[np.argsort(-array[:, 4], kind="stable")]
+    written = []
+    for key, array in checked.items():
         path = out_dir / f"{key}.txt"
         path.parent.mkdir(parents=True, exist_ok=True)
         lines = [key.split("/")[-1], str(len(array))]
-        lines += [f"{x:.1f} {y:.1f} {w:.1f} {h:.1f} {s:.6f}" for x, y, w, h, s in array]
-        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        lines += [" ".join(_format_value(v) for v in row) for row in array]
+        _write_atomically(path, "\n".join(lines) + "\n")
         written.append(path)
     return written
 
@@ -313,7 +358,9 @@ def read_widerface_predictions(pred_dir):
             name, the number of boxes, then ``x y w h score`` lines.
 
     Returns:
-        dict "event/name.jpg" -> float64 array (N, 5), as :func:`evaluate_widerface` takes.
+        dict "event/name.jpg" -> float64 array (N, 5), as :func:`evaluate_widerface` and
+        :func:`write_widerface_predictions` take, rows in the order of the file (descending score
+        for files written by :func:`write_widerface_predictions`). Keys come in sorted order.
 
     Raises:
         ValueError: a malformed file; the message names the file and line.

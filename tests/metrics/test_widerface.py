@@ -228,6 +228,145 @@ def test_text_files_round_trip(tmp_path, tiny_gt):
         read_widerface_predictions(tmp_path / "out")
 
 
+
+def _file_rows(path):
+    """The box lines of a prediction file, in file order, parsed as the official code does."""
+    lines = path.read_text(encoding="utf-8").split("\n")
+    assert lines[-1] == ""  # one trailing newline, no blank lines
+    rows = [[float(v) for v in line.split(" ")] for line in lines[2:-1]]
+    assert int(lines[1]) == len(rows)
+    return np.asarray(rows, dtype=np.float64).reshape(-1, 5)
+
+
+def _random_predictions(rng, gt, jitter=3.0):
+    """Unsorted predictions with full-precision floats: jittered faces, misses, false positives."""
+    preds = {}
+    for key, entry in gt.items():
+        boxes = entry["boxes"]
+        found = boxes[rng.random(len(boxes)) < 0.7].astype(np.float64)
+        found[:, :2] += rng.normal(0, jitter, size=(len(found), 2))
+        found[:, 2:] *= rng.uniform(0.9, 1.1, size=(len(found), 2))
+        fps = np.concatenate([rng.uniform(0, 300, (3, 2)), rng.uniform(5, 50, (3, 2))], axis=1)
+        pred = rng.permutation(np.concatenate([found, fps]))
+        preds[key + ".jpg"] = np.c_[pred, rng.uniform(0.01, 0.99, len(pred))]
+    return preds
+
+
+def test_written_files_are_sorted_by_descending_score(tmp_path):
+    # Unsorted input with ties: the file holds the rows by descending score, ties in given order.
+    pred = np.array([[1, 0, 5, 5, 0.2], [2, 0, 5, 5, 0.9], [3, 0, 5, 5, 0.5],
+                     [4, 0, 5, 5, 0.9], [5, 0, 5, 5, 0.05], [6, 0, 5, 5, 0.5]])
+    (path,) = write_widerface_predictions({"0--Parade/p1.jpg": pred}, tmp_path)
+    rows = _file_rows(path)
+    assert rows[:, 0].tolist() == [2, 4, 3, 6, 1, 5]
+    assert rows[:, 4].tolist() == [0.9, 0.9, 0.5, 0.5, 0.2, 0.05]
+    np.testing.assert_array_equal(read_widerface_predictions(tmp_path)["0--Parade/p1.jpg"], rows)
+
+    rng = np.random.default_rng(7)
+    preds = {f"{e}--Event/img{i}.jpg": np.c_[rng.uniform(0, 200, (n, 4)),
+                                             rng.choice([0.1, 0.3, 0.7], n) if i % 2
+                                             else rng.uniform(-2, 5, n)]
+             for e in range(2) for i, n in enumerate([0, 1, 7, 40])}
+    write_widerface_predictions(preds, tmp_path / "many")
+    files = {key: _file_rows(tmp_path / "many" / key.replace(".jpg", ".txt")) for key in preds}
+    scores = np.concatenate([rows[:, 4] for rows in files.values()])
+    high, low = max(0.0, scores.max()), min(1.0, scores.min())
+    thresholds = 1 - np.arange(1, 1001) / 1000
+    for key, rows in files.items():
+        expected = preds[key][np.argsort(-preds[key][:, 4], kind="stable")]
+        np.testing.assert_array_equal(rows, expected)
+        assert np.all(np.diff(rows[:, 4]) <= 0), key
+        # What the official code expects: after its min-max normalisation, the boxes at or above
+        # every threshold are a leading run of the file's lines (it takes the last such line).
+        normalised = (rows[:, 4] - low) / (high - low)
+        for thresh in thresholds:
+            above = np.flatnonzero(normalised >= thresh)
+            assert above.tolist() == list(range(len(above))), (key, thresh)
+
+
+def test_written_values_read_back_bit_identical(tmp_path):
+    rng = np.random.default_rng(11)
+    values = np.c_[rng.uniform(-50, 4000, (200, 4)), rng.uniform(0, 1, 200)]
+    values[:5] = [[1e-300, 5e-324, 1.0 / 3, 2 ** 52 + 1, 1e-12],
+                  [-0.0, 0.1 + 0.2, 1e16, 123456789.123456789, 0.999999999999],
+                  [np.nextafter(1.0, 0.0), np.nextafter(1.0, 2.0), 2.5, 1e308, 1e-7],
+                  [3.0, 4.0, 5.0, 6.0, 0.0], [7.0, 8.0, 9.0, 10.0, 1.0]]
+    as_float32 = values[5:].astype(np.float32)  # the extremes above overflow float32
+    as_float32[0] = [np.float32(0.1), np.finfo(np.float32).tiny / 8, 1 / 3, 16777217, 0.9]
+    preds = {"0--Parade/f64.jpg": values, "0--Parade/f32.jpg": as_float32,
+             "1--Handshaking/empty.jpg": np.zeros((0, 5), np.float32)}
+    write_widerface_predictions(preds, tmp_path)
+    back = read_widerface_predictions(tmp_path)
+    assert sorted(back) == sorted(preds)
+    for key, given in preds.items():
+        # float64 as the metric converts the input; the bit patterns must match exactly
+        expected = np.asarray(given, dtype=np.float64)
+        expected = expected[np.argsort(-expected[:, 4], kind="stable")]
+        assert back[key].dtype == np.float64 and back[key].shape == expected.shape
+        np.testing.assert_array_equal(back[key].view(np.uint64), expected.view(np.uint64))
+    sorted32 = as_float32[np.argsort(-as_float32[:, 4], kind="stable")]
+    np.testing.assert_array_equal(back["0--Parade/f32.jpg"].astype(np.float32).view(np.uint32),
+                                  sorted32.view(np.uint32))
+
+
+def test_written_files_give_the_same_ap(tmp_path):
+    rng = np.random.default_rng(5)
+    events = {}
+    for e in range(3):
+        events[f"{e}--Event"] = {}
+        for i in range(5):
+            n = int(rng.integers(1, 12))
+            boxes = np.c_[rng.integers(0, 300, (n, 2)), rng.integers(4, 60, (n, 2))]
+            hard = np.arange(1, n + 1)
+            medium, easy = hard[: max(1, n // 2)], hard[: n // 3]
+            events[f"{e}--Event"][f"img{i}"] = (
+                boxes, {"easy": easy, "medium": medium, "hard": hard})
+    folder = write_fake_gt(tmp_path / "gt", events)
+    gt = load_widerface_ground_truth(folder)
+    preds = _random_predictions(rng, gt)
+    write_widerface_predictions(preds, tmp_path / "out")
+    back = read_widerface_predictions(tmp_path / "out")
+    assert sorted(back) == sorted(preds)
+    direct = evaluate_widerface(preds, gt)
+    assert evaluate_widerface(back, gt) == direct  # exactly, not approximately
+    assert 0.0 < direct["hard"] < 1.0
+    for setting in SETTINGS:
+        assert reference_widerface(back, gt, setting) == pytest.approx(direct[setting],
+                                                                       abs=1e-12)
+
+
+def test_writer_replaces_files_atomically(tmp_path, monkeypatch):
+    preds = {"0--Parade/p1.jpg": np.array([[0, 0, 20, 20, 0.9]])}
+    (path,) = write_widerface_predictions(preds, tmp_path)
+    old = path.read_text()
+    (path,) = write_widerface_predictions({"0--Parade/p1.jpg": np.zeros((0, 5))}, tmp_path)
+    assert path.read_text() == "p1\n0\n"
+    assert [p.name for p in path.parent.iterdir()] == ["p1.txt"]  # no temporary left
+
+    path.write_text(old)
+
+    def fail(src, dst):
+        raise OSError("disk full")
+
+    monkeypatch.setattr("kssd.metrics.widerface.os.replace", fail)
+    with pytest.raises(OSError, match="disk full"):
+        write_widerface_predictions({"0--Parade/p1.jpg": np.zeros((0, 5))}, tmp_path)
+    assert path.read_text() == old
+    assert [p.name for p in path.parent.iterdir()] == ["p1.txt"]
+
+
+def test_writer_checks_everything_before_writing(tmp_path):
+    good = np.array([[0, 0, 20, 20, 0.9]])
+    with pytest.raises(ValueError, match="twice"):
+        write_widerface_predictions({"0--Parade/p1.jpg": good, "0--Parade/p1": good}, tmp_path)
+    with pytest.raises(ValueError, match="NaN"):
+        write_widerface_predictions(
+            {"0--Parade/p1.jpg": good, "0--Parade/p2.jpg": [[0, 0, 1, 1, np.nan]]}, tmp_path)
+    with pytest.raises(ValueError, match="event/name"):
+        write_widerface_predictions({"0--Parade/p1.jpg": good, "p2.jpg": good}, tmp_path)
+    assert list(tmp_path.iterdir()) == []
+
+
 # ---------------------------------------------------------------- the official val files
 
 @pytest.fixture
@@ -262,3 +401,16 @@ def test_official_val_perfect_and_half(val_gt_dir):
         predicted = sum(int(np.sum(gt[n][setting] % 2 == 0)) for n in names)
         assert ap[setting] == pytest.approx(predicted / counted, abs=2e-3), setting
         assert ap[setting] < 0.75
+
+
+@pytest.mark.shared
+def test_official_val_written_files_give_the_same_ap(val_gt_dir, tmp_path):
+    gt = load_widerface_ground_truth(val_gt_dir)
+    names = list(gt)[::25]  # 130 images over many events
+    preds = _random_predictions(np.random.default_rng(2), {n: gt[n] for n in names}, jitter=1.0)
+    write_widerface_predictions(preds, tmp_path)
+    back = read_widerface_predictions(tmp_path)
+    assert sorted(back) == sorted(preds)
+    direct = evaluate_widerface(preds, gt, images=names)
+    assert evaluate_widerface(back, gt, images=names) == direct
+    assert 0.0 < direct["easy"] < 1.0
