@@ -1,8 +1,9 @@
 """Target encoding: ground-truth boxes and labels -> per-anchor training targets ``y_true``.
 
 ``y_true`` is (A, 5): four encoded offsets (see :mod:`kssd.boxes.coder`), then the class id as
-float, 0 = background. Matching follows seed 000 (every box forces its best anchor, then
-IoU >= ``match_threshold``), but IoU is measured against corner-form anchors.
+float: 0 = background, -1 = ignored (an anchor in the matching's neutral zone, left out of both
+loss terms). Matching is :func:`kssd.boxes.match_anchors` (by default one anchor of its own for
+every box, then IoU >= ``match_threshold``), measured against corner-form anchors.
 """
 
 import numpy as np
@@ -10,10 +11,14 @@ import numpy as np
 from kssd.backend import ops_for
 from kssd.boxes.coder import DEFAULT_VARIANCES, encode
 from kssd.boxes.formats import KNOWN_FORMATS, center_to_corners, convert_format
-from kssd.boxes.matcher import match_anchors
+from kssd.boxes.matcher import check_matching, match_anchors
+
+#: Class id of an ignored anchor in ``y_true`` (neither positive nor negative).
+IGNORED_CLASS = -1.0
 
 
-def _encode_one(boxes, labels, anchors, match_threshold, variances, ops):
+def _encode_one(boxes, labels, anchors, match_threshold, variances, matching,
+                negative_threshold, ops):
     # A zero-area padding row keeps N >= 1 so reductions over boxes are defined even for
     # background-only images; it is marked invalid and never matched.
     boxes = ops.concatenate([ops.cast(boxes, "float32"), ops.zeros((1, 4), "float32")], axis=0)
@@ -21,7 +26,9 @@ def _encode_one(boxes, labels, anchors, match_threshold, variances, ops):
     size = boxes[:, 2:] - boxes[:, :2]
     valid = ops.logical_and(labels > 0, ops.logical_and(size[:, 0] > 0, size[:, 1] > 0))
 
-    matched, positive = match_anchors(boxes, valid, center_to_corners(anchors), match_threshold)
+    matched, positive, ignored = match_anchors(
+        boxes, valid, center_to_corners(anchors), match_threshold, matching, negative_threshold
+    )
     matched_boxes = ops.take(boxes, matched, axis=0)
     # Background anchors get a harmless unit box so their offsets stay finite (log(0) = -inf
     # would turn into NaN gradients even when masked out of the loss).
@@ -30,10 +37,12 @@ def _encode_one(boxes, labels, anchors, match_threshold, variances, ops):
     offsets = encode(matched_boxes, anchors, variances)
     offsets = ops.where(ops.expand_dims(positive, -1), offsets, 0.0)
     classes = ops.where(positive, ops.take(labels, matched, axis=0), 0.0)
+    classes = ops.where(ignored, IGNORED_CLASS, classes)
     return ops.concatenate([offsets, ops.expand_dims(classes, -1)], axis=-1)
 
 
-def encode_targets(boxes, labels, anchors, match_threshold=0.45, variances=DEFAULT_VARIANCES):
+def encode_targets(boxes, labels, anchors, match_threshold=0.45, variances=DEFAULT_VARIANCES,
+                   matching="bipartite", negative_threshold=None):
     """Encode one image's ground truth (or a padded batch) against anchors.
 
     Args:
@@ -42,11 +51,16 @@ def encode_targets(boxes, labels, anchors, match_threshold=0.45, variances=DEFAU
             rows with label <= 0 or zero area are padding and ignored.
         anchors: (A, 4) ``(cx, cy, w, h)`` normalized anchors, e.g. from
             :func:`kssd.anchors.generate_anchors`.
-        match_threshold: minimum IoU for a match besides the forced best anchor, default 0.45.
+        match_threshold: minimum IoU for a match besides each box's own anchor, default 0.45.
         variances: box-coder variances ``(centre, size)``, default ``(0.1, 0.2)``.
+        matching: how each box gets its own anchor, ``"bipartite"`` (default, one to one)
+            or ``"forced"`` (best anchor, last box wins); see :func:`kssd.boxes.match_anchors`.
+        negative_threshold: unmatched anchors with best IoU >= this are ignored (class id -1),
+            default None (no neutral zone).
 
     Returns:
-        float32 (A, 5) or (B, A, 5): offsets then class id; all background when no box.
+        float32 (A, 5) or (B, A, 5): offsets then class id (0 = background, -1 = ignored);
+        all background when no box.
 
     Examples:
         >>> import numpy as np
@@ -56,16 +70,22 @@ def encode_targets(boxes, labels, anchors, match_threshold=0.45, variances=DEFAU
         >>> np.asarray(y)[:, 4].tolist()
         [0.0, 1.0]
     """
+    check_matching(matching, match_threshold, negative_threshold)
     ops = ops_for(boxes, labels, anchors)
     anchors = ops.cast(anchors, "float32")
+
+    def encode_one(image_boxes, image_labels):
+        return _encode_one(image_boxes, image_labels, anchors, match_threshold, variances,
+                           matching, negative_threshold, ops)
+
     if len(boxes.shape) == 3:
         return ops.vectorized_map(
-            lambda args: _encode_one(args[0], args[1], anchors, match_threshold, variances, ops),
+            lambda args: encode_one(args[0], args[1]),
             (ops.cast(boxes, "float32"), ops.cast(labels, "float32")),
         )
     if len(boxes.shape) != 2 or boxes.shape[-1] != 4:
         raise ValueError(f"`boxes` must have shape (N, 4) or (B, N, 4), got {tuple(boxes.shape)}")
-    return _encode_one(boxes, labels, anchors, match_threshold, variances, ops)
+    return encode_one(boxes, labels)
 
 
 class TargetEncoder:
@@ -78,6 +98,8 @@ class TargetEncoder:
         anchors: (A, 4) centre-form normalized anchors.
         match_threshold: default 0.45.
         variances: default ``(0.1, 0.2)``.
+        matching: ``"bipartite"`` (default) or ``"forced"``, see :func:`encode_targets`.
+        negative_threshold: neutral-zone lower edge, default None (no neutral zone).
         bounding_box_format: format of incoming boxes, default ``"rel_xyxy"``; absolute
             formats need ``image_size``.
         image_size: ``(height, width)`` of the images the boxes refer to, for absolute formats.
@@ -93,7 +115,8 @@ class TargetEncoder:
     """
 
     def __init__(self, anchors, match_threshold=0.45, variances=DEFAULT_VARIANCES,
-                 bounding_box_format="rel_xyxy", image_size=None):
+                 bounding_box_format="rel_xyxy", image_size=None, matching="bipartite",
+                 negative_threshold=None):
         self.anchors = np.asarray(anchors, dtype="float32")
         if self.anchors.ndim != 2 or self.anchors.shape[-1] != 4:
             raise ValueError(f"`anchors` must have shape (A, 4), got {self.anchors.shape}")
@@ -105,7 +128,10 @@ class TargetEncoder:
             raise ValueError(
                 f"bounding_box_format={bounding_box_format!r} is absolute: pass `image_size`"
             )
+        check_matching(matching, match_threshold, negative_threshold)
         self.match_threshold = match_threshold
+        self.matching = matching
+        self.negative_threshold = negative_threshold
         self.variances = tuple(variances)
         self.bounding_box_format = bounding_box_format
         self.image_size = image_size
@@ -121,4 +147,5 @@ class TargetEncoder:
         if self.bounding_box_format != "rel_xyxy":
             height, width = (None, None) if self.image_size is None else self.image_size
             boxes = convert_format(boxes, self.bounding_box_format, "rel_xyxy", height=height, width=width)
-        return encode_targets(boxes, labels, self.anchors, self.match_threshold, self.variances)
+        return encode_targets(boxes, labels, self.anchors, self.match_threshold, self.variances,
+                              self.matching, self.negative_threshold)

@@ -103,7 +103,8 @@ class Detector(keras.Model):
         input_size: (h, w) of the spec's input (the training size; a dynamic model also runs at
             other sizes), or None when the spec leaves it null.
         dynamic: whether the network is fully convolutional (any input size).
-        num_classes, class_names, variances, match_threshold, postprocess: from the spec.
+        num_classes, class_names, variances, match_threshold, matching, negative_threshold,
+            postprocess: from the spec.
 
     Examples:
         >>> import numpy as np, kssd_zoo
@@ -161,6 +162,14 @@ class Detector(keras.Model):
     @property
     def match_threshold(self):
         return self._kssd_spec["match_threshold"]
+
+    @property
+    def matching(self):
+        return self._kssd_spec["matching"]
+
+    @property
+    def negative_threshold(self):
+        return self._kssd_spec["negative_threshold"]
 
     @property
     def postprocess(self):

@@ -20,6 +20,8 @@ from pathlib import Path
 
 import yaml
 
+from kssd.boxes import MATCHING_STRATEGIES
+
 SPECS_DIR = Path(__file__).resolve().parent / "specs"
 
 _NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -28,7 +30,8 @@ RESERVED_NODE_NAMES = ("input", "image", "normalization", "head", "predictions")
 
 TOP_LEVEL_KEYS = (
     "name", "description", "input", "normalization", "num_classes", "class_names", "backbone",
-    "heads", "anchors", "variances", "match_threshold", "postprocess", "training",
+    "heads", "anchors", "variances", "match_threshold", "matching", "negative_threshold",
+    "postprocess", "training",
     "pretrained_backbone", "license", "references",
 )
 REQUIRED_KEYS = ("name", "input", "num_classes", "backbone", "heads", "anchors")
@@ -643,7 +646,15 @@ def validate_spec(spec, *, source=None, lines=None):
 
     variances = spec.get("variances", [0.1, 0.2])
     c.number_list("variances", variances, length=2, positive=True)
-    c.number("match_threshold", spec.get("match_threshold", 0.45), low=0, low_open=True, high=1)
+    match_threshold = spec.get("match_threshold", 0.45)
+    c.number("match_threshold", match_threshold, low=0, low_open=True, high=1)
+    matching = spec.get("matching", "bipartite")
+    if matching not in MATCHING_STRATEGIES:
+        c.err("matching", f"expected one of {', '.join(MATCHING_STRATEGIES)}, got {matching!r}")
+    negative = spec.get("negative_threshold")
+    if negative is not None:
+        high = match_threshold if isinstance(match_threshold, (int, float)) else 1
+        c.number("negative_threshold", negative, low=0, low_open=True, high=high)
     post = spec.get("postprocess")
     if post is not None and c.keys("postprocess", post, tuple(POSTPROCESS_DEFAULTS)):
         for key in ("score_threshold", "iou_threshold"):
@@ -683,6 +694,8 @@ def validate_spec(spec, *, source=None, lines=None):
         out["class_names"] = _default_class_names(num_classes)
     out["variances"] = [float(v) for v in variances]
     out["match_threshold"] = float(spec.get("match_threshold", 0.45))
+    out["matching"] = spec.get("matching", "bipartite")
+    out["negative_threshold"] = None if negative is None else float(negative)
     out["postprocess"] = {**POSTPROCESS_DEFAULTS, **(post or {})}
     training = copy.deepcopy(TRAINING_DEFAULTS)
     training.update(copy.deepcopy(spec.get("training") or {}))

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from kssd.anchors import generate_anchors
-from kssd.boxes import center_to_corners, decode, iou, match_anchors
+from kssd.boxes import center_to_corners, corners_to_center, decode, iou, match_anchors
 from kssd.encoding import TargetEncoder, encode_targets
 
 ANCHORS = generate_anchors(
@@ -52,7 +52,7 @@ def test_shape_dtype_and_every_box_gets_a_positive():
 
 def test_decoding_positives_recovers_their_matched_boxes():
     y_true = encode(BOXES, LABELS, match_threshold=0.35)
-    idx, pos = match_anchors(BOXES, np.ones(3, bool), np_(center_to_corners(ANCHORS)), 0.35)
+    idx, pos, _ = match_anchors(BOXES, np.ones(3, bool), np_(center_to_corners(ANCHORS)), 0.35)
     idx, pos = np_(idx), np_(pos)
     positive = y_true[:, 4] > 0
     np.testing.assert_array_equal(positive, pos)
@@ -117,7 +117,7 @@ def test_matching_uses_corner_form_anchors_not_centre_form():
     np.testing.assert_allclose(y_true[1, :4], 0.0, atol=1e-6)
     # Seed 000's bug: the centre-form priors read as corners make anchor 0 look like
     # (0.2, 0.2, 0.6, 0.6) (IoU 0.14 with the box) and anchor 1 empty, so it would match 0.
-    _, seed_positive = match_anchors(box, np.array([True]), anchors)
+    _, seed_positive, _ = match_anchors(box, np.array([True]), anchors)
     assert np_(seed_positive).tolist() == [True, False]
 
 
@@ -172,3 +172,39 @@ def test_under_jax_jit():
     jitted = jax.jit(lambda b, l: encode_targets(b, l, ANCHORS))
     np.testing.assert_allclose(np.asarray(jitted(BOXES, LABELS)),
                                np_(encode_targets(BOXES, LABELS, ANCHORS)), atol=1e-6)
+
+
+def test_neutral_zone_is_encoded_as_ignored_and_left_out_of_the_loss():
+    from kssd.losses import SSDLoss
+
+    # corner anchors with IoU 1.0, 0.5, 0.25 and 0 against the box
+    corners = np.array([[0, 0, .4, .4], [0, 0, .4, .8], [0, 0, .8, .8], [.5, .5, 1, 1]], "float32")
+    anchors = np_(corners_to_center(corners))
+    box, label = np.array([[0, 0, .4, .4]], "float32"), np.array([1])
+    y_true = encode(box, label, anchors, match_threshold=0.6, negative_threshold=0.25)
+    assert y_true[:, 4].tolist() == [1.0, -1.0, -1.0, 0.0]
+    assert np.all(y_true[1:, :4] == 0.0)
+    assert encode(box, label, anchors, match_threshold=0.6)[:, 4].tolist() == [1, 0, 0, 0]
+    # Hand-computed loss, 1 positive, neg_pos_ratio 1: the ignored anchors have the highest
+    # background cross-entropy (logits favour the object) but must not be mined; the one
+    # negative (anchor 3, CE log(1 + e)) is. L = (log 2 + log(1 + e)) / 1.
+    y_pred = np.zeros((1, 4, 6), "float32")
+    y_pred[0, 1, 5] = y_pred[0, 2, 5] = 10.0
+    y_pred[0, 3, 5] = 1.0
+    loss = float(SSDLoss(neg_pos_ratio=1.0)(y_true[None], y_pred))
+    np.testing.assert_allclose(loss, np.log(2.0) + np.log1p(np.e), rtol=1e-6)
+    # the same targets without the neutral zone mine an ignored anchor: log 2 + log(1 + e^10)
+    plain = encode(box, label, anchors, match_threshold=0.6)
+    np.testing.assert_allclose(float(SSDLoss(neg_pos_ratio=1.0)(plain[None], y_pred)),
+                               np.log(2.0) + np.log1p(np.exp(10.0)), rtol=1e-6)
+
+
+def test_bipartite_encoder_gives_every_crowded_box_a_positive_anchor():
+    rng = np.random.default_rng(7)
+    low = rng.uniform(0.4, 0.45, (12, 2))
+    boxes = np.concatenate([low, low + rng.uniform(0.1, 0.15, (12, 2))], -1).astype("float32")
+    labels = np.arange(1, 13)
+    for matching, everyone in (("bipartite", True), ("forced", False)):
+        y_true = encode(boxes, labels, match_threshold=0.99, matching=matching)
+        owners = set(y_true[y_true[:, 4] > 0, 4].astype(int).tolist())
+        assert (owners == set(labels.tolist())) is everyone

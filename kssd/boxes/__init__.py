@@ -17,9 +17,10 @@ from kssd.boxes.formats import (
     corners_to_center,
 )
 from kssd.boxes.iou import box_area, intersection, iou
-from kssd.boxes.matcher import match_anchors
+from kssd.boxes.matcher import MATCHING_STRATEGIES, check_matching, match_anchors
 
 __all__ = [
-    "DEFAULT_VARIANCES", "KNOWN_FORMATS", "box_area", "center_to_corners", "convert_format",
-    "corners_to_center", "decode", "encode", "intersection", "iou", "match_anchors",
+    "DEFAULT_VARIANCES", "KNOWN_FORMATS", "MATCHING_STRATEGIES", "box_area", "center_to_corners",
+    "check_matching", "convert_format", "corners_to_center", "decode", "encode", "intersection",
+    "iou", "match_anchors",
 ]

@@ -12,6 +12,7 @@ of what was written, skipped, dropped and clipped.
 import os
 import sys
 
+from kssd.boxes.matcher import MATCHING_STRATEGIES
 from kssd.data.readers import FORMATS, READERS, available_splits, detect_format, open_reader
 
 
@@ -63,6 +64,9 @@ def add_parser(subparsers):
                             "original image size without a model)")
     stats.add_argument("--match-threshold", type=float, default=None,
                        help="IoU a box's best anchor must reach (default: the model's)")
+    stats.add_argument("--matching", default=None, choices=MATCHING_STRATEGIES,
+                       help="training matcher whose boxes without a positive anchor are "
+                            "counted (default: the model's)")
     stats.add_argument("--size-measure", default="sqrt_area",
                        choices=("sqrt_area", "min_side", "max_side"),
                        help="box size used for the buckets (default: sqrt_area)")
@@ -170,6 +174,7 @@ def run_stats(args):
     image_size = tuple(args.image_size) if args.image_size else None
     anchors = None
     match_threshold = args.match_threshold
+    matching = args.matching
     if args.model:
         model = _load_model(args.model)
         if image_size is None:
@@ -179,6 +184,8 @@ def run_stats(args):
             anchors = model.anchors_for(image_size)
         if match_threshold is None:
             match_threshold = float(model.match_threshold)
+        if matching is None:
+            matching = model.matching
     if match_threshold is None:
         match_threshold = 0.45
     for split in splits:
@@ -187,7 +194,7 @@ def run_stats(args):
         coverage = None
         if anchors is not None:
             coverage = anchor_coverage(records, anchors, image_size, match_threshold,
-                                       size_measure=args.size_measure)
+                                       size_measure=args.size_measure, matching=matching)
         at = f"at {image_size[0]}x{image_size[1]}" if image_size else "at original size"
         title = (f"{format} {name}: {len(records)} images, {sum(histogram.values())} boxes, "
                  f"box sizes ({args.size_measure}) {at}"

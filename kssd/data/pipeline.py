@@ -17,6 +17,7 @@ import os
 import numpy as np
 import tensorflow as tf
 
+from kssd.boxes.matcher import check_matching
 from kssd.data.augment import get_augmentation
 from kssd.data.augment_geometric import resize_with_pad
 from kssd.encoding import encode_targets
@@ -219,7 +220,8 @@ def _sanitize(image, boxes, labels):
 
 
 def load_dataset(source, model=None, *, anchors=None, image_size=None, variances=None,
-                 match_threshold=None, split=None, batch_size=32, training=True,
+                 match_threshold=None, matching=None, negative_threshold=None, split=None,
+                 batch_size=32, training=True,
                  augmentation=None, augmentation_options=None, shuffle_buffer=1024, seed=None,
                  deterministic=False, min_box_size=2.0, resize_mode="stretch",
                  bounding_box_format="xyxy", repeat=False, cache=False, drop_remainder=None,
@@ -239,8 +241,8 @@ def load_dataset(source, model=None, *, anchors=None, image_size=None, variances
             images are decoded with ``tf.io.decode_image``); or in-memory arrays
             ``(images, {"boxes", "labels"})`` / ``{"images", "bounding_boxes"}`` (boxes in
             ``bounding_box_format``; label <= 0 rows are padding).
-        model: a detector giving ``anchors``, ``input_size``, ``variances``, ``match_threshold``
-            and ``spec`` (duck-typed; any of them may be overridden by the arguments below),
+        model: a detector giving ``anchors``, ``input_size``, ``variances``, ``match_threshold``,
+            ``matching``, ``negative_threshold`` and ``spec`` (duck-typed; any of them may be overridden by the arguments below),
             default None.
         anchors: (A, 4) normalized centre-form anchors, default None = ``model.anchors``; with
             neither, targets are not encoded and ``y_true`` is the Keras-style dict
@@ -248,6 +250,11 @@ def load_dataset(source, model=None, *, anchors=None, image_size=None, variances
         image_size: output ``(height, width)``, default None = ``model.input_size``.
         variances: box-coder variances, default None = ``model.variances`` or ``(0.1, 0.2)``.
         match_threshold: default None = ``model.match_threshold`` or 0.45.
+        matching: ``"bipartite"`` or ``"forced"`` (see :func:`kssd.boxes.match_anchors`),
+            default None = ``model.matching`` or ``"bipartite"``.
+        negative_threshold: lower edge of the matching's neutral zone (anchors there get
+            class id -1 and are left out of the loss), default None = ``model.negative_threshold``
+            or no neutral zone.
         split: shard prefix inside a TFRecord directory, default None.
         batch_size: default 32.
         training: default True. False means no augmentation, no shuffle and a plain resize.
@@ -305,6 +312,11 @@ def load_dataset(source, model=None, *, anchors=None, image_size=None, variances
     if match_threshold is None:
         match_threshold = _model_attr(model, "match_threshold", 0.45)
     match_threshold = float(match_threshold)
+    if matching is None:
+        matching = _model_attr(model, "matching", "bipartite")
+    if negative_threshold is None:
+        negative_threshold = _model_attr(model, "negative_threshold")
+    check_matching(matching, match_threshold, negative_threshold)
     if augmentation is None:
         augmentation = _spec_augmentation(model) or DEFAULT_AUGMENTATION
     chain = get_augmentation(augmentation if training else "none")
@@ -349,7 +361,8 @@ def load_dataset(source, model=None, *, anchors=None, image_size=None, variances
         image = tf.ensure_shape(tf.cast(image, tf.float32), (out_h, out_w, 3))
         if anchors is None:
             return image, {"boxes": boxes, "labels": labels}
-        y_true = encode_targets(boxes, labels, tf.constant(anchors), match_threshold, variances)
+        y_true = encode_targets(boxes, labels, tf.constant(anchors), match_threshold, variances,
+                                matching, negative_threshold)
         return image, tf.ensure_shape(y_true, (anchors.shape[0], 5))
 
     ds = ds.map(transform, num_parallel_calls=num_parallel_calls,

@@ -10,6 +10,12 @@ encoder still forces one anchor onto every box, but a box no anchor overlaps wel
 learnt from a poorly fitting anchor, so low coverage in a size bucket shows where the
 anchor design (``min_sizes``/``steps`` or ``scales``) does not suit the data.
 
+Given a ``matching`` strategy, :func:`anchor_coverage` also runs the training matcher
+(:func:`kssd.boxes.match_anchors`) and counts the boxes that end up with *no* positive anchor
+at all: such a box is never a training target. With ``"bipartite"`` matching that count is 0
+(every box gets an anchor of its own); ``"forced"`` matching loses boxes that share their best
+anchor with another box.
+
 Examples:
     >>> import numpy as np
     >>> from kssd.data import anchor_coverage, make_record
@@ -25,7 +31,7 @@ import math
 
 import numpy as np
 
-from kssd.boxes import center_to_corners, iou
+from kssd.boxes import center_to_corners, check_matching, iou, match_anchors
 
 #: Bucket edges in pixels (after resizing to the model input): <10, 10-20, ..., >=160.
 DEFAULT_EDGES = (10, 20, 40, 80, 160)
@@ -143,8 +149,17 @@ def box_size_histogram(records, image_size=None, *, edges=DEFAULT_EDGES,
     return counts
 
 
+def _unmatched_boxes(normalized, corners, match_threshold, matching):
+    """bool (N,): boxes that get no positive anchor from the training matcher."""
+    size = normalized[:, 2:] - normalized[:, :2]
+    valid = np.logical_and(size[:, 0] > 0, size[:, 1] > 0)
+    matched, positive, _ = match_anchors(normalized, valid, corners, match_threshold, matching)
+    owners = np.asarray(matched)[np.asarray(positive)]
+    return ~np.isin(np.arange(len(normalized)), owners)
+
+
 def anchor_coverage(records, anchors, image_size, match_threshold=0.45, *,
-                    edges=DEFAULT_EDGES, size_measure="sqrt_area"):
+                    edges=DEFAULT_EDGES, size_measure="sqrt_area", matching=None):
     """Share of ground-truth boxes whose best anchor reaches ``match_threshold`` IoU.
 
     IoU is computed in normalized coordinates (box / image size against the
@@ -160,12 +175,15 @@ def anchor_coverage(records, anchors, image_size, match_threshold=0.45, *,
         edges: size-bucket edges in pixels at ``image_size``, default
             ``(10, 20, 40, 80, 160)``.
         size_measure: ``"sqrt_area"`` (default), ``"min_side"`` or ``"max_side"``.
+        matching: ``"bipartite"`` or ``"forced"`` to also count the boxes the training
+            matcher leaves without any positive anchor (``"unmatched"``), default None
+            (not counted).
 
     Returns:
         Dict with ``"boxes"`` (count), ``"covered"`` (count), ``"coverage"`` (share,
-        NaN without boxes), ``"mean_best_iou"``, ``"match_threshold"`` and
-        ``"buckets"``: bucket name -> ``{"boxes", "covered", "coverage",
-        "mean_best_iou"}``.
+        NaN without boxes), ``"mean_best_iou"``, ``"match_threshold"``, ``"matching"``,
+        ``"unmatched"`` (count, None without ``matching``) and ``"buckets"``: bucket name ->
+        ``{"boxes", "covered", "coverage", "mean_best_iou", "unmatched"}``.
 
     Examples:
         >>> import numpy as np
@@ -175,8 +193,9 @@ def anchor_coverage(records, anchors, image_size, match_threshold=0.45, *,
         ...     min_sizes=[[10, 16, 24], [32, 48], [64, 96], [128, 192, 256]])
         >>> recs = [make_record("a", [[100, 100, 116, 116]], [1], image_path="a",
         ...                     height=240, width=320)]
-        >>> anchor_coverage(recs, anchors, (240, 320))["coverage"]
-        1.0
+        >>> result = anchor_coverage(recs, anchors, (240, 320), matching="bipartite")
+        >>> result["coverage"], result["unmatched"]
+        (1.0, 0)
     """
     target = _target_size(image_size)
     if target is None:
@@ -184,34 +203,40 @@ def anchor_coverage(records, anchors, image_size, match_threshold=0.45, *,
     anchors = np.asarray(anchors, np.float32).reshape(-1, 4)
     if anchors.size == 0:
         raise ValueError("anchors is empty; expected (A, 4) normalized cx, cy, w, h")
+    if matching is not None:
+        check_matching(matching, match_threshold, None)
     corners = np.asarray(center_to_corners(anchors), np.float32)
     names = bucket_labels(edges)
     edge_array = np.asarray(edges, np.float64)
-    per_bucket = {name: [] for name in names}
+    per_bucket = {name: [] for name in names}  # (best IoU, unmatched) per box
     for record in records:
         boxes, (height, width) = _scaled_boxes(record, target)
         if len(boxes) == 0:
             continue
         normalized = (boxes / np.array([target[1], target[0]] * 2)).astype(np.float32)
         best = np.asarray(iou(normalized, corners), np.float32).max(axis=1)
+        unmatched = (np.zeros(len(boxes), bool) if matching is None
+                     else _unmatched_boxes(normalized, corners, match_threshold, matching))
         index = np.searchsorted(edge_array, box_sizes(boxes, size_measure), side="right")
-        for i, value in zip(index.tolist(), best.tolist()):
-            per_bucket[names[i]].append(value)
+        for i, value, lost in zip(index.tolist(), best.tolist(), unmatched.tolist()):
+            per_bucket[names[i]].append((value, lost))
 
-    def summary(values):
-        values = np.asarray(values, np.float64)
+    def summary(entries):
+        values = np.asarray([value for value, _ in entries], np.float64)
         covered = int(np.sum(values >= match_threshold))
         return {
             "boxes": int(values.size),
             "covered": covered,
             "coverage": covered / values.size if values.size else math.nan,
             "mean_best_iou": float(values.mean()) if values.size else math.nan,
+            "unmatched": None if matching is None else sum(lost for _, lost in entries),
         }
 
-    everything = summary([v for values in per_bucket.values() for v in values])
+    everything = summary([e for entries in per_bucket.values() for e in entries])
     return {
         **everything,
         "match_threshold": float(match_threshold),
+        "matching": matching,
         "image_size": target,
         "buckets": {name: summary(values) for name, values in per_bucket.items()},
     }
@@ -239,8 +264,11 @@ def format_stats_table(histogram, coverage=None, title=None):
     total = sum(histogram.values())
     lines = [title] if title else []
     header = f"{'size (px)':<12}{'boxes':>8}{'share':>8}"
+    counts_unmatched = coverage is not None and coverage.get("matching") is not None
     if coverage is not None:
         header += f"{'covered':>10}{'coverage':>10}{'best IoU':>10}"
+    if counts_unmatched:
+        header += f"{'no anchor':>11}"
     lines.append(header)
 
     def share(n, d):
@@ -255,8 +283,13 @@ def format_stats_table(histogram, coverage=None, title=None):
                 best = entry["mean_best_iou"]
                 line += (f"{entry['covered']:>10d}{share(entry['covered'], entry['boxes']):>10}"
                          f"{('-' if math.isnan(best) else f'{best:.3f}'):>10}")
+                if counts_unmatched:
+                    line += f"{entry['unmatched']:>11d}"
         lines.append(line)
     if coverage is not None:
         lines.append(f"covered = best anchor IoU >= {coverage['match_threshold']:g} "
                      f"at input {coverage['image_size'][0]}x{coverage['image_size'][1]} (HxW)")
+    if counts_unmatched:
+        lines.append(f"no anchor = boxes without any positive anchor under "
+                     f"{coverage['matching']} matching (never a training target)")
     return "\n".join(lines)

@@ -129,6 +129,36 @@ def test_stats_with_a_zoo_model(shared, capsys):
     assert "anchors of face_ssd" in text and "at 240x320" in text
     total = next(line for line in text.splitlines() if line.startswith("total"))
     assert total.split()[1:4] == ["146", "100.0%", "49"]  # 49 of 146 faces covered at 0.45
+    assert "no anchor" in text and "under bipartite matching" in text
+    assert total.split()[-1] == "0"  # every face has a positive anchor
+    assert main(["data", "stats", str(root), "--model", "face_ssd", "--matching", "forced"]) == 0
+    total = next(line for line in capsys.readouterr().out.splitlines()
+                 if line.startswith("total"))
+    assert total.split()[-1] == "9"
+
+
+def _zoo_models():
+    try:
+        import kssd_zoo
+    except ImportError:  # pragma: no cover - kssd_zoo ships with kssd
+        return []
+    return kssd_zoo.list_models()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model_name", _zoo_models())
+def test_every_zoo_model_gives_every_box_a_positive_anchor(shared, model_name):
+    """Under each model's own matching (bipartite), no coco128 / widerface_mini box is lost."""
+    import kssd_zoo
+    from kssd.data import COCOReader, WiderFaceReader, anchor_coverage
+
+    model = kssd_zoo.build(model_name, compile=False)
+    assert model.matching == "bipartite"
+    for records in (list(COCOReader(shared("data", "coco128"))),
+                    list(WiderFaceReader(shared("data", "faces", "widerface_mini")))):
+        result = anchor_coverage(records, model.anchors, model.input_size,
+                                 model.match_threshold, matching=model.matching)
+        assert result["boxes"] > 100 and result["unmatched"] == 0
 
 
 def test_usage_errors(tmp_path, capsys):

@@ -40,7 +40,8 @@ def test_anchor_coverage_hand_computed():
     assert result["coverage"] == pytest.approx(2 / 3)
     assert result["mean_best_iou"] == pytest.approx((1 + 0.5 + 0.25) / 3)
     assert result["buckets"]["<10"] == {"boxes": 1, "covered": 0, "coverage": 0.0,
-                                        "mean_best_iou": pytest.approx(0.25)}
+                                        "mean_best_iou": pytest.approx(0.25),
+                                        "unmatched": None}  # not counted without `matching`
     assert result["buckets"]["10-40"]["covered"] == 1   # 25x50 -> sqrt area 35.4
     assert result["buckets"][">=40"]["coverage"] == 1.0
     strict = anchor_coverage(records, anchors, 100, match_threshold=0.6, edges=(10, 40))
@@ -65,3 +66,29 @@ def test_face_anchor_coverage_on_widerface_mini(shared):
     for name in ("20-40", "40-80"):
         bucket = result["buckets"][name]
         assert bucket["boxes"] > 0 and bucket["coverage"] == 1.0
+
+
+def test_unmatched_boxes_hand_computed():
+    # two boxes whose best anchor is anchor 0; the forced rule gives it to the last box only
+    anchors = np.array([[0.25, 0.25, 0.5, 0.5], [0.75, 0.75, 0.5, 0.5]], np.float32)
+    records = [make_record("a", [[0, 0, 50, 50], [0, 0, 40, 40]], [1, 1], image_path="a",
+                           height=100, width=100)]
+    forced = anchor_coverage(records, anchors, (100, 100), edges=(45,), matching="forced")
+    assert forced["unmatched"] == 1 and forced["matching"] == "forced"
+    assert forced["buckets"][">=45"]["unmatched"] == 1  # the 50 px box lost its anchor
+    assert forced["buckets"]["<45"]["unmatched"] == 0
+    bipartite = anchor_coverage(records, anchors, (100, 100), edges=(45,), matching="bipartite")
+    assert bipartite["unmatched"] == 0
+    table = format_stats_table(box_size_histogram(records, (100, 100), edges=(45,)), forced)
+    assert "no anchor" in table and "under forced matching" in table
+    with pytest.raises(ValueError, match="`matching`"):
+        anchor_coverage(records, anchors, (100, 100), matching="optimal")
+
+
+def test_face_anchors_leave_no_widerface_mini_face_without_an_anchor(shared):
+    records = list(WiderFaceReader(shared("data", "faces", "widerface_mini")))
+    anchors = generate_anchors((240, 320), **FACE_ANCHORS)
+    forced = anchor_coverage(records, anchors, (240, 320), 0.45, matching="forced")
+    assert forced["unmatched"] == 9  # crowded small faces share their best anchor
+    assert anchor_coverage(records, anchors, (240, 320), 0.45, matching="bipartite")[
+        "unmatched"] == 0

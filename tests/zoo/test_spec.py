@@ -43,6 +43,8 @@ def test_good_spec_builds_with_defaults(tmp_path):
     assert model.anchors.shape == (576, 4)
     spec = model.spec
     assert spec["variances"] == [0.1, 0.2] and spec["match_threshold"] == 0.45
+    assert spec["matching"] == "bipartite" and spec["negative_threshold"] is None
+    assert (model.matching, model.negative_threshold) == ("bipartite", None)
     assert spec["postprocess"]["iou_threshold"] == 0.45
     assert spec["backbone"][1]["from"] == "c1"  # default: previous node
 
@@ -108,6 +110,17 @@ def test_class_names_and_normalization_and_ranges(tmp_path):
     assert "class_names (line 5): has 1 names but num_classes is 2" in joined
     assert "normalization (line 3): expected either the keys mean and std" in joined
     assert "match_threshold (line 12): expected a number > 0 and <= 1, got 1.5 (float)" in joined
+
+
+def test_matching_keys_are_validated_and_reach_the_model(tmp_path):
+    text = GOOD + "match_threshold: 0.5\nmatching: forced\nnegative_threshold: 0.3\n"
+    model = kssd_zoo.build(str(write(tmp_path, text)), compile=False)
+    assert (model.matching, model.negative_threshold) == ("forced", 0.3)
+    err = errors_of(write(tmp_path, GOOD + "match_threshold: 0.5\nmatching: hungarian\n"
+                                         "negative_threshold: 0.6\n"))
+    joined = "\n".join(err.errors)
+    assert "matching (line 13): expected one of bipartite, forced, got 'hungarian'" in joined
+    assert "negative_threshold (line 14): expected a number > 0 and <= 0.5, got 0.6" in joined
 
 
 def test_dynamic_needs_steps_and_null_sizes(tmp_path):
