@@ -14,6 +14,7 @@ import kssd  # noqa: F401  (registers kssd layers/losses)
 import kssd.callbacks  # noqa: F401  (registers WarmUpMultiStep)
 from kssd_zoo import blocks  # noqa: F401  (registers block builders)
 from kssd_zoo.detector import Detector
+from kssd_zoo.loading import load
 from kssd_zoo.registry import UnknownModelError, build, list_models
 from kssd_zoo.spec import SpecError
 from kssd_zoo.sticker import sticker, Stickerer
@@ -25,6 +26,7 @@ __all__ = [
     "build",
     "face_ssd",
     "list_models",
+    "load",
     "mobilenetv2_ssd",
     "tiny_ssd",
     "ultraface_rfb",

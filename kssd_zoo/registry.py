@@ -3,8 +3,12 @@
 from kssd_zoo.spec import resolve_spec, spec_names
 
 
-class UnknownModelError(KeyError):
-    """An unknown model name; the message lists the known models and close matches."""
+class UnknownModelError(KeyError, ValueError):
+    """An unknown model name; the message lists the known models and close matches.
+
+    A ``KeyError`` (a name not in the registry) and a ``ValueError`` (a bad argument), so the
+    command line reports it like its other argument errors.
+    """
 
     def __str__(self):
         return str(self.args[0]) if self.args else ""

@@ -30,6 +30,7 @@ import numpy as np
 from kssd.callbacks import DetectionEvaluator, NaNGuard, ResumableCheckpoint, TimeLimit
 from kssd.callbacks.evaluation import METRICS, detect_records, detection_metrics, make_detect_fn
 from kssd_zoo.detector import set_batch_norm_momentum
+from kssd_zoo.loading import load
 
 DEFAULT_SHAPES = 2000
 _VAL_SPLITS = ("val", "val2017", "validation", "test")
@@ -201,35 +202,6 @@ def count_positives(dataset, batches=3):
 
 
 # ---------------------------------------------------------------------------------- models
-def load_model(model, *, weights=None, compile=False, **overrides):
-    """A detector from a ``.keras`` file, a model name or a YAML spec path (+ weights).
-
-    Examples:
-        >>> from kssd_zoo.training import load_model
-        >>> load_model("tiny_ssd").name
-        'tiny_ssd'
-    """
-    import kssd_zoo
-
-    if isinstance(model, keras.Model):
-        if weights is not None:
-            from kssd_zoo.weights import load_weights
-
-            load_weights(model, weights)
-        return model
-    model = os.fspath(model)
-    if model.endswith(".keras"):
-        if not os.path.isfile(model):
-            raise FileNotFoundError(f"model file not found: {model}")
-        loaded = keras.saving.load_model(model, compile=compile)
-        if weights is not None:
-            from kssd_zoo.weights import load_weights
-
-            load_weights(loaded, weights)
-        return loaded
-    return kssd_zoo.build(model, weights=weights, compile=False, **overrides)
-
-
 def _compile(model, steps_per_epoch, learning_rate, jit_compile):
     from kssd_zoo.detector import make_optimizer
 
@@ -343,7 +315,7 @@ def train(model_or_name, data, val_data=None, *, epochs=None, batch_size=None,
         overrides = dict(overrides or {})
         data_names = train_info.get("class_names")
         if isinstance(model_or_name, keras.Model):
-            model = load_model(model_or_name, weights=None if resume else weights)
+            model = load(model_or_name, weights=None if resume else weights)
         else:
             if data_names and "num_classes" not in overrides and not str(
                     model_or_name).endswith(".keras"):
@@ -352,8 +324,8 @@ def train(model_or_name, data, val_data=None, *, epochs=None, batch_size=None,
                 spec_names = resolve_spec(model_or_name, **overrides)["class_names"]
                 if [n.lower() for n in spec_names] != [n.lower() for n in data_names]:
                     overrides.update(num_classes=len(data_names), class_names=list(data_names))
-            model = load_model(model_or_name, weights=None if resume else weights,
-                               **({} if str(model_or_name).endswith(".keras") else overrides))
+            model = load(model_or_name, weights=None if resume else weights,
+                         **({} if str(model_or_name).endswith(".keras") else overrides))
         if batch_norm_momentum is not None:
             set_batch_norm_momentum(model, batch_norm_momentum)
         spec = getattr(model, "spec", {}) or {}
@@ -468,7 +440,7 @@ def evaluate(model, data, metric=None, *, split=None, batch_size=16, score_thres
     """Detect on a dataset and score the detections.
 
     Args:
-        model: a detector (or anything :func:`load_model` takes).
+        model: a detector (or anything :func:`kssd_zoo.load` takes).
         data: the data (see :func:`resolve_data`).
         metric: ``voc07``, ``voc12``, ``widerface`` or ``coco``, default None (``widerface``
             for face models, else ``voc12``).
@@ -488,7 +460,7 @@ def evaluate(model, data, metric=None, *, split=None, batch_size=16, score_thres
         (total count), ``"seconds"`` and ``"warnings"`` (messages the metric emitted, e.g.
         images without predictions).
     """
-    model = load_model(model)
+    model = load(model)
     records, info = resolve_data(data, split, seed=seed)
     if max_images:
         records = records[:int(max_images)]

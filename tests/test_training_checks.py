@@ -45,12 +45,13 @@ def test_ultraface_fine_tuning_keeps_its_ap_on_dlib_faces(tmp_path):
 def test_face_ssd_from_scratch_overfits_widerface_mini(tmp_path):
     """face_ssd from random weights fits the 10 widerface_mini images: the train-set AP in
     inference mode rises from ~0 to well above it (BatchNorm momentum 0.9, Adam 1e-3)."""
+    import kssd_zoo
     from kssd.data import WiderFaceReader
-    from kssd_zoo.training import load_model, train
+    from kssd_zoo.training import train
 
     records = list(WiderFaceReader(shared_path("data", "faces", "widerface_mini")))
     adam = {"optimizer": {"name": "adam"}, "schedule": {"name": "constant", "learning_rate": 1e-3}}
-    start = face_ap(load_model("face_ssd"), records, "widerface")["AP_all"]
+    start = face_ap(kssd_zoo.load("face_ssd"), records, "widerface")["AP_all"]
     result = train("face_ssd", records, epochs=70, batch_size=10, augmentation="none",
                    max_val_images=0, out_dir=tmp_path, tensorboard=False, verbose=0,
                    batch_norm_momentum=0.9, overrides={"training": adam})

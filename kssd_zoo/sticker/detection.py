@@ -24,8 +24,6 @@ Examples:
     [0, 2]
 """
 
-import os
-
 import numpy as np
 
 DEFAULT_MODEL = "ultraface_rfb"
@@ -66,60 +64,6 @@ def nms_numpy(boxes, scores, iou_threshold):
     return np.asarray(keep, np.int64)
 
 
-def load_detector_model(model=None, weights=None):
-    """A zoo detector from a name, a ``.keras`` file or a model; default UltraFace-RFB with its preset.
-
-    Args:
-        model: None (``ultraface_rfb``), a zoo model name, a ``.keras`` path or a Keras model.
-        weights: None (for the default model: the ``ultraface_rfb_320`` preset, downloaded once
-            and cached), a weight file or a preset name.
-
-    Returns:
-        The Keras model.
-
-    Raises:
-        WeightsUnavailableError: the default preset could not be downloaded; the message says
-            how to pass a local file.
-        ValueError: an unknown model name or file.
-
-    Examples:
-        >>> from kssd_zoo.sticker.detection import load_detector_model
-        >>> load_detector_model("tiny_ssd").name
-        'tiny_ssd'
-    """
-    import kssd_zoo
-    from kssd_zoo.weights import load_weights
-    from kssd_zoo.weights.download import FetchError
-
-    if model is None:
-        model = DEFAULT_MODEL
-        if weights is None:
-            weights = DEFAULT_WEIGHTS
-    if isinstance(model, (str, os.PathLike)):
-        text = os.fspath(model)
-        if text.endswith(".keras"):
-            if not os.path.isfile(text):
-                raise FileNotFoundError(f"model file {text!r} not found")
-            import keras
-
-            model = keras.saving.load_model(text, compile=False)
-        elif text in kssd_zoo.list_models():
-            model = kssd_zoo.build(text, compile=False)
-        else:
-            raise ValueError(
-                f"model {text!r}: not a zoo model ({', '.join(kssd_zoo.list_models())}) nor a .keras file")
-    try:
-        load_weights(model, weights)
-    except FetchError as err:
-        raise WeightsUnavailableError(
-            f"could not download the face detector weights {weights!r} ({err}). Pass a local copy: "
-            "`kssd sticker ... --weights /path/to/version-RFB-320.onnx` on the command line or "
-            "`weights=\"/path/to/version-RFB-320.onnx\"` in Python (the file is "
-            "models/onnx/version-RFB-320.onnx of github.com/Linzaer/"
-            "Ultra-Light-Fast-Generic-Face-Detector-1MB)") from err
-    return model
-
-
 def _class_index(model, class_name):
     """1-based class id to put stickers on."""
     names = list(getattr(model, "class_names", None) or [])
@@ -140,6 +84,30 @@ def _class_index(model, class_name):
         raise ValueError(f"class {class_name!r} is not detected by model {model.name!r}; its classes: "
                          f"{', '.join(names)}")
     return names.index(class_name) + 1
+
+
+def _load_face_model(model, weights):
+    """:func:`kssd_zoo.load` with the sticker's default (UltraFace-RFB and its preset).
+
+    A failed download of the weights raises :class:`WeightsUnavailableError`, whose message says
+    how to pass a local file.
+    """
+    from kssd_zoo.loading import load
+    from kssd_zoo.weights.download import FetchError
+
+    if model is None:
+        model = DEFAULT_MODEL
+        if weights is None:
+            weights = DEFAULT_WEIGHTS
+    try:
+        return load(model, weights)
+    except FetchError as err:
+        raise WeightsUnavailableError(
+            f"could not download the face detector weights {weights!r} ({err}). Pass a local copy: "
+            "`kssd sticker ... --weights /path/to/version-RFB-320.onnx` on the command line or "
+            "`weights=\"/path/to/version-RFB-320.onnx\"` in Python (the file is "
+            "models/onnx/version-RFB-320.onnx of github.com/Linzaer/"
+            "Ultra-Light-Fast-Generic-Face-Detector-1MB)") from err
 
 
 class SSDFaceDetector:
@@ -170,7 +138,7 @@ class SSDFaceDetector:
                  score_threshold=None, iou_threshold=None, multiscale=True):
         from kssd.inference import resolve_input_size
 
-        self.model = load_detector_model(model, weights)
+        self.model = _load_face_model(model, weights)
         self.class_id = _class_index(self.model, class_name)
         self.num_classes = max(len(getattr(self.model, "class_names", None) or []), 1)
         post = dict(getattr(self.model, "postprocess", None) or {})

@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from kssd.cli.main import main
+from kssd_zoo.cli.main import main
 from kssd.data import WiderFaceReader, read_dataset_info, read_tfrecords
 
 

@@ -4,7 +4,7 @@ import cv2
 import keras
 import pytest
 
-from kssd.cli.main import main
+from kssd_zoo.cli.main import main
 
 
 @pytest.mark.slow

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from kssd.cli.main import main
+from kssd_zoo.cli.main import main
 
 
 @pytest.fixture(scope="module")

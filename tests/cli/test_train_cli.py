@@ -9,7 +9,7 @@ import h5py
 import numpy as np
 import pytest
 
-from kssd.cli.main import main
+from kssd_zoo.cli.main import main
 
 TINY = ["--batch-size", "8", "--steps-per-epoch", "2", "--max-val-images", "0",
         "--no-tensorboard", "--verbose", "0"]
@@ -38,7 +38,7 @@ def test_help_lists_the_options(capsys):
 def _kssd(*args):
     """Run the ``kssd`` command in a fresh process, as a user (or a restart after a kill) does."""
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-    done = subprocess.run([sys.executable, "-m", "kssd.cli", *args], env=env,
+    done = subprocess.run([sys.executable, "-m", "kssd_zoo.cli", *args], env=env,
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     return done.stdout

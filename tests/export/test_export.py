@@ -181,7 +181,7 @@ def test_dynamic_int8_keeps_float_activations(tiny, tmp_path):
 
 
 def test_int8_needs_representative_images(tiny, tmp_path):
-    from kssd.cli.main import build_parser
+    from kssd_zoo.cli.main import build_parser
     from kssd.export.tflite import QUANTIZATIONS, export_tflite
 
     with pytest.raises(ValueError, match="representative_images"):
@@ -200,8 +200,8 @@ def test_int8_needs_representative_images(tiny, tmp_path):
 def test_cli_representative_images_are_read_and_checked(tmp_path, capsys):
     import cv2
 
-    from kssd.cli.export import read_images
-    from kssd.cli.main import main
+    from kssd_zoo.cli.export import read_images
+    from kssd_zoo.cli.main import main
 
     folder = tmp_path / "calib"
     folder.mkdir()

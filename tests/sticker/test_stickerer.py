@@ -194,7 +194,7 @@ def test_camera_path_with_a_video_source(tmp_path):
 
 
 def test_cli_images_folders_report_suffix_and_bad_files(tmp_path, capsys):
-    from kssd.cli.main import main
+    from kssd_zoo.cli.main import main
 
     folder = tmp_path / "photos" / "sub"
     folder.mkdir(parents=True)
@@ -221,7 +221,7 @@ def test_cli_images_folders_report_suffix_and_bad_files(tmp_path, capsys):
 
 
 def test_cli_offline_without_weights_explains_how_to_pass_a_file(tmp_path, monkeypatch, capsys):
-    from kssd.cli.main import main
+    from kssd_zoo.cli.main import main
 
     def offline(*args, **kwargs):
         raise urllib.error.URLError("network is unreachable")

@@ -154,17 +154,10 @@ def _records_for(source, format, split):
     return split, list(reader), reader.class_names
 
 
-def _load_model(name):
-    try:
-        import kssd_zoo
-    except ImportError as error:  # pragma: no cover - kssd_zoo ships with kssd
-        raise ValueError(f"--model needs the kssd_zoo package ({error})") from None
-    return kssd_zoo.build(name, compile=False)
-
-
 def run_stats(args):
     """Run ``kssd data stats``; returns the exit code."""
     from kssd.data.stats import anchor_coverage, box_size_histogram, format_stats_table
+    from kssd_zoo.loading import load
 
     format = args.format or detect_format(args.source)
     if format == "tfrecord":
@@ -176,7 +169,7 @@ def run_stats(args):
     match_threshold = args.match_threshold
     matching = args.matching
     if args.model:
-        model = _load_model(args.model)
+        model = load(args.model)
         if image_size is None:
             image_size = tuple(int(v) for v in model.input_size)
         anchors = model.anchors

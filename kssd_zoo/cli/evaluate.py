@@ -41,11 +41,12 @@ def add_parser(subparsers):
 def run(args):
     import json
 
-    from kssd_zoo.training import evaluate, load_model, results_table
+    from kssd_zoo.loading import load
+    from kssd_zoo.training import evaluate, results_table
 
     if args.batch_size < 1:
         raise ValueError(f"--batch-size must be >= 1, got {args.batch_size}")
-    model = load_model(args.model, weights=args.weights)
+    model = load(args.model, weights=args.weights)
     result = evaluate(model, args.data, args.metric, split=args.split,
                       batch_size=args.batch_size, score_threshold=args.score_threshold,
                       max_images=args.max_images, widerface_ground_truth=args.widerface_gt,

@@ -50,7 +50,7 @@ def read_images(inputs, limit, option):
     Returns:
         ``(images, skipped)``: at most ``limit`` images and the messages of the skipped files.
     """
-    from kssd.cli.predict import collect_images
+    from kssd_zoo.cli.predict import collect_images
     from kssd.data.images import ImageReadError, read_image
 
     images, skipped = [], []
@@ -68,8 +68,9 @@ def read_images(inputs, limit, option):
 
 
 def run(args):
-    from kssd.cli.predict import load_model, parse_input_size
     from kssd.export import export
+    from kssd_zoo.cli.predict import parse_input_size
+    from kssd_zoo.loading import load
 
     representative = None
     if args.representative_images:
@@ -86,7 +87,7 @@ def run(args):
         verify_images, skipped = read_images(args.verify_images, 50, "--verify-images")
         print(f"verifying on {len(verify_images)} image(s)"
               + (f"; skipped {len(skipped)} unreadable" if skipped else ""))
-    model = load_model(args.model, args.weights)
+    model = load(args.model, args.weights)
     report = export(
         model, args.format, args.out, overwrite=args.overwrite, quantization=args.quantization,
         representative_images=representative, verify_images=verify_images,

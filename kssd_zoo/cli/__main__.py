@@ -1,6 +1,6 @@
 import sys
 
-from kssd.cli.main import main
+from kssd_zoo.cli.main import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -1,6 +1,6 @@
 """The ``kssd`` command line.
 
-Each subcommand lives in its own module of :mod:`kssd.cli` and exposes
+Each subcommand lives in its own module of :mod:`kssd_zoo.cli` and exposes
 ``add_parser(subparsers)``, which registers the subcommand and sets ``func`` to the
 function that runs it (taking the parsed arguments, returning an exit code).
 """
@@ -14,12 +14,12 @@ import kssd
 
 
 def _subcommand_modules():
-    import kssd.cli as cli_package
+    import kssd_zoo.cli as cli_package
 
     for info in sorted(pkgutil.iter_modules(cli_package.__path__), key=lambda m: m.name):
         if info.name in ("main", "__main__") or info.name.startswith("_"):
             continue
-        module = importlib.import_module(f"kssd.cli.{info.name}")
+        module = importlib.import_module(f"kssd_zoo.cli.{info.name}")
         if hasattr(module, "add_parser"):
             yield module
 

@@ -1,39 +1,10 @@
 """``kssd predict``: detect objects in images and folders, draw them, write COCO-style JSON."""
 
 import json
-import os
 import sys
 from pathlib import Path
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
-
-
-def load_model(spec, weights=None):
-    """A detector from a zoo name, a YAML spec path or a ``.keras`` file (``weights`` optional).
-
-    Examples:
-        >>> from kssd.cli.predict import load_model
-        >>> load_model("tiny_ssd").name
-        'tiny_ssd'
-    """
-    import keras
-
-    if str(spec).endswith(".keras"):
-        if not os.path.exists(spec):
-            raise FileNotFoundError(f"model file {spec} does not exist")
-        try:
-            import kssd_zoo  # noqa: F401  (registers the Detector class)
-        except ImportError:  # pragma: no cover
-            pass
-        model = keras.saving.load_model(spec, compile=False)
-        if weights:
-            model.load_weights(weights)
-        return model
-    try:
-        import kssd_zoo
-    except ImportError as error:  # pragma: no cover
-        raise ValueError(f"MODEL {spec!r}: zoo names and YAML specs need the kssd_zoo package") from error
-    return kssd_zoo.build(spec, weights=weights, compile=False)
 
 
 def collect_images(inputs):
@@ -90,8 +61,9 @@ def run(args):
     from kssd.data.images import ImageReadError, read_image
     from kssd.inference import detect
     from kssd.visualization import draw_detections
+    from kssd_zoo.loading import load
 
-    model = load_model(args.model, args.weights)
+    model = load(args.model, args.weights)
     files = collect_images(args.images)
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
