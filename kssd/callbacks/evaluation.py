@@ -61,9 +61,11 @@ def make_detect_fn(model, *, score_threshold=EVAL_SCORE_THRESHOLD, iou_threshold
             num_classes = C counts objects only (class 0 is background).
         score_threshold: keep scores above this, default 0.01 (evaluation; the spec's
             deployment threshold would truncate the precision/recall curve).
-        iou_threshold: NMS IoU, default None = ``model.postprocess`` or 0.45.
-        max_detections: per image, default None = ``model.postprocess`` or 200.
-        max_detections_per_class: default None = ``model.postprocess`` or ``max_detections``.
+        iou_threshold: NMS IoU, default None = ``model.postprocess``, else
+            :data:`kssd.layers.POSTPROCESS_DEFAULTS` (0.45).
+        max_detections: per image, default None = ``model.postprocess``, else the shared
+            default (200).
+        max_detections_per_class: default None = ``model.postprocess``, else ``max_detections``.
         image_size: (h, w) network input, default None = the model's own input size.
         batch_size: images per model call, default 16.
         resize: ``"stretch"`` (default) or ``"letterbox"``.
@@ -90,16 +92,18 @@ def make_detect_fn(model, *, score_threshold=EVAL_SCORE_THRESHOLD, iou_threshold
         ([[10.0, 5.0, 30.0, 15.0]], [1])
     """
     from kssd.inference import detect
+    from kssd.layers import POSTPROCESS_DEFAULTS
 
-    post = dict(getattr(model, "postprocess", None) or {})
-    max_det = int(max_detections or post.get("max_detections", 200))
+    # Shared defaults < the model's postprocess < arguments; None never overrides.
+    post = dict(POSTPROCESS_DEFAULTS)
+    post.update({k: v for k, v in (getattr(model, "postprocess", None) or {}).items() if v is not None})
+    max_det = int(max_detections or post["max_detections"])
     options = {
         "score_threshold": float(score_threshold),
-        "iou_threshold": float(iou_threshold if iou_threshold is not None
-                               else post.get("iou_threshold", 0.45)),
+        "iou_threshold": float(iou_threshold if iou_threshold is not None else post["iou_threshold"]),
         "max_detections": max_det,
         "max_detections_per_class": int(max_detections_per_class
-                                        or post.get("max_detections_per_class", max_det)),
+                                        or post["max_detections_per_class"] or max_det),
         "input_size": tuple(int(v) for v in image_size) if image_size is not None else "spec",
         "resize": resize,
         "batch_size": batch_size,

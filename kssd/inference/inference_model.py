@@ -6,7 +6,7 @@ import numpy as np
 from kssd.inference.level_grids import LevelGrids
 from kssd.inference.recover_boxes import RecoverBoxes
 from kssd.inference.resize_pad import ResizePad
-from kssd.layers import AnchorBoxes, DecodeDetections, NonMaxSuppression
+from kssd.layers import POSTPROCESS_DEFAULTS, AnchorBoxes, DecodeDetections, NonMaxSuppression
 
 DETECTION_KEYS = ("boxes", "scores", "classes", "num_detections")
 
@@ -24,7 +24,6 @@ def is_inference_model(model):
     outputs = getattr(model, "output", None)
     return isinstance(outputs, dict) and set(DETECTION_KEYS) <= set(outputs)
 _ANCHOR_BOX_KEYS = ("steps", "min_sizes", "scales", "aspect_ratios", "extra_box", "clip", "centers")
-_DEFAULT_POSTPROCESS = {"score_threshold": 0.5, "iou_threshold": 0.45, "max_detections": 100}
 
 
 def _spec(model):
@@ -189,9 +188,11 @@ def build_inference_model(
             logit 0 = background).
         input_size: ``"spec"``, None or ``(h, w)``, default ``"spec"``.
         resize: ``"letterbox"`` or ``"stretch"``, default ``"letterbox"``.
-        score_threshold: default None (the spec's ``postprocess``, else 0.5).
-        iou_threshold: default None (the spec's, else 0.45).
-        max_detections: detections per image K, default None (the spec's, else 100).
+        score_threshold: default None (the spec's ``postprocess``, else
+            :data:`kssd.layers.POSTPROCESS_DEFAULTS`: 0.5).
+        iou_threshold: default None (the spec's, else the shared default 0.45).
+        max_detections: detections per image K, default None (the spec's, else the shared
+            default 200).
         max_detections_per_class: default None (the spec's, else ``max_detections``).
         pad_value: padding colour (0..255, a number or RGB), or ``"mean"`` (default): the
             spec's normalization mean (padding normalizes to 0), or 0 (black) for specs with
@@ -226,7 +227,8 @@ def build_inference_model(
     anchor_args = _anchor_args(model, anchors)
     size = resolve_input_size(model, input_size, anchors)
     spec = _spec(model) or {}
-    post = dict(_DEFAULT_POSTPROCESS)
+    # Shared defaults < the spec's postprocess < arguments; None never overrides.
+    post = dict(POSTPROCESS_DEFAULTS)
     post.update({k: v for k, v in (spec.get("postprocess") or {}).items() if v is not None})
     overrides = {
         "score_threshold": score_threshold,
@@ -235,7 +237,7 @@ def build_inference_model(
         "max_detections_per_class": max_detections_per_class,
     }
     post.update({k: v for k, v in overrides.items() if v is not None})
-    post.setdefault("max_detections_per_class", post["max_detections"])
+    per_class = post["max_detections_per_class"]  # None: NonMaxSuppression uses max_detections
     if variances is None:
         variances = tuple(getattr(model, "variances", None) or spec.get("variances") or (0.1, 0.2))
 
@@ -258,7 +260,7 @@ def build_inference_model(
     nms = NonMaxSuppression(
         score_threshold=float(post["score_threshold"]),
         iou_threshold=float(post["iou_threshold"]),
-        max_detections_per_class=int(post["max_detections_per_class"]),
+        max_detections_per_class=None if per_class is None else int(per_class),
         max_detections=int(post["max_detections"]),
         implementation=nms_implementation,
         name="non_max_suppression",

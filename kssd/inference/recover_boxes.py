@@ -34,6 +34,13 @@ class RecoverBoxes(keras.layers.Layer):
         super().__init__(**kwargs)
         self.clip = clip
 
+    def build(self, boxes_shape, image_info_shape=None):
+        """No weights to create.
+
+        Takes the input shapes by call argument name, as Keras builds layers by shapes;
+        ``image_info_shape`` may be omitted (a build config with only the first input's shape).
+        """
+
     def call(self, boxes, image_info):
         boxes = ops.cast(boxes, "float32")
         info = ops.cast(image_info, "float32")

@@ -133,6 +133,14 @@ class AnchorBoxes(keras.layers.Layer):
                     f"(height, width, channels), got shape {tuple(fmap.shape)}"
                 )
 
+    def build(self, images_shape, feature_maps_shape=None):
+        """No weights to create (the inputs are checked at call time).
+
+        Takes the input shapes by call argument name (``feature_maps_shape``: a list of
+        shapes), as Keras builds layers by shapes; ``feature_maps_shape`` may be omitted (a
+        build config with only the first input's shape).
+        """
+
     def call(self, images, feature_maps):
         self._check_inputs(images, feature_maps)
         sizes = [images.shape[-3], images.shape[-2]]

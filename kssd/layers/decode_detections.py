@@ -71,6 +71,13 @@ class DecodeDetections(keras.layers.Layer):
                 "they must match"
             )
 
+    def build(self, y_pred_shape, anchors_shape=None):
+        """No weights to create (the inputs are checked at call time).
+
+        Takes the input shapes by call argument name, as Keras builds layers by shapes;
+        ``anchors_shape`` may be omitted (a build config with only the first input's shape).
+        """
+
     def call(self, y_pred, anchors):
         self._check_inputs(y_pred, anchors)
         y_pred = ops.cast(y_pred, "float32")

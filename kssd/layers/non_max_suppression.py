@@ -1,13 +1,36 @@
-"""NonMaxSuppression (alias NMS): batched per-class greedy NMS as a Keras layer."""
+"""NonMaxSuppression (alias NMS): batched per-class greedy NMS as a Keras layer.
+
+Also holds :data:`POSTPROCESS_DEFAULTS`, the one set of post-processing defaults of kssd.
+"""
 
 import functools
 import math
+import types
 
 import keras
 from keras import ops
 
 
 IMPLEMENTATIONS = ("portable", "tensorflow")
+
+#: kssd's post-processing defaults, in one place (read-only; copy with ``dict(...)``).
+#: :class:`NonMaxSuppression` takes its constructor defaults from here, and
+#: :func:`kssd.inference.build_inference_model` and
+#: :func:`kssd.callbacks.evaluation.make_detect_fn` fall back to it where a model brings no
+#: ``postprocess`` of its own. ``max_detections_per_class=None`` means "= ``max_detections``":
+#: a per-class limit at least as large as the total never changes the result.
+POSTPROCESS_DEFAULTS = types.MappingProxyType(
+    {
+        "score_threshold": 0.5,
+        "iou_threshold": 0.45,
+        "max_detections": 200,
+        "max_detections_per_class": None,
+    }
+)
+
+# Largest anchor count for which the TensorFlow path's per-class rank scores (M - rank, with
+# M <= anchors) are exact, distinct float32 values.
+_MAX_EXACT_ANCHORS = 2**24
 
 
 def _check_count(value, name):
@@ -99,6 +122,93 @@ def _portable_nms(boxes, scores, score_threshold, iou_threshold, per_class, max_
     }
 
 
+def _tensorflow_nms(boxes, scores, score_threshold, iou_threshold, per_class, max_detections):
+    """The same NMS with TensorFlow's ``CombinedNonMaxSuppression`` kernel, tie for tie.
+
+    The kernel alone breaks exact score ties in no fixed order (within a class and in its
+    merge across classes). So each class's candidates are first ranked by (score descending,
+    anchor index ascending) and the kernel is given the distinct scores ``M - rank``: it then
+    keeps, per class, exactly the boxes of the greedy rule, in rank order. The kept boxes
+    (class, rank) are mapped back to their scores and merged here as the portable path
+    merges them: by score, ties in class order, then in kept order. Ranks go as deep as the
+    most candidates of any class, so the cost follows the number of candidates.
+    """
+    import tensorflow as tf
+
+    num_classes = scores.shape[-1] - 1
+    if boxes.shape[1] is not None and boxes.shape[1] > _MAX_EXACT_ANCHORS:
+        raise ValueError(
+            f'implementation="tensorflow" handles at most {_MAX_EXACT_ANCHORS} anchors per image, '
+            f'got {boxes.shape[1]}: use implementation="portable"'
+        )
+    neg_inf = float("-inf")
+    batch = tf.shape(scores)[0]
+    objects = tf.transpose(scores[..., 1:], (0, 2, 1))  # (B, C, A)
+    is_candidate = objects > score_threshold  # NaN never is
+    counts = tf.reduce_sum(tf.cast(is_candidate, tf.int32), axis=-1)  # (B, C)
+    # Each class's candidates by (score descending, anchor ascending): top_k keeps equal
+    # values in index order. Only as many ranks as the most candidates of any class (M).
+    depth = tf.reduce_max(counts)
+    ranked_scores, ranked = tf.math.top_k(
+        tf.where(is_candidate, objects, neg_inf), k=depth
+    )  # (B, C, M): ranked[b, c, r] is the anchor of rank r
+    ranks = tf.range(depth)
+    # The kernel gets the distinct scores M - rank (>= 1; 0 for non-candidates), written back
+    # to each class's anchors. Past a class's candidates, ranked holds other (non-candidate,
+    # distinct) anchors, which get the 0 they already have.
+    rank_scores = tf.where(ranks < counts[..., None], tf.cast(depth - ranks, tf.float32), 0.0)
+    shape = tf.shape(ranked)
+    indices = tf.stack(
+        [
+            tf.broadcast_to(tf.range(batch)[:, None, None], shape),
+            tf.broadcast_to(tf.range(num_classes)[None, :, None], shape),
+            ranked,
+        ],
+        axis=-1,
+    )  # (B, C, M, 3)
+    distinct = tf.scatter_nd(indices, rank_scores, tf.shape(objects))  # (B, C, A)
+    total = num_classes * per_class  # room for every kept box: the kernel truncates nothing
+    nms_boxes, nms_distinct, nms_classes, count = tf.image.combined_non_max_suppression(
+        boxes[:, :, None, :],  # the kernel reads two corner pairs, so xyxy works unchanged
+        tf.transpose(distinct, (0, 2, 1)),
+        max_output_size_per_class=per_class,
+        max_total_size=total,
+        iou_threshold=iou_threshold,
+        score_threshold=0.5,  # candidates have distinct scores >= 1, the others 0
+        pad_per_class=False,
+        clip_boxes=False,
+    )
+    kept = tf.range(total)[None, :] < count[:, None]  # (B, T)
+    kept_rank = depth - tf.cast(nms_distinct, tf.int32)
+    kept_class = tf.where(kept, tf.cast(nms_classes, tf.int32), 0)  # 0..C-1
+    # Position in the class-major (class, rank) score table; C * M (an extra -inf) for padding.
+    kept_position = tf.where(kept, kept_class * depth + kept_rank, num_classes * depth)
+    table = tf.reshape(ranked_scores, (batch, num_classes * depth))
+    table = tf.concat([table, tf.fill((batch, 1), neg_inf)], axis=1)
+    kept_scores = tf.gather(table, kept_position, batch_dims=1)
+    # Class order and rank order within a class (ascending positions; the kernel's own order
+    # mixes classes), then a stable sort by score: ties keep class order, then kept order.
+    _, by_class = tf.math.top_k(-kept_position, k=total)
+    k = min(max_detections, total)
+    top_scores, top = tf.math.top_k(tf.gather(kept_scores, by_class, batch_dims=1), k=k)
+    slots = tf.gather(by_class, top, batch_dims=1)
+    valid = top_scores > neg_inf
+    out_boxes = tf.where(valid[..., None], tf.gather(nms_boxes, slots, batch_dims=1), 0.0)
+    out_scores = tf.where(valid, top_scores, 0.0)
+    classes = tf.where(valid, tf.gather(kept_class, slots, batch_dims=1) + 1, 0)
+    pad = max_detections - k
+    if pad:
+        out_boxes = tf.pad(out_boxes, [[0, 0], [0, pad], [0, 0]])
+        out_scores = tf.pad(out_scores, [[0, 0], [0, pad]])
+        classes = tf.pad(classes, [[0, 0], [0, pad]])
+    return {
+        "boxes": out_boxes,
+        "scores": out_scores,
+        "classes": classes,
+        "num_detections": tf.reduce_sum(tf.cast(valid, tf.int32), axis=1),
+    }
+
+
 _COMPILED = {}
 
 
@@ -147,25 +257,38 @@ class NonMaxSuppression(keras.layers.Layer):
        never are; ``+inf`` is kept);
     2. greedily, the highest remaining candidate is kept and every remaining candidate whose
        IoU with it is ``> iou_threshold`` is dropped, up to ``max_detections_per_class``
-       kept boxes (ties go to the lower anchor index);
-    3. the kept boxes of all classes are merged and sorted by score (descending, ties in
-       class order), and the first ``max_detections`` are returned.
+       kept boxes;
+    3. the kept boxes of all classes are merged and sorted by score (descending), and the
+       first ``max_detections`` are returned.
 
-    This is the semantics of ``tf.image.combined_non_max_suppression`` (with
-    ``clip_boxes=False``), which ``implementation="tensorflow"`` calls directly.
-    ``implementation="portable"`` (default) uses only ``keras.ops``: a ``while_loop`` of at
-    most ``max_detections_per_class`` steps, each vectorized over batch, classes and anchors
-    (work ``O(max_detections_per_class * B * C * A)``, no ``A x A`` matrix); it runs under
-    TensorFlow (eager, ``tf.function``, XLA) and JAX (eager, ``jax.jit``). The TensorFlow
-    kernel needs the TensorFlow backend and cannot be XLA-compiled.
+    Ties (exactly equal scores, common with quantized TFLite models and briefly trained
+    networks) are broken the same way by both implementations, on every backend:
+
+    * within a class, of equal scores the box with the **lowest anchor index** is kept first
+      (as TensorFlow's ``NonMaxSuppressionV3`` kernel does), and so may suppress the others;
+    * in the merge, equal scores stay in **class order** (class 1 first), and within a class
+      in the order the boxes were kept.
+
+    Apart from ties this is the semantics of ``tf.image.combined_non_max_suppression`` (with
+    ``clip_boxes=False``). ``implementation="portable"`` (default) uses only ``keras.ops``: a
+    ``while_loop`` of at most ``max_detections_per_class`` steps, each vectorized over batch,
+    classes and anchors (work ``O(max_detections_per_class * B * C * A)``, no ``A x A``
+    matrix); it runs under TensorFlow (eager, ``tf.function``, XLA) and JAX (eager,
+    ``jax.jit``) and converts to TFLite built-in ops. ``implementation="tensorflow"`` runs
+    TensorFlow's ``CombinedNonMaxSuppression`` kernel on tie-free per-class ranks (so it
+    keeps the same boxes as the portable path, ties included); it needs the TensorFlow
+    backend and at most 2**24 anchors, and cannot be XLA-compiled or converted to TFLite
+    built-ins (ONNX export uses it). The defaults are those of
+    :data:`kssd.layers.POSTPROCESS_DEFAULTS`.
 
     Args:
         score_threshold: minimum class probability (exclusive), default 0.5.
         iou_threshold: IoU above which a lower-scored box is suppressed, in [0, 1], default 0.45.
-        max_detections_per_class: boxes kept per class and image, default 100.
-        max_detections: boxes returned per image (``K``), default 100.
+        max_detections_per_class: boxes kept per class and image, default None (=
+            ``max_detections``; a larger per-class limit could not change the result).
+        max_detections: boxes returned per image (``K``), default 200.
         implementation: ``"portable"`` (keras.ops, any backend) or ``"tensorflow"``
-            (``tf.image.combined_non_max_suppression``), default ``"portable"``.
+            (TensorFlow's NMS kernel), default ``"portable"``.
         **kwargs: base ``keras.layers.Layer`` arguments.
 
     Returns:
@@ -188,14 +311,23 @@ class NonMaxSuppression(keras.layers.Layer):
         (2, [[1, 1, 0, 0]])
         >>> np.asarray(out["scores"], "float64").round(2).tolist()
         [[0.9, 0.7, 0.0, 0.0]]
+
+        Equal scores: the lower anchor index wins within a class, class order across classes.
+
+        >>> same = np.array([[[0.0, 0.6, 0.6], [0.0, 0.6, 0.6], [0.0, 0.0, 0.0]]], "float32")
+        >>> out = NMS(max_detections=3)(boxes, same)
+        >>> np.asarray(out["boxes"])[0, :2].tolist() == [boxes[0, 0].tolist()] * 2
+        True
+        >>> np.asarray(out["classes"]).tolist()
+        [[1, 2, 0]]
     """
 
     def __init__(
         self,
-        score_threshold=0.5,
-        iou_threshold=0.45,
-        max_detections_per_class=100,
-        max_detections=100,
+        score_threshold=POSTPROCESS_DEFAULTS["score_threshold"],
+        iou_threshold=POSTPROCESS_DEFAULTS["iou_threshold"],
+        max_detections_per_class=POSTPROCESS_DEFAULTS["max_detections_per_class"],
+        max_detections=POSTPROCESS_DEFAULTS["max_detections"],
         implementation="portable",
         **kwargs,
     ):
@@ -212,7 +344,8 @@ class NonMaxSuppression(keras.layers.Layer):
             iou_value = math.nan
         if not 0.0 <= iou_value <= 1.0:
             raise ValueError(f"`iou_threshold` must be in [0, 1], got {iou_threshold!r}")
-        _check_count(max_detections_per_class, "max_detections_per_class")
+        if max_detections_per_class is not None:
+            _check_count(max_detections_per_class, "max_detections_per_class")
         _check_count(max_detections, "max_detections")
         if implementation not in IMPLEMENTATIONS:
             raise ValueError(
@@ -228,6 +361,13 @@ class NonMaxSuppression(keras.layers.Layer):
         self.max_detections_per_class = max_detections_per_class
         self.max_detections = max_detections
         self.implementation = implementation
+
+    @property
+    def per_class_limit(self):
+        """The per-class limit in effect: ``max_detections_per_class``, or ``max_detections``."""
+        if self.max_detections_per_class is None:
+            return self.max_detections
+        return self.max_detections_per_class
 
     @staticmethod
     def _check_inputs(boxes, scores):
@@ -246,6 +386,13 @@ class NonMaxSuppression(keras.layers.Layer):
                 f"`boxes` has {a_boxes} anchors (axis 1) but `scores` has {a_scores}: they must match"
             )
 
+    def build(self, boxes_shape, scores_shape=None):
+        """No weights to create (the inputs are checked at call time).
+
+        Takes the input shapes by call argument name, as Keras builds layers by shapes;
+        ``scores_shape`` may be omitted (a build config with only the first input's shape).
+        """
+
     def call(self, boxes, scores):
         self._check_inputs(boxes, scores)
         boxes = ops.cast(boxes, "float32")
@@ -255,35 +402,20 @@ class NonMaxSuppression(keras.layers.Layer):
         return self._portable_nms(boxes, scores)
 
     def _portable_nms(self, boxes, scores):
-        nms = _compiled_portable_nms(
-            scores.shape[-1], self.max_detections_per_class, self.max_detections
-        )
+        nms = _compiled_portable_nms(scores.shape[-1], self.per_class_limit, self.max_detections)
         score_threshold = ops.convert_to_tensor(float(self.score_threshold), dtype="float32")
         iou_threshold = ops.convert_to_tensor(float(self.iou_threshold), dtype="float32")
         return nms(boxes, scores, score_threshold, iou_threshold)
 
     def _tensorflow_nms(self, boxes, scores):
-        import tensorflow as tf
-
-        # The kernel treats the 4 coordinates as two corner pairs, so xyxy works unchanged.
-        nms_boxes, nms_scores, nms_classes, count = tf.image.combined_non_max_suppression(
-            boxes[:, :, None, :],
-            scores[..., 1:],
-            max_output_size_per_class=self.max_detections_per_class,
-            max_total_size=self.max_detections,
-            iou_threshold=float(self.iou_threshold),
-            score_threshold=float(self.score_threshold),
-            pad_per_class=False,
-            clip_boxes=False,
+        return _tensorflow_nms(
+            boxes,
+            scores,
+            float(self.score_threshold),
+            float(self.iou_threshold),
+            self.per_class_limit,
+            self.max_detections,
         )
-        valid = tf.range(self.max_detections)[None, :] < count[:, None]
-        classes = tf.where(valid, tf.cast(nms_classes, tf.int32) + 1, 0)
-        return {
-            "boxes": nms_boxes,
-            "scores": nms_scores,
-            "classes": classes,
-            "num_detections": tf.cast(count, tf.int32),
-        }
 
     def compute_output_spec(self, boxes, scores):
         self._check_inputs(boxes, scores)

@@ -1,4 +1,6 @@
-"""NonMaxSuppression: contract, brute-force NumPy reference, hand cases, TF fast path, errors."""
+"""NonMaxSuppression: contract, brute-force NumPy reference, hand cases, ties, TF path, errors."""
+
+import functools
 
 import numpy as np
 import pytest
@@ -7,7 +9,7 @@ from hypothesis import strategies as st
 
 import keras
 
-from kssd.layers import NMS, NonMaxSuppression
+from kssd.layers import NMS, POSTPROCESS_DEFAULTS, NonMaxSuppression
 from kssd.testing import run_layer_contract
 
 TF_BACKEND = keras.backend.backend() == "tensorflow"
@@ -25,7 +27,11 @@ def _pair_iou(a, b):
 
 
 def reference_nms(boxes, scores, score_threshold, iou_threshold, per_class, max_detections):
-    """Textbook greedy NMS, one image and one class at a time, in plain Python."""
+    """Textbook greedy NMS, one image and one class at a time, in plain Python.
+
+    With the documented tie rule: within a class equal scores are taken lowest anchor index
+    first; the merge is a stable sort by score of the classes' kept lists in class order.
+    """
     results = []
     for b in range(boxes.shape[0]):
         kept = []  # (score, class, box)
@@ -45,16 +51,21 @@ def reference_nms(boxes, scores, score_threshold, iou_threshold, per_class, max_
     return results
 
 
-def assert_matches_reference(out, reference, max_detections):
+def assert_matches_reference(out, reference, max_detections, exact=False):
+    """Compare with ``reference_nms``; ``exact``: bit-equal scores and boxes (values are copied
+    from the inputs, so any difference is a different pick)."""
     out = {k: np.asarray(v) for k, v in out.items()}
     assert out["boxes"].shape[1:] == (max_detections, 4)
+    close = np.testing.assert_array_equal if exact else functools.partial(
+        np.testing.assert_allclose, rtol=1e-6
+    )
     for b, kept in enumerate(reference):
         n = len(kept)
         assert out["num_detections"][b] == n, f"image {b}: {out['num_detections'][b]} != {n}"
         if n:
-            np.testing.assert_allclose(out["scores"][b, :n], [k[0] for k in kept], rtol=1e-6)
+            close(out["scores"][b, :n], np.array([k[0] for k in kept], "float32"))
             np.testing.assert_array_equal(out["classes"][b, :n], [k[1] for k in kept])
-            np.testing.assert_allclose(out["boxes"][b, :n], np.stack([k[2] for k in kept]), rtol=1e-6)
+            close(out["boxes"][b, :n], np.stack([k[2] for k in kept]))
         assert np.all(out["scores"][b, n:] == 0) and np.all(out["classes"][b, n:] == 0)
         assert np.all(out["boxes"][b, n:] == 0)
 
@@ -72,6 +83,17 @@ def random_case(seed, batch, num_anchors, num_classes, clustered=True):
     boxes = np.concatenate([xy - wh / 2, xy + wh / 2], -1).astype("float32")
     logits = rng.normal(0, 2, (batch, num_anchors, num_classes + 1))
     scores = np.exp(logits) / np.exp(logits).sum(-1, keepdims=True)
+    return boxes, scores.astype("float32")
+
+
+def quantized_case(seed, batch, num_anchors, num_classes, levels):
+    """Overlapping boxes and scores on a grid of ``levels`` steps: many exact ties per class.
+
+    Like the scores of an int8 model (multiples of 1/256) or of a briefly trained network.
+    """
+    boxes, _ = random_case(seed, batch, num_anchors, num_classes, clustered=True)
+    rng = np.random.default_rng(seed + 1)
+    scores = np.round(rng.uniform(0, 1, (batch, num_anchors, num_classes + 1)) * levels) / levels
     return boxes, scores.astype("float32")
 
 
@@ -102,7 +124,8 @@ def test_contract_tensorflow_implementation():
         (boxes, scores),
         {"boxes": (2, 6, 4), "scores": (2, 6), "classes": (2, 6), "num_detections": (2,)},
     )
-    assert_matches_reference(out, reference_nms(boxes, scores, 0.3, 0.45, 100, 6), 6)
+    # max_detections_per_class defaults to max_detections (6)
+    assert_matches_reference(out, reference_nms(boxes, scores, 0.3, 0.45, 6, 6), 6)
 
 
 # --------------------------------------------------------------------------- vs reference
@@ -254,6 +277,157 @@ def test_tensorflow_fast_path_equals_portable_path(seed):
         np.testing.assert_allclose(a, b, rtol=1e-6, err_msg=key)
 
 
+# --------------------------------------------------------------------------- ties
+# Quantized scores: many exactly equal scores within every class, boxes that overlap, and
+# limits that cut through groups of equal scores. One input shape for all cases (one compiled
+# graph per setting under JAX).
+TIE_SHAPE = {"batch": 3, "num_anchors": 160, "num_classes": 4}
+TIE_SETTINGS = [
+    # score_threshold (itself a level: equal scores are dropped), iou, per_class, max_detections
+    (0.25, 0.45, 8, 20),
+    (0.5, 0.3, 3, 7),
+    (0.0, 0.6, 40, 40),
+]
+
+
+@pytest.mark.parametrize("levels", [16, 256])
+@pytest.mark.parametrize("setting", TIE_SETTINGS)
+@pytest.mark.parametrize("seed", range(3))
+def test_quantized_scores_match_reference_tie_rule(seed, setting, levels):
+    boxes, scores = quantized_case(seed, levels=levels, **TIE_SHAPE)
+    score_threshold, iou_threshold, per_class, max_detections = setting
+    out = NMS(
+        score_threshold=score_threshold,
+        iou_threshold=iou_threshold,
+        max_detections_per_class=per_class,
+        max_detections=max_detections,
+    )(boxes, scores)
+    expected = reference_nms(boxes, scores, score_threshold, iou_threshold, per_class, max_detections)
+    assert_matches_reference(out, expected, max_detections, exact=True)
+
+
+@pytest.mark.skipif(not TF_BACKEND, reason="the TensorFlow kernel needs the TensorFlow backend")
+@pytest.mark.parametrize("levels", [16, 256])
+@pytest.mark.parametrize("setting", TIE_SETTINGS)
+@pytest.mark.parametrize("seed", range(3))
+def test_quantized_scores_tensorflow_equals_portable(seed, setting, levels):
+    boxes, scores = quantized_case(seed, levels=levels, **TIE_SHAPE)
+    score_threshold, iou_threshold, per_class, max_detections = setting
+    kwargs = {
+        "score_threshold": score_threshold,
+        "iou_threshold": iou_threshold,
+        "max_detections_per_class": per_class,
+        "max_detections": max_detections,
+    }
+    portable = NMS(**kwargs)(boxes, scores)
+    fast = NMS(implementation="tensorflow", **kwargs)(boxes, scores)
+    for key in portable:
+        a, b = np.asarray(portable[key]), np.asarray(fast[key])
+        assert a.dtype == b.dtype, key
+        np.testing.assert_array_equal(a, b, err_msg=key)
+    expected = reference_nms(boxes, scores, score_threshold, iou_threshold, per_class, max_detections)
+    assert_matches_reference(fast, expected, max_detections, exact=True)
+
+
+def test_quantized_scores_compiled_match_reference_tie_rule():
+    boxes, scores = quantized_case(11, levels=16, **TIE_SHAPE)
+    layer = NMS(score_threshold=0.25, max_detections_per_class=8, max_detections=20)
+    expected = reference_nms(boxes, scores, 0.25, 0.45, 8, 20)
+    if TF_BACKEND:
+        import tensorflow as tf
+
+        results = [
+            tf.function(lambda b, s: layer(b, s), jit_compile=True)(boxes, scores),
+            tf.function(
+                lambda b, s: layer(b, s),
+                input_signature=[tf.TensorSpec((None, None, 4)), tf.TensorSpec((None, None, 5))],
+            )(boxes, scores),
+        ]
+        fast = NMS(score_threshold=0.25, max_detections_per_class=8, max_detections=20,
+                   implementation="tensorflow")
+        results.append(
+            tf.function(
+                lambda b, s: fast(b, s),
+                input_signature=[tf.TensorSpec((None, None, 4)), tf.TensorSpec((None, None, 5))],
+            )(boxes, scores)
+        )
+    else:
+        import jax
+
+        results = [jax.jit(lambda b, s: layer(b, s))(boxes, scores)]
+    for result in results:
+        assert_matches_reference(result, expected, 20, exact=True)
+
+
+def _tie_implementations():
+    return ["portable", "tensorflow"] if TF_BACKEND else ["portable"]
+
+
+@pytest.mark.parametrize("implementation", _tie_implementations())
+def test_equal_scores_within_a_class_keep_the_lowest_anchor_first(implementation):
+    # Anchors 1 and 2 overlap (IoU 1/3) and tie at 0.8: anchor 1 is kept and suppresses 2,
+    # which then cannot suppress anchor 3 (IoU 1/3 with anchor 2, none with anchor 1). Taking
+    # anchor 2 first would drop both 1 and 3.
+    boxes = [[5, 5, 6, 6], [0, 0, 1, 1], [0.5, 0, 1.5, 1], [1, 0, 2, 1]]
+    scores = [[0, 0.8], [0, 0.8], [0, 0.8], [0, 0.7]]
+    out = _one(boxes, scores, iou_threshold=0.3, max_detections=4, implementation=implementation)
+    assert out["num_detections"] == 3
+    np.testing.assert_array_equal(out["boxes"][:3], np.array([[5, 5, 6, 6], [0, 0, 1, 1],
+                                                              [1, 0, 2, 1]], "float32"))
+    # The per-class limit cuts a tie: the lowest anchors of the tie survive.
+    out = _one(boxes, scores, iou_threshold=0.3, max_detections_per_class=1, max_detections=4,
+               implementation=implementation)
+    assert out["num_detections"] == 1
+    np.testing.assert_array_equal(out["boxes"][0], np.array([5, 5, 6, 6], "float32"))
+
+
+@pytest.mark.parametrize("implementation", _tie_implementations())
+def test_equal_scores_across_classes_keep_class_order_then_kept_order(implementation):
+    boxes = [[0, 0, 1, 1], [2, 0, 3, 1], [4, 0, 5, 1]]  # disjoint
+    scores = [[0, 0.5, 0.9, 0.9], [0, 0.9, 0.0, 0.9], [0, 0.9, 0.9, 0.0]]
+    out = _one(boxes, scores, score_threshold=0.6, max_detections=6, implementation=implementation)
+    assert out["num_detections"] == 6
+    np.testing.assert_array_equal(out["classes"], [1, 1, 2, 2, 3, 3])
+    np.testing.assert_array_equal(out["boxes"][:, 0], np.array([2, 4, 0, 4, 0, 2], "float32"))
+    # max_detections cuts the tie: earlier classes win.
+    out = _one(boxes, scores, score_threshold=0.6, max_detections=3, implementation=implementation)
+    np.testing.assert_array_equal(out["classes"], [1, 1, 2])
+    np.testing.assert_array_equal(out["boxes"][:, 0], np.array([2, 4, 0], "float32"))
+
+
+# --------------------------------------------------------------------------- defaults
+def test_defaults_are_the_shared_postprocess_defaults():
+    layer = NMS()
+    assert layer.score_threshold == POSTPROCESS_DEFAULTS["score_threshold"] == 0.5
+    assert layer.iou_threshold == POSTPROCESS_DEFAULTS["iou_threshold"] == 0.45
+    assert layer.max_detections == POSTPROCESS_DEFAULTS["max_detections"] == 200
+    assert layer.max_detections_per_class is POSTPROCESS_DEFAULTS["max_detections_per_class"] is None
+    assert layer.per_class_limit == 200
+    with pytest.raises(TypeError):
+        POSTPROCESS_DEFAULTS["max_detections"] = 1  # read-only
+
+
+def test_per_class_limit_defaults_to_max_detections_and_none_round_trips():
+    layer = NMS(max_detections=7)
+    assert layer.per_class_limit == 7
+    config = layer.get_config()
+    assert config["max_detections_per_class"] is None
+    assert NMS.from_config(config).per_class_limit == 7
+    assert NMS(max_detections=7, max_detections_per_class=3).per_class_limit == 3
+
+
+@pytest.mark.parametrize("implementation", _tie_implementations())
+def test_max_detections_alone_keeps_that_many_boxes_of_one_class(implementation):
+    # 210 disjoint boxes of one class: max_detections=200 alone keeps 200 (not a per-class 100).
+    count = 210
+    boxes = np.array([[[i, 0, i + 1, 1] for i in range(count)]], "float32")
+    scores = np.zeros((1, count, 2), "float32")
+    scores[0, :, 1] = np.linspace(0.99, 0.6, count)
+    out = NMS(max_detections=200, implementation=implementation)(boxes, scores)
+    assert int(np.asarray(out["num_detections"])[0]) == 200
+    np.testing.assert_array_equal(np.asarray(out["boxes"])[0, :, 0], np.arange(200, dtype="float32"))
+
+
 # --------------------------------------------------------------------------- errors
 @pytest.mark.parametrize(
     "kwargs, name",
@@ -266,6 +440,7 @@ def test_tensorflow_fast_path_equals_portable_path(seed):
         ({"max_detections": 0}, "max_detections"),
         ({"max_detections": 2.5}, "max_detections"),
         ({"max_detections_per_class": 0}, "max_detections_per_class"),
+        ({"max_detections_per_class": 2.0}, "max_detections_per_class"),
         ({"implementation": "fast"}, "implementation"),
     ],
 )
