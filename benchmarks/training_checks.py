@@ -38,13 +38,19 @@ def _ap(model, records, metric="voc12"):
     return detection_metrics(metric, records, found)
 
 
-def check_shapes(budget, out):
+def _matching(matching):
+    """Spec overrides for ``--matching`` (None keeps the spec's)."""
+    return {} if matching is None else {"matching": matching}
+
+
+def check_shapes(budget, out, matching=None):
     from kssd_zoo.training import train
 
     started = time.perf_counter()
     result = train("tiny_ssd", "shapes:3200", epochs=40, batch_size=32, steps_per_epoch=50,
                    learning_rate=3e-3, augmentation="none", max_val_images=300,
-                   time_limit=budget, out_dir=out / "shapes", tensorboard=False, verbose=2)
+                   time_limit=budget, out_dir=out / "shapes", tensorboard=False, verbose=2,
+                   overrides=_matching(matching))
     maps = result["history"].get("val_mAP", [])
     first = next((i for i, v in enumerate(maps) if v >= 0.9), None)
     print(f"[shapes] tiny_ssd: val mAP@0.5 per epoch (50 steps, batch 32): "
@@ -108,7 +114,7 @@ def _ap_recalibrated_batch_norm(model, root):
     return detection_metrics("widerface", records, found)["AP_all"]
 
 
-def check_face_ssd(budget, out, shared):
+def check_face_ssd(budget, out, shared, matching=None):
     from kssd_zoo.training import train
 
     root = shared / "data" / "faces" / "widerface_mini"
@@ -120,7 +126,8 @@ def check_face_ssd(budget, out, shared):
     result = train("face_ssd", str(root), val_data=str(root), val_split="train", epochs=400,
                    batch_size=10, metric="widerface", eval_every=10, time_limit=budget,
                    out_dir=out / "face_ssd", tensorboard=False, verbose=0,
-                   overrides={"training": adam}, batch_norm_momentum=0.9)
+                   overrides={"training": adam, **_matching(matching)},
+                   batch_norm_momentum=0.9)
     aps = [v for v in result["history"].get("val_AP_all", []) if v == v]
     aps.append((result["val_metrics"] or {}).get("AP_all", float("nan")))
     recalibrated = _ap_recalibrated_batch_norm(result["model"], root)
@@ -175,6 +182,9 @@ def main(argv=None):
                         help="coco checks: continue the run in --out (e.g. at another rate)")
     parser.add_argument("--mixed-precision", action="store_true",
                         help="coco checks: mixed_bfloat16 on a CPU, mixed_float16 on a GPU")
+    parser.add_argument("--matching", choices=("bipartite", "forced"), default=None,
+                        help="shapes and face_ssd checks: anchor matching (default: the spec's, "
+                             "bipartite)")
     parser.add_argument("--out", default="/tmp/kssd_training_checks")
     args = parser.parse_args(argv)
     shared, out = Path(args.shared).resolve(), Path(args.out)
@@ -182,11 +192,11 @@ def main(argv=None):
     for check in checks:
         started = time.perf_counter()
         if check == "shapes":
-            check_shapes(args.budget, out)
+            check_shapes(args.budget, out, args.matching)
         elif check == "ultraface":
             check_ultraface(args.budget, out, shared)
         elif check == "face_ssd":
-            check_face_ssd(args.budget, out, shared)
+            check_face_ssd(args.budget, out, shared, args.matching)
         else:
             check_coco(check, args.budget, out, shared, args.coco_images, args.batch_size,
                        args.learning_rate, args.resume, args.mixed_precision)

@@ -4,6 +4,9 @@ import copy
 
 import keras
 
+from kssd.layers import AnchorBoxes, NonMaxSuppression
+from kssd.models import SSDDetector
+from kssd.models.ssd_detector import ANCHOR_KEYS
 from kssd_zoo.builder import build_network
 from kssd_zoo.spec import SpecError, validate_spec
 
@@ -85,11 +88,14 @@ def set_batch_norm_momentum(model, momentum):
 
 
 @keras.saving.register_keras_serializable(package="kssd_zoo")
-class Detector(keras.Model):
-    """An SSD detector built from a spec: RGB float image (0..255) -> y_pred (B, A, 4 + C + 1).
+class Detector(SSDDetector):
+    """An SSD detector built from a spec: the YAML-built :class:`kssd.models.SSDDetector`.
 
-    ``num_classes`` (C) counts objects only; class 0 is background, so logits have C + 1
-    channels. The model's config is its spec, so ``.keras`` files reload after
+    The network maps an RGB float image (0..255) to y_pred (B, A, 4 + C + 1); ``num_classes``
+    (C) counts objects only; class 0 is background, so logits have C + 1 channels. Anchors,
+    variances, matching, the prediction decoder (``postprocess``) and normalization come from
+    the spec and are held by :class:`~kssd.models.SSDDetector`, so ``predict`` returns
+    detections. The model's config is its spec, so ``.keras`` files reload after
     ``import kssd_zoo``.
 
     Args:
@@ -98,13 +104,11 @@ class Detector(keras.Model):
 
     Attributes:
         spec: the validated spec (a copy).
-        anchors: float32 (A, 4) anchors (cx, cy, w, h) for ``input_size`` (None when the spec
-            has no fixed size).
-        input_size: (h, w) of the spec's input (the training size; a dynamic model also runs at
-            other sizes), or None when the spec leaves it null.
-        dynamic: whether the network is fully convolutional (any input size).
-        num_classes, class_names, variances, match_threshold, matching, negative_threshold,
-            postprocess: from the spec.
+        feature_shapes: (h, w) of each level's feature map at ``input_size`` (or None).
+
+    Every other attribute (``anchors``, ``input_size``, ``dynamic``, ``num_classes``,
+    ``class_names``, ``variances``, ``match_threshold``, ``matching``, ``negative_threshold``,
+    ``postprocess``, ``normalization``) is :class:`kssd.models.SSDDetector`'s.
 
     Examples:
         >>> import numpy as np, kssd_zoo
@@ -113,67 +117,43 @@ class Detector(keras.Model):
         ((4420, 4), 1)
         >>> model(np.zeros((1, 240, 320, 3), "float32")).shape
         TensorShape([1, 4420, 6])
+        >>> model.predict(np.zeros((1, 240, 320, 3), "float32"), verbose=0)["boxes"].shape
+        (1, 200, 4)
     """
 
     def __init__(self, spec, **kwargs):
         spec = validate_spec(spec)
         inputs, outputs, features = build_network(spec, return_features=True)
         kwargs.setdefault("name", spec["name"])
-        super().__init__(inputs=inputs, outputs=outputs, **kwargs)
-        # Stored without Keras attribute tracking: plain data, returned by get_config.
-        object.__setattr__(self, "_kssd_spec", spec)
         shape = spec["input"]["shape"]
         size = (shape[0], shape[1]) if shape[0] is not None and shape[1] is not None else None
-        object.__setattr__(self, "_input_size", size)
+        anchors = spec["anchors"]
+        post = spec["postprocess"]
+        super().__init__(
+            keras.Model(inputs, outputs, name=kwargs["name"]),
+            AnchorBoxes(**{k: anchors[k] for k in ANCHOR_KEYS if k in anchors}),
+            spec["num_classes"],
+            feature_sizes=anchors.get("feature_sizes"),
+            class_names=spec["class_names"],
+            variances=spec["variances"],
+            match_threshold=spec["match_threshold"],
+            matching=spec["matching"],
+            negative_threshold=spec["negative_threshold"],
+            prediction_decoder=NonMaxSuppression(**post),
+            normalization=spec["normalization"],
+            input_size=size,
+            dynamic=spec["input"]["dynamic"],
+            **kwargs,
+        )
+        # Stored without Keras attribute tracking: plain data, returned by get_config.
+        object.__setattr__(self, "_kssd_spec", spec)
         object.__setattr__(self, "_feature_shapes", self._check_feature_maps(inputs, features, size))
-        object.__setattr__(self, "_anchors", self.anchors_for(size) if size is not None else None)
         if spec["training"].get("batch_norm_momentum") is not None:
             set_batch_norm_momentum(self, spec["training"]["batch_norm_momentum"])
 
-    # -- spec-derived attributes -------------------------------------------------------------
     @property
     def spec(self):
         return copy.deepcopy(self._kssd_spec)
-
-    @property
-    def anchors(self):
-        return self._anchors
-
-    @property
-    def input_size(self):
-        return self._input_size
-
-    @property
-    def dynamic(self):
-        return self._kssd_spec["input"]["dynamic"]
-
-    @property
-    def num_classes(self):
-        return self._kssd_spec["num_classes"]
-
-    @property
-    def class_names(self):
-        return list(self._kssd_spec["class_names"])
-
-    @property
-    def variances(self):
-        return tuple(self._kssd_spec["variances"])
-
-    @property
-    def match_threshold(self):
-        return self._kssd_spec["match_threshold"]
-
-    @property
-    def matching(self):
-        return self._kssd_spec["matching"]
-
-    @property
-    def negative_threshold(self):
-        return self._kssd_spec["negative_threshold"]
-
-    @property
-    def postprocess(self):
-        return dict(self._kssd_spec["postprocess"])
 
     @property
     def feature_shapes(self):
@@ -207,27 +187,6 @@ class Detector(keras.Model):
                 source=self._kssd_spec["name"],
             )
         return shapes
-
-    def anchors_for(self, image_size):
-        """Anchors (A, 4) for an input of ``image_size`` (h, w).
-
-        A dynamic (fully convolutional, steps-based) model places anchors for any size; other
-        models only for their spec's input size.
-
-        Raises:
-            ValueError: another size for a fixed-size model.
-        """
-        from kssd.anchors import generate_anchors
-
-        image_size = tuple(int(v) for v in image_size)
-        if not self.dynamic and self._input_size is not None and image_size != tuple(self._input_size):
-            raise ValueError(
-                f"{self.name} is built for input {self._input_size} (input.dynamic is false); "
-                f"got image_size={image_size}. Rebuild with input_shape={image_size} instead."
-            )
-        if getattr(self, "_anchors", None) is not None and image_size == tuple(self._input_size):
-            return self._anchors
-        return generate_anchors(image_size, **self._kssd_spec["anchors"])
 
     # -- training ---------------------------------------------------------------------------
     def compile_from_spec(self, *, steps_per_epoch=None, **kwargs):

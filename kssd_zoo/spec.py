@@ -21,6 +21,7 @@ from pathlib import Path
 import yaml
 
 from kssd.boxes import MATCHING_STRATEGIES
+from kssd.layers import POSTPROCESS_DEFAULTS
 
 SPECS_DIR = Path(__file__).resolve().parent / "specs"
 
@@ -39,12 +40,6 @@ INPUT_KEYS = ("shape", "dynamic")
 NODE_KEYS = ("name", "block", "from", "args")
 HEAD_KEYS = ("block", "from", "args")
 ANCHOR_KEYS = ("steps", "min_sizes", "feature_sizes", "scales", "aspect_ratios", "extra_box", "clip", "centers")
-POSTPROCESS_DEFAULTS = {
-    "score_threshold": 0.5,
-    "iou_threshold": 0.45,
-    "max_detections": 200,
-    "max_detections_per_class": 200,
-}
 TRAINING_KEYS = (
     "batch_size", "epochs", "steps_per_epoch", "optimizer", "schedule", "loss", "augmentation",
     "batch_norm_momentum",
@@ -662,7 +657,8 @@ def validate_spec(spec, *, source=None, lines=None):
                 c.number(f"postprocess.{key}", post[key], low=0, high=1)
         for key in ("max_detections", "max_detections_per_class"):
             if key in post:
-                c.number(f"postprocess.{key}", post[key], low=1, integer=True)
+                c.number(f"postprocess.{key}", post[key], low=1, integer=True,
+                         allow_none=key == "max_detections_per_class")
     _check_training(c, spec.get("training"))
     if "pretrained_backbone" in spec and spec["pretrained_backbone"] not in registry._PRETRAINED:
         pb = spec["pretrained_backbone"]

@@ -26,22 +26,18 @@ def is_inference_model(model):
 _ANCHOR_BOX_KEYS = ("steps", "min_sizes", "scales", "aspect_ratios", "extra_box", "clip", "centers")
 
 
-def _spec(model):
-    spec = getattr(model, "spec", None)
-    return spec if isinstance(spec, dict) else None
-
-
 def _anchor_args(model, anchors):
-    """Anchor generator arguments (dict) from ``anchors`` or the model's spec."""
+    """Anchor generator arguments (dict) from ``anchors`` or the detector's ``anchor_config``."""
     if anchors is None:
-        spec = _spec(model)
-        if spec is None or "anchors" not in spec:
+        config = getattr(model, "anchor_config", None)
+        if config is None:
             raise ValueError(
-                f"model {model.name!r} has no spec with anchors (it is not a kssd_zoo Detector): "
-                "pass `anchors=` as a dict of kssd.anchors.generate_anchors arguments (steps, "
-                "min_sizes or scales/aspect_ratios, ...) or an AnchorBoxes layer or its config"
+                f"model {model.name!r} does not own its anchors (it is not a "
+                "kssd.models.SSDDetector): wrap it in SSDDetector, or pass `anchors=` as a dict "
+                "of kssd.anchors.generate_anchors arguments (steps, min_sizes or "
+                "scales/aspect_ratios, ...) or an AnchorBoxes layer or its config"
             )
-        return dict(spec["anchors"])
+        return dict(config)
     if isinstance(anchors, AnchorBoxes):
         anchors = anchors.get_config()
     if not isinstance(anchors, dict):
@@ -84,8 +80,7 @@ def _is_dynamic(model, anchor_args):
 def _pad_value(model, pad_value):
     if pad_value != "mean":
         return pad_value
-    spec = _spec(model) or {}
-    norm = spec.get("normalization") or {}
+    norm = getattr(model, "normalization", None) or {}
     if "mean" in norm:
         mean = norm["mean"]
         return [float(m) for m in mean] if isinstance(mean, (list, tuple)) else float(mean)
@@ -183,24 +178,25 @@ def build_inference_model(
     * ``input_size=(h, w)``: letterbox/stretch to that size (fully convolutional models).
 
     Args:
-        model: a kssd_zoo ``Detector`` or any ``keras.Model`` mapping RGB float images
-            (0..255) to ``y_pred`` ``(B, A, 4 + C + 1)`` (C = num_classes object classes,
-            logit 0 = background).
-        input_size: ``"spec"``, None or ``(h, w)``, default ``"spec"``.
+        model: a :class:`kssd.models.SSDDetector` (a kssd_zoo ``Detector`` is one) or any
+            ``keras.Model`` mapping RGB float images (0..255) to ``y_pred``
+            ``(B, A, 4 + C + 1)`` (C = num_classes object classes, logit 0 = background).
+        input_size: ``"spec"`` (the model's own ``input_size``), None or ``(h, w)``, default
+            ``"spec"``.
         resize: ``"letterbox"`` or ``"stretch"``, default ``"letterbox"``.
-        score_threshold: default None (the spec's ``postprocess``, else
+        score_threshold: default None (the detector's ``postprocess``, else
             :data:`kssd.layers.POSTPROCESS_DEFAULTS`: 0.5).
-        iou_threshold: default None (the spec's, else the shared default 0.45).
-        max_detections: detections per image K, default None (the spec's, else the shared
-            default 200).
-        max_detections_per_class: default None (the spec's, else ``max_detections``).
+        iou_threshold: default None (the detector's, else the shared default 0.45).
+        max_detections: detections per image K, default None (the detector's, else the
+            shared default 200).
+        max_detections_per_class: default None (the detector's, else ``max_detections``).
         pad_value: padding colour (0..255, a number or RGB), or ``"mean"`` (default): the
-            spec's normalization mean (padding normalizes to 0), or 0 (black) for specs with
-            ``scale``/``offset`` normalization and for models without a spec.
-        anchors: for models without a spec: a dict of
+            mean of the detector's ``normalization`` (padding normalizes to 0), or 0 (black)
+            for ``scale``/``offset`` normalization and for plain Keras models.
+        anchors: for plain Keras models (not an ``SSDDetector``): a dict of
             :func:`kssd.anchors.generate_anchors` arguments, an ``AnchorBoxes`` layer or
-            its config, default None.
-        variances: box coder variances, default None (the spec's, else ``(0.1, 0.2)``).
+            its config, default None (the detector's ``anchor_config``).
+        variances: box coder variances, default None (the detector's, else ``(0.1, 0.2)``).
         nms_implementation: ``"portable"`` (keras.ops while loop; exports everywhere) or
             ``"tensorflow"`` (``combined_non_max_suppression``; not TFLite built-in),
             default ``"portable"``.
@@ -226,10 +222,10 @@ def build_inference_model(
         raise ValueError(f'`resize` must be "letterbox" or "stretch", got {resize!r}')
     anchor_args = _anchor_args(model, anchors)
     size = resolve_input_size(model, input_size, anchors)
-    spec = _spec(model) or {}
-    # Shared defaults < the spec's postprocess < arguments; None never overrides.
+    # Shared defaults < the detector's postprocess < arguments; None never overrides.
     post = dict(POSTPROCESS_DEFAULTS)
-    post.update({k: v for k, v in (spec.get("postprocess") or {}).items() if v is not None})
+    own_post = getattr(model, "postprocess", None) or {}
+    post.update({k: v for k, v in own_post.items() if v is not None})
     overrides = {
         "score_threshold": score_threshold,
         "iou_threshold": iou_threshold,
@@ -239,7 +235,7 @@ def build_inference_model(
     post.update({k: v for k, v in overrides.items() if v is not None})
     per_class = post["max_detections_per_class"]  # None: NonMaxSuppression uses max_detections
     if variances is None:
-        variances = tuple(getattr(model, "variances", None) or spec.get("variances") or (0.1, 0.2))
+        variances = tuple(getattr(model, "variances", None) or (0.1, 0.2))
 
     images = keras.Input((None, None, 3), dtype="uint8", name="images")
     if size is None:

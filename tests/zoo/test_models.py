@@ -152,3 +152,28 @@ def test_tiny_ssd_fits_two_steps():
     history = model.fit(x, y, batch_size=2, epochs=1, steps_per_epoch=2, verbose=0)
     losses = history.history["loss"]
     assert len(losses) == 1 and np.isfinite(losses[0]) and losses[0] > 0
+
+
+@pytest.mark.parametrize("name", kssd_zoo.list_models())
+def test_predict_returns_detections_and_raw_predict_y_pred(name):
+    """Every zoo model is a kssd.models.SSDDetector: predict decodes, raw_predict does not."""
+    from kssd.layers import DecodeDetections, NonMaxSuppression
+    from kssd.models import SSDDetector
+
+    # a threshold of 0 so that the random network's boxes are compared, not zero padding
+    model = kssd_zoo.build(name, compile=False, postprocess={"score_threshold": 0.0,
+                                                              "max_detections": 50})
+    assert isinstance(model, SSDDetector)
+    x = images(model.input_size, batch=2, seed=5)
+    y_pred = model.raw_predict(x, verbose=0)
+    assert y_pred.shape == (2, len(model.anchors), 4 + model.num_classes + 1)
+    out = model.predict(x, verbose=0)
+    k = model.postprocess["max_detections"]
+    assert out["boxes"].shape == (2, k, 4) and out["num_detections"].shape == (2,)
+    # the same as decoding y_pred with the library layers at a low threshold
+    decoded = DecodeDetections(model.variances)(y_pred, model.anchors)
+    nms = NonMaxSuppression(**model.postprocess)(decoded["boxes"], decoded["scores"])
+    np.testing.assert_array_equal(out["num_detections"], np.asarray(nms["num_detections"]))
+    assert out["num_detections"].min() > 0
+    h, w = model.input_size
+    np.testing.assert_allclose(out["boxes"], np.asarray(nms["boxes"]) * [w, h, w, h], atol=1e-2)

@@ -157,7 +157,7 @@ def test_imported_model_reproduces_onnxruntime(fixture, fname, request, shared):
     images = _photos(shared)
     ref_scores, ref_boxes = _onnx_outputs(_ort_session(path), images)
 
-    y_pred = np.asarray(model.predict(images, verbose=0))
+    y_pred = np.asarray(model.raw_predict(images, verbose=0))
     assert y_pred.shape == (len(images), 4420, 6)
     scores = _softmax(y_pred[..., 4:])
     boxes = np.asarray(decode(y_pred[..., :4], model.anchors, model.variances))
@@ -182,7 +182,7 @@ def test_folded_bn_files_import_too(fixture, fname, request, shared):
     model = load_weights(request.getfixturevalue(fixture), path)
     images = _photos(shared)[:2]
     ref_scores, ref_locs = _onnx_outputs(_ort_session(path), images)
-    y_pred = np.asarray(model.predict(images, verbose=0))
+    y_pred = np.asarray(model.raw_predict(images, verbose=0))
     assert np.abs(_softmax(y_pred[..., 4:]) - ref_scores).max() < TOL
     assert np.abs(y_pred[..., :4] - ref_locs).max() < TOL
 
@@ -196,7 +196,7 @@ def test_rfb_640_preset_geometry_reproduces_onnxruntime(shared):
                            **PRESETS["ultraface_rfb_640"]["build_overrides"])
     images = _photos(shared, size=(640, 480))[:2]
     ref_scores, ref_boxes = _onnx_outputs(_ort_session(path), images)
-    y_pred = np.asarray(model.predict(images, verbose=0))
+    y_pred = np.asarray(model.raw_predict(images, verbose=0))
     assert y_pred.shape == (2, 17640, 6)
     boxes = np.asarray(decode(y_pred[..., :4], model.anchors, model.variances))
     assert np.abs(_softmax(y_pred[..., 4:]) - ref_scores).max() < TOL
@@ -222,7 +222,7 @@ def test_converted_model_saves_and_reloads(rfb, tmp_path, shared):
     pytest.importorskip("onnx")
     model = load_weights(rfb, shared("models", "ultraface", "version-RFB-320.onnx"))
     images = _photos(shared)[:2]
-    expected = np.asarray(model.predict(images, verbose=0))
+    expected = np.asarray(model.raw_predict(images, verbose=0))
     path = tmp_path / "ultraface_rfb.keras"
     model.save(path)
     reloaded = keras.saving.load_model(path)
@@ -230,4 +230,4 @@ def test_converted_model_saves_and_reloads(rfb, tmp_path, shared):
     for a, b in zip(model.weights, reloaded.weights):  # bit-identical weights
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
     # outputs equal up to float32 rounding of the kernels' execution order
-    np.testing.assert_allclose(np.asarray(reloaded.predict(images, verbose=0)), expected, atol=1e-5)
+    np.testing.assert_allclose(np.asarray(reloaded.raw_predict(images, verbose=0)), expected, atol=1e-5)
