@@ -128,9 +128,10 @@ class OneAnchor(keras.Model):
 
 
 class OneAnchorDetector(OneAnchor):
-    """The same with a zoo-style ``spec`` holding its anchors (as a kssd_zoo Detector)."""
+    """The same owning its anchors and variances (the attributes of kssd.models.SSDDetector)."""
 
-    spec = {"anchors": ONE_ANCHOR, "variances": [0.1, 0.2]}
+    anchor_config = ONE_ANCHOR
+    variances = (0.1, 0.2)
 
 
 def test_detect_fn_from_model_scales_boxes_to_each_image():

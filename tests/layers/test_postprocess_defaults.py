@@ -51,18 +51,19 @@ def test_inference_model_without_spec_uses_the_shared_defaults():
     assert int(np.asarray(out["num_detections"])[0]) == 1
 
 
-def test_inference_model_arguments_and_spec_override_the_defaults():
+def test_inference_model_arguments_and_the_detector_override_the_defaults():
     infer = build_inference_model(OneAnchor(), anchors=ONE_ANCHOR, max_detections=7, iou_threshold=0.3)
     config = _nms_config(infer)
     assert (config["max_detections"], config["iou_threshold"]) == (7, 0.3)
     assert config["max_detections_per_class"] is None  # = max_detections
     assert config["score_threshold"] == POSTPROCESS_DEFAULTS["score_threshold"]
 
-    class WithSpec(OneAnchor):
-        spec = {"anchors": ONE_ANCHOR, "postprocess": {"max_detections": 9, "max_detections_per_class": None,
-                                                       "score_threshold": 0.2}}
+    class OwnsItsContract(OneAnchor):  # duck-typed detector attributes, as SSDDetector has
+        anchor_config = ONE_ANCHOR
+        postprocess = {"max_detections": 9, "max_detections_per_class": None,
+                       "score_threshold": 0.2}
 
-    config = _nms_config(build_inference_model(WithSpec()))
+    config = _nms_config(build_inference_model(OwnsItsContract()))
     got = (config["max_detections"], config["max_detections_per_class"], config["score_threshold"])
     assert got == (9, None, 0.2)
     assert config["iou_threshold"] == POSTPROCESS_DEFAULTS["iou_threshold"]
