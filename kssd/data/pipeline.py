@@ -242,8 +242,8 @@ def load_dataset(source, model=None, *, anchors=None, image_size=None, variances
             ``(images, {"boxes", "labels"})`` / ``{"images", "bounding_boxes"}`` (boxes in
             ``bounding_box_format``; label <= 0 rows are padding).
         model: a detector giving ``anchors``, ``input_size``, ``variances``, ``match_threshold``,
-            ``matching``, ``negative_threshold`` and ``spec`` (duck-typed; any of them may be overridden by the arguments below),
-            default None.
+            ``matching``, ``negative_threshold`` and ``spec`` (duck-typed; any of them may be
+            overridden by the arguments below), default None.
         anchors: (A, 4) normalized centre-form anchors, default None = ``model.anchors``; with
             neither, targets are not encoded and ``y_true`` is the Keras-style dict
             ``{"boxes": (B, N, 4) rel_xyxy, "labels": (B, N)}`` padded with -1 labels.
