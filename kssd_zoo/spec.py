@@ -22,6 +22,7 @@ import yaml
 
 from kssd.boxes import MATCHING_STRATEGIES
 from kssd.layers import POSTPROCESS_DEFAULTS
+from kssd.models.ssd_detector import default_class_names
 
 SPECS_DIR = Path(__file__).resolve().parent / "specs"
 
@@ -192,10 +193,6 @@ def load_spec_file(path):
 # Overrides
 
 
-def _default_class_names(n):
-    return [f"class_{i}" for i in range(1, n + 1)]
-
-
 def apply_overrides(spec, **overrides):
     """Return a copy of ``spec`` with overrides applied (before validation).
 
@@ -237,7 +234,7 @@ def apply_overrides(spec, **overrides):
         names = spec.get("class_names")
         n = overrides["num_classes"]
         if isinstance(n, int) and not isinstance(n, bool) and (not isinstance(names, list) or len(names) != n):
-            spec["class_names"] = _default_class_names(max(n, 0))
+            spec["class_names"] = default_class_names(max(n, 0))
     return spec
 
 
@@ -687,7 +684,7 @@ def validate_spec(spec, *, source=None, lines=None):
     out["input"] = {"shape": list(spec["input"]["shape"]), "dynamic": dynamic}
     out.setdefault("normalization", None)
     if class_names is None:
-        out["class_names"] = _default_class_names(num_classes)
+        out["class_names"] = default_class_names(num_classes)
     out["variances"] = [float(v) for v in variances]
     out["match_threshold"] = float(spec.get("match_threshold", 0.45))
     out["matching"] = spec.get("matching", "bipartite")

@@ -15,6 +15,17 @@ from kssd.layers import POSTPROCESS_DEFAULTS, AnchorBoxes, DecodeDetections, Non
 ANCHOR_KEYS = ("steps", "min_sizes", "scales", "aspect_ratios", "extra_box", "clip", "centers")
 
 
+def default_class_names(num_classes):
+    """``["class_1", ..., "class_C"]``: the names of classes nobody named.
+
+    Examples:
+        >>> from kssd.models.ssd_detector import default_class_names
+        >>> default_class_names(2)
+        ['class_1', 'class_2']
+    """
+    return [f"class_{i}" for i in range(1, num_classes + 1)]
+
+
 def _static_hw(shape):
     shape = tuple(shape)
     if len(shape) == 4 and shape[1] is not None and shape[2] is not None:
@@ -124,7 +135,7 @@ class SSDDetector(keras.Model):
         contract = {
             "num_classes": int(num_classes),
             "class_names": (list(class_names) if class_names is not None
-                            else [f"class_{i}" for i in range(1, num_classes + 1)]),
+                            else default_class_names(num_classes)),
             "variances": tuple(float(v) for v in variances),
             "match_threshold": float(match_threshold),
             "matching": matching,
