@@ -114,11 +114,16 @@ def main(argv=None):
             path = os.path.join(tmp, f"ultraface_rfb_{policy}{suffix}")
             report = export(infer, fmt, path, verify_images=photos[:2])
             verification = report["verification"]
-            print(f"exported {fmt} ({policy}): verified {verification['matched']} detections, max "
-                  f"box diff {verification['max_box_diff']:.2g} px, max score diff "
-                  f"{verification['max_score_diff']:.2g}")
-            label = {"saved_model": "kssd SavedModel", "tflite": "kssd TFLite (float32)",
-                     "onnx": "kssd ONNX (onnxruntime)"}[fmt]
+            print(
+                f"exported {fmt} ({policy}): verified {verification['matched']} detections, max "
+                f"box diff {verification['max_box_diff']:.2g} px, max score diff "
+                f"{verification['max_score_diff']:.2g}"
+            )
+            label = {
+                "saved_model": "kssd SavedModel",
+                "tflite": "kssd TFLite (float32)",
+                "onnx": "kssd ONNX (onnxruntime)",
+            }[fmt]
             runners[policy][label] = load_runner(path, fmt)
     dlib_run = dlib_runner()
     rows = []
@@ -142,8 +147,10 @@ def main(argv=None):
     print("|---|---|---|---|---|---|")
     for size, batch_size, label, ms, per, ratio in rows:
         print(f"| {size} | {batch_size} | {label} | {ms:.1f} | {per:.1f} | {ratio:.2f} |")
-    print("\nbaseline = UltraFace release ONNX in onnxruntime (+ cv2 NMS) at the same size and batch; "
-          "kssd 'letterbox' rows shrink every photo to 240x320, 'native' rows run at the photo's size.")
+    print(
+        "\nbaseline = UltraFace release ONNX in onnxruntime (+ cv2 NMS) at the same size and batch; "
+        "kssd 'letterbox' rows shrink every photo to 240x320, 'native' rows run at the photo's size."
+    )
     return 0
 
 

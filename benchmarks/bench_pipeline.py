@@ -57,9 +57,17 @@ def write_source(kind, out_dir):
 def time_pipeline(model, source_dir, batch_size, batches, seed=0):
     from kssd.data.pipeline import load_dataset
 
-    ds = load_dataset(source_dir, model, split="train", batch_size=batch_size,
-                      augmentation="face", seed=seed, repeat=True, cache=True,
-                      shuffle_buffer=64)
+    ds = load_dataset(
+        source_dir,
+        model,
+        split="train",
+        batch_size=batch_size,
+        augmentation="face",
+        seed=seed,
+        repeat=True,
+        cache=True,
+        shuffle_buffer=64,
+    )
     iterator = iter(ds)
     for _ in range(3):  # warm up: tracing, autotune, cache fill
         next(iterator)
@@ -75,8 +83,19 @@ def time_pipeline(model, source_dir, batch_size, batches, seed=0):
 def time_train_step(model, source_dir, batch_size, steps):
     from kssd.data.pipeline import load_dataset
 
-    x, y = next(iter(load_dataset(source_dir, model, split="train", batch_size=batch_size,
-                                  augmentation="face", seed=1, repeat=True)))
+    x, y = next(
+        iter(
+            load_dataset(
+                source_dir,
+                model,
+                split="train",
+                batch_size=batch_size,
+                augmentation="face",
+                seed=1,
+                repeat=True,
+            )
+        )
+    )
     fixed = tf.data.Dataset.from_tensors((x, y)).repeat()
     model.fit(fixed, steps_per_epoch=3, epochs=1, verbose=0)  # compile the train function
     start = time.perf_counter()
@@ -105,8 +124,10 @@ def main(argv=None):
     device = f"GPU x{len(gpus)}" if gpus else "CPU only"
     ratio = pipe_ips / step_ips
     print()
-    print(f"machine: {platform.machine()}, {os.cpu_count()} CPU cores, {device}, "
-          f"TensorFlow {tf.__version__}, Python {sys.version.split()[0]}")
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} CPU cores, {device}, "
+        f"TensorFlow {tf.__version__}, Python {sys.version.split()[0]}"
+    )
     print(f"data: {desc}; batch size {args.batch_size}; input 240x320, 4420 anchors")
     print()
     rows = [
@@ -121,8 +142,10 @@ def main(argv=None):
         print(f"| {name.ljust(width)} | {value:>11} |")
     print()
     print(f"positive anchors per training image: {pos_per_image:.1f}")
-    print("target: pipeline >= 1.5x train step -> "
-          + ("met" if ratio >= 1.5 else "NOT met (the accelerator would wait on data)"))
+    print(
+        "target: pipeline >= 1.5x train step -> "
+        + ("met" if ratio >= 1.5 else "NOT met (the accelerator would wait on data)")
+    )
     return 0
 
 

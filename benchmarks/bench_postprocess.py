@@ -58,7 +58,9 @@ def synthetic_predictions(batch, anchors, seed=0):
     """y_pred (batch, A, 4 + 2): faces get confident, roughly right anchors; the rest noise."""
     rng = np.random.default_rng(seed)
     num_anchors = len(anchors)
-    anchor_corners = np.concatenate([anchors[:, :2] - anchors[:, 2:] / 2, anchors[:, :2] + anchors[:, 2:] / 2], 1)
+    anchor_corners = np.concatenate(
+        [anchors[:, :2] - anchors[:, 2:] / 2, anchors[:, :2] + anchors[:, 2:] / 2], 1
+    )
     y_pred = np.zeros((batch, num_anchors, 6), "float32")
     for b in range(batch):
         n_faces = rng.integers(8, 21)
@@ -217,24 +219,32 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     anchors = generate_anchors((240, 320), steps=STEPS, min_sizes=MIN_SIZES)
-    print(f"backend={keras.backend.backend()}  anchors={len(anchors)}  score_threshold={SCORE_THRESHOLD}  "
-          f"iou_threshold={IOU_THRESHOLD}  keep={KEEP}  cpu_count={os.cpu_count()}")
+    print(
+        f"backend={keras.backend.backend()}  anchors={len(anchors)}  score_threshold={SCORE_THRESHOLD}  "
+        f"iou_threshold={IOU_THRESHOLD}  keep={KEEP}  cpu_count={os.cpu_count()}"
+    )
     rows = []
     for batch in args.batches:
         y_pred = synthetic_predictions(batch, anchors, seed=batch)
         above = (1 / (1 + np.exp(-y_pred[..., 5])) > SCORE_THRESHOLD).sum(1)
         baseline_out = python_loop_postprocess(y_pred, anchors)
         kept = [len(d) for d in baseline_out]
-        print(f"batch {batch}: anchors above threshold per image: mean {above.mean():.0f} "
-              f"(min {above.min()}, max {above.max()}); detections per image: mean {np.mean(kept):.1f}")
-        base_t = time_it(lambda: python_loop_postprocess(y_pred, anchors), 2 if batch > 1 else 3, args.min_seconds)
+        print(
+            f"batch {batch}: anchors above threshold per image: mean {above.mean():.0f} "
+            f"(min {above.min()}, max {above.max()}); detections per image: mean {np.mean(kept):.1f}"
+        )
+        base_t = time_it(
+            lambda y_pred=y_pred: python_loop_postprocess(y_pred, anchors),
+            2 if batch > 1 else 3,
+            args.min_seconds,
+        )
         rows.append((batch, "baseline: Python-loop NMS (seed style, eager TF)", base_t, 1.0, "-"))
         y_t = keras.ops.convert_to_tensor(y_pred)
         a_t = keras.ops.convert_to_tensor(anchors)
         for name, fn in implementations().items():
             out = _block(fn(y_t, a_t))  # warm-up: tracing / compilation
             same = agree(out, baseline_out)
-            t = time_it(lambda fn=fn: fn(y_t, a_t), 5, args.min_seconds)
+            t = time_it(lambda fn=fn, y_t=y_t, a_t=a_t: fn(y_t, a_t), 5, args.min_seconds)
             rows.append((batch, name, t, base_t / t, "yes" if same else "NO"))
 
     header = f"| {'batch':>5} | {'implementation':<50} | {'ms/batch':>9} | {'images/s':>9} | {'speed-up':>8} | same dets |"
@@ -242,7 +252,9 @@ def main(argv=None):
     print(header)
     print("|" + "|".join("-" * (len(c)) for c in header.split("|")[1:-1]) + "|")
     for batch, name, t, ratio, same in rows:
-        print(f"| {batch:>5} | {name:<50} | {t * 1000:>9.2f} | {batch / t:>9.1f} | {ratio:>7.1f}x | {same:>9} |")
+        print(
+            f"| {batch:>5} | {name:<50} | {t * 1000:>9.2f} | {batch / t:>9.1f} | {ratio:>7.1f}x | {same:>9} |"
+        )
 
 
 if __name__ == "__main__":

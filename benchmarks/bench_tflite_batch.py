@@ -26,7 +26,6 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
-
 from bench_inference import RELEASE, read_photos, timeit  # noqa: E402
 
 
@@ -80,14 +79,21 @@ def main(argv=None):
     rows = []
     for threads in (None, 2):
         for label, path, dtype, batches in (
-                ("network only", network_path, np.float32, {"photos": batch8}),
-                ("kssd export", export_path, np.uint8, {
-                    "photos": batch8, f"busiest photo x8 ({counts.max()} faces)":
-                    np.stack([busiest] * 8), f"quietest photo x8 ({counts.min()} faces)":
-                    np.stack([quietest] * 8)})):
+            ("network only", network_path, np.float32, {"photos": batch8}),
+            (
+                "kssd export",
+                export_path,
+                np.uint8,
+                {
+                    "photos": batch8,
+                    f"busiest photo x8 ({counts.max()} faces)": np.stack([busiest] * 8),
+                    f"quietest photo x8 ({counts.min()} faces)": np.stack([quietest] * 8),
+                },
+            ),
+        ):
             for name, images in batches.items():
                 one = tflite_runner(path, threads, (1, 240, 320, 3), dtype)
-                base = np.mean([timeit(one, images[i:i + 1], args.repeats) for i in range(8)])
+                base = np.mean([timeit(one, images[i : i + 1], args.repeats) for i in range(8)])
                 eight = tflite_runner(path, threads, (8, 240, 320, 3), dtype)
                 ms = timeit(eight, images, args.repeats)
                 rows.append((threads, label, name, 1, base, base, 1.0))

@@ -42,9 +42,13 @@ def _batch(model, batch_size, seed=0):
         xy = rng.uniform(0.0, 0.8, (count, 2))
         wh = rng.uniform(0.03, 0.2, (count, 2))
         boxes = np.concatenate([xy, np.minimum(xy + wh, 1.0)], 1).astype("float32")
-        targets.append(np.asarray(encode_targets(boxes, np.ones(count, "int32"),
-                                                 model.anchors, model.match_threshold,
-                                                 model.variances)))
+        targets.append(
+            np.asarray(
+                encode_targets(
+                    boxes, np.ones(count, "int32"), model.anchors, model.match_threshold, model.variances
+                )
+            )
+        )
     return images, np.stack(targets).astype("float32")
 
 
@@ -115,9 +119,11 @@ def main(argv=None):
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--warmup", type=int, default=3)
-    parser.add_argument("--variants", default=",".join(VARIANTS),
-                        help=f"comma-separated subset of {','.join(VARIANTS)} (ratios are "
-                             "against the first)")
+    parser.add_argument(
+        "--variants",
+        default=",".join(VARIANTS),
+        help=f"comma-separated subset of {','.join(VARIANTS)} (ratios are against the first)",
+    )
     args = parser.parse_args(argv)
     variants = [v.strip() for v in args.variants.split(",") if v.strip()]
     unknown = sorted(set(variants) - set(VARIANTS))
@@ -129,8 +135,7 @@ def main(argv=None):
     images, targets = _batch(model, args.batch_size)
     timing = (args.model, images, targets, args.steps, args.warmup)
     runs = {
-        "custom": ("custom loop (GradientTape + tf.function)",
-                   lambda: bench_custom_loop(*timing)),
+        "custom": ("custom loop (GradientTape + tf.function)", lambda: bench_custom_loop(*timing)),
         "fit": ("fit (jit_compile='auto')", lambda: bench_fit(*timing)),
         "jit": ("fit jit_compile=True", lambda: bench_fit(*timing, jit_compile=True)),
         "mixed": (f"fit {policy}", lambda: bench_fit(*timing, policy=policy)),

@@ -47,18 +47,30 @@ def check_shapes(budget, out, matching=None):
     from kssd_zoo.training import train
 
     started = time.perf_counter()
-    result = train("tiny_ssd", "shapes:3200", epochs=40, batch_size=32, steps_per_epoch=50,
-                   learning_rate=3e-3, augmentation="none", max_val_images=300,
-                   time_limit=budget, out_dir=out / "shapes", tensorboard=False, verbose=2,
-                   overrides=_matching(matching))
+    result = train(
+        "tiny_ssd",
+        "shapes:3200",
+        epochs=40,
+        batch_size=32,
+        steps_per_epoch=50,
+        learning_rate=3e-3,
+        augmentation="none",
+        max_val_images=300,
+        time_limit=budget,
+        out_dir=out / "shapes",
+        tensorboard=False,
+        verbose=2,
+        overrides=_matching(matching),
+    )
     maps = result["history"].get("val_mAP", [])
     first = next((i for i, v in enumerate(maps) if v >= 0.9), None)
-    print(f"[shapes] tiny_ssd: val mAP@0.5 per epoch (50 steps, batch 32): "
-          f"{[round(v, 3) for v in maps]}")
-    print(f"[shapes] final mAP@0.5 {maps[-1]:.3f} after {len(maps) * 50} steps, "
-          f"{result['train_seconds']:.0f} s training ({time.perf_counter() - started:.0f} s "
-          f"in all); >= 0.9 first after epoch "
-          f"{first + 1 if first is not None else 'never'}")
+    print(f"[shapes] tiny_ssd: val mAP@0.5 per epoch (50 steps, batch 32): {[round(v, 3) for v in maps]}")
+    print(
+        f"[shapes] final mAP@0.5 {maps[-1]:.3f} after {len(maps) * 50} steps, "
+        f"{result['train_seconds']:.0f} s training ({time.perf_counter() - started:.0f} s "
+        f"in all); >= 0.9 first after epoch "
+        f"{first + 1 if first is not None else 'never'}"
+    )
 
 
 def check_ultraface(budget, out, shared, epochs=4):
@@ -70,19 +82,31 @@ def check_ultraface(budget, out, shared, epochs=4):
 
     test = list(ImglabReader(shared / "data" / "faces" / "dlib_pascal" / "testing.xml"))
     model = kssd_zoo.ultraface_slim(
-        weights=str(shared / "models" / "ultraface" / "version-slim-320.onnx"), compile=False)
+        weights=str(shared / "models" / "ultraface" / "version-slim-320.onnx"), compile=False
+    )
     before = _ap(model, test)["mAP"]
     records = list(WiderFaceReader(shared / "data" / "faces" / "widerface_mini"))
     keras.utils.set_random_seed(0)
-    result = train(model, records, epochs=epochs, batch_size=5, learning_rate=1e-4,
-                   max_val_images=0, time_limit=budget, out_dir=out / "ultraface",
-                   tensorboard=False, verbose=2)
+    result = train(
+        model,
+        records,
+        epochs=epochs,
+        batch_size=5,
+        learning_rate=1e-4,
+        max_val_images=0,
+        time_limit=budget,
+        out_dir=out / "ultraface",
+        tensorboard=False,
+        verbose=2,
+    )
     after = _ap(result["model"], test)["mAP"]
-    print(f"[ultraface] ultraface_slim (ONNX weights) AP@0.5 on dlib PASCAL test faces "
-          f"({sum(len(r['boxes']) for r in test)} faces, {len(test)} images): before "
-          f"{before:.3f}, after {len(result['history'].get('loss', []))} epochs of fine-tuning "
-          f"on widerface_mini {after:.3f} (change {after - before:+.3f}; "
-          f"{result['train_seconds']:.0f} s)")
+    print(
+        f"[ultraface] ultraface_slim (ONNX weights) AP@0.5 on dlib PASCAL test faces "
+        f"({sum(len(r['boxes']) for r in test)} faces, {len(test)} images): before "
+        f"{before:.3f}, after {len(result['history'].get('loss', []))} epochs of fine-tuning "
+        f"on widerface_mini {after:.3f} (change {after - before:+.3f}; "
+        f"{result['train_seconds']:.0f} s)"
+    )
     return before, after
 
 
@@ -100,10 +124,8 @@ def _ap_recalibrated_batch_norm(model, root):
     from kssd.data import WiderFaceReader, load_dataset
 
     records = list(WiderFaceReader(root))
-    images, _ = next(iter(load_dataset(records, model=model, training=False,
-                                       batch_size=len(records))))
-    norms = [layer for layer in model._flatten_layers()
-             if isinstance(layer, keras.layers.BatchNormalization)]
+    images, _ = next(iter(load_dataset(records, model=model, training=False, batch_size=len(records))))
+    norms = [layer for layer in model._flatten_layers() if isinstance(layer, keras.layers.BatchNormalization)]
     saved = [layer.momentum for layer in norms]
     for layer in norms:
         layer.momentum = 0.0
@@ -120,26 +142,53 @@ def check_face_ssd(budget, out, shared, matching=None):
     root = shared / "data" / "faces" / "widerface_mini"
     # Adam without warm-up: the spec's SGD recipe (5 warm-up epochs of a 400-step epoch) is
     # made for the full dataset and barely moves in 10-image epochs.
-    adam = {"batch_size": 10, "epochs": 400, "optimizer": {"name": "adam"},
-            "schedule": {"name": "constant", "learning_rate": 1e-3},
-            "loss": {"neg_pos_ratio": 3}, "augmentation": "none"}
-    result = train("face_ssd", str(root), val_data=str(root), val_split="train", epochs=400,
-                   batch_size=10, metric="widerface", eval_every=10, time_limit=budget,
-                   out_dir=out / "face_ssd", tensorboard=False, verbose=0,
-                   overrides={"training": adam, **_matching(matching)},
-                   batch_norm_momentum=0.9)
+    adam = {
+        "batch_size": 10,
+        "epochs": 400,
+        "optimizer": {"name": "adam"},
+        "schedule": {"name": "constant", "learning_rate": 1e-3},
+        "loss": {"neg_pos_ratio": 3},
+        "augmentation": "none",
+    }
+    result = train(
+        "face_ssd",
+        str(root),
+        val_data=str(root),
+        val_split="train",
+        epochs=400,
+        batch_size=10,
+        metric="widerface",
+        eval_every=10,
+        time_limit=budget,
+        out_dir=out / "face_ssd",
+        tensorboard=False,
+        verbose=0,
+        overrides={"training": adam, **_matching(matching)},
+        batch_norm_momentum=0.9,
+    )
     aps = [v for v in result["history"].get("val_AP_all", []) if v == v]
     aps.append((result["val_metrics"] or {}).get("AP_all", float("nan")))
     recalibrated = _ap_recalibrated_batch_norm(result["model"], root)
     print(f"[face_ssd] train-set AP after re-estimating BatchNorm statistics: {recalibrated:.3f}")
-    print(f"[face_ssd] from scratch on widerface_mini (10 images, 146 faces): train-set AP "
-          f"(all valid faces) every 10 epochs and at the end {[round(v, 3) for v in aps]}; "
-          f"{len(result['history'].get('loss', []))} epochs in "
-          f"{result['train_seconds']:.0f} s")
+    print(
+        f"[face_ssd] from scratch on widerface_mini (10 images, 146 faces): train-set AP "
+        f"(all valid faces) every 10 epochs and at the end {[round(v, 3) for v in aps]}; "
+        f"{len(result['history'].get('loss', []))} epochs in "
+        f"{result['train_seconds']:.0f} s"
+    )
 
 
-def check_coco(name, budget, out, shared, images=None, batch_size=8, learning_rate=None,
-               resume=False, mixed_precision=False):
+def check_coco(
+    name,
+    budget,
+    out,
+    shared,
+    images=None,
+    batch_size=8,
+    learning_rate=None,
+    resume=False,
+    mixed_precision=False,
+):
     """Overfit coco128 (or its first ``images``); VGG16 has no BatchNorm: Adam 1e-4 by default,
     the others 1e-3."""
     from kssd_zoo.training import resolve_data, train
@@ -151,40 +200,70 @@ def check_coco(name, budget, out, shared, images=None, batch_size=8, learning_ra
     # from-scratch network to show it can fit (the specs' SGD recipes are for full datasets).
     rate = learning_rate or (1e-4 if name == "vgg16_ssd300" else 1e-3)
     adam = {"optimizer": {"name": "adam"}, "schedule": {"name": "constant", "learning_rate": rate}}
-    result = train(name, records, val_data=records, epochs=1000, batch_size=batch_size,
-                   augmentation="none", metric="voc12", eval_every=5, time_limit=budget,
-                   out_dir=out / name, tensorboard=False, verbose=0, batch_norm_momentum=0.9,
-                   resume=resume, mixed_precision=mixed_precision,
-                   overrides={"num_classes": len(names), "class_names": names,
-                              "training": adam})
+    result = train(
+        name,
+        records,
+        val_data=records,
+        epochs=1000,
+        batch_size=batch_size,
+        augmentation="none",
+        metric="voc12",
+        eval_every=5,
+        time_limit=budget,
+        out_dir=out / name,
+        tensorboard=False,
+        verbose=0,
+        batch_norm_momentum=0.9,
+        resume=resume,
+        mixed_precision=mixed_precision,
+        overrides={"num_classes": len(names), "class_names": names, "training": adam},
+    )
     maps = [v for v in result["history"].get("val_mAP", []) if v == v]
     final = (result["val_metrics"] or {}).get("mAP", float("nan"))
     boxes = sum(len(r["boxes"]) for r in records)
-    print(f"[{name}] coco128 ({len(records)} images, {boxes} boxes, {len(names)} classes) from "
-          f"scratch, batch {batch_size}, Adam {rate:g}: train-set mAP@0.5 every 5 epochs "
-          f"{[round(v, 3) for v in maps]}, "
-          f"at the end {final:.3f}; {len(result['history'].get('loss', []))} epochs, final "
-          f"loss {result['history']['loss'][-1]:.3f}, {result['train_seconds']:.0f} s")
+    print(
+        f"[{name}] coco128 ({len(records)} images, {boxes} boxes, {len(names)} classes) from "
+        f"scratch, batch {batch_size}, Adam {rate:g}: train-set mAP@0.5 every 5 epochs "
+        f"{[round(v, 3) for v in maps]}, "
+        f"at the end {final:.3f}; {len(result['history'].get('loss', []))} epochs, final "
+        f"loss {result['history']['loss'][-1]:.3f}, {result['train_seconds']:.0f} s"
+    )
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("checks", nargs="+", choices=CHECKS + ("all",))
-    parser.add_argument("--budget", type=float, default=300.0,
-                        help="training seconds per check (default 300)")
+    parser.add_argument(
+        "--budget", type=float, default=300.0, help="training seconds per check (default 300)"
+    )
     parser.add_argument("--shared", default=str(REPO / ".." / "shared"))
-    parser.add_argument("--coco-images", type=int, default=None,
-                        help="coco checks: train on the first N coco128 images (default all)")
+    parser.add_argument(
+        "--coco-images",
+        type=int,
+        default=None,
+        help="coco checks: train on the first N coco128 images (default all)",
+    )
     parser.add_argument("--batch-size", type=int, default=8, help="coco checks (default 8)")
-    parser.add_argument("--learning-rate", type=float, default=None,
-                        help="coco checks: Adam rate (default 1e-4 for vgg16_ssd300, else 1e-3)")
-    parser.add_argument("--resume", action="store_true",
-                        help="coco checks: continue the run in --out (e.g. at another rate)")
-    parser.add_argument("--mixed-precision", action="store_true",
-                        help="coco checks: mixed_bfloat16 on a CPU, mixed_float16 on a GPU")
-    parser.add_argument("--matching", choices=("bipartite", "forced"), default=None,
-                        help="shapes and face_ssd checks: anchor matching (default: the spec's, "
-                             "bipartite)")
+    parser.add_argument(
+        "--learning-rate",
+        type=float,
+        default=None,
+        help="coco checks: Adam rate (default 1e-4 for vgg16_ssd300, else 1e-3)",
+    )
+    parser.add_argument(
+        "--resume", action="store_true", help="coco checks: continue the run in --out (e.g. at another rate)"
+    )
+    parser.add_argument(
+        "--mixed-precision",
+        action="store_true",
+        help="coco checks: mixed_bfloat16 on a CPU, mixed_float16 on a GPU",
+    )
+    parser.add_argument(
+        "--matching",
+        choices=("bipartite", "forced"),
+        default=None,
+        help="shapes and face_ssd checks: anchor matching (default: the spec's, bipartite)",
+    )
     parser.add_argument("--out", default="/tmp/kssd_training_checks")
     args = parser.parse_args(argv)
     shared, out = Path(args.shared).resolve(), Path(args.out)
@@ -198,8 +277,17 @@ def main(argv=None):
         elif check == "face_ssd":
             check_face_ssd(args.budget, out, shared, args.matching)
         else:
-            check_coco(check, args.budget, out, shared, args.coco_images, args.batch_size,
-                       args.learning_rate, args.resume, args.mixed_precision)
+            check_coco(
+                check,
+                args.budget,
+                out,
+                shared,
+                args.coco_images,
+                args.batch_size,
+                args.learning_rate,
+                args.resume,
+                args.mixed_precision,
+            )
         print(f"[{check}] done in {time.perf_counter() - started:.0f} s", flush=True)
     return 0
 

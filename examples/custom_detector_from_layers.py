@@ -83,7 +83,9 @@ def double_conv(inputs, *, name, filters, strides=2):
     """Two 3x3 conv + BN + ReLU; the first one strided. Layers are named after the node."""
     x = inputs
     for i, s in enumerate((strides, 1)):
-        x = keras.layers.Conv2D(filters, 3, strides=s, padding="same", use_bias=False, name=f"{name}_conv{i}")(x)
+        x = keras.layers.Conv2D(
+            filters, 3, strides=s, padding="same", use_bias=False, name=f"{name}_conv{i}"
+        )(x)
         x = keras.layers.BatchNormalization(name=f"{name}_bn{i}")(x)
         x = keras.layers.ReLU(name=f"{name}_relu{i}")(x)
     return x
@@ -120,13 +122,17 @@ def main():
     model = detector_from_layers()
     x, y, squares = make_data(model.anchors, count=64)
     history = model.fit(x, y, batch_size=8, epochs=30, verbose=0)
-    print(f"layers model: {model.count_params()} params, {len(model.anchors)} anchors, "
-          f"loss {history.history['loss'][0]:.2f} -> {history.history['loss'][-1]:.2f}")
+    print(
+        f"layers model: {model.count_params()} params, {len(model.anchors)} anchors, "
+        f"loss {history.history['loss'][0]:.2f} -> {history.history['loss'][-1]:.2f}"
+    )
     found = model.predict(x[:1], verbose=0)  # detections, boxes in input pixels
     truth_box, truth_class = squares[0]
-    print(f"  predict on image 0: {int(found['num_detections'][0])} detections, best "
-          f"{model.class_names[int(found['classes'][0, 0]) - 1]} {found['scores'][0, 0]:.2f} at "
-          f"{np.round(found['boxes'][0, 0]).tolist()} (truth: {model.class_names[truth_class - 1]} at {truth_box})")
+    print(
+        f"  predict on image 0: {int(found['num_detections'][0])} detections, best "
+        f"{model.class_names[int(found['classes'][0, 0]) - 1]} {found['scores'][0, 0]:.2f} at "
+        f"{np.round(found['boxes'][0, 0]).tolist()} (truth: {model.class_names[truth_class - 1]} at {truth_box})"
+    )
     saved = Path(tempfile.mkdtemp()) / "layers_ssd.keras"
     model.save(saved)
     clone = keras.saving.load_model(saved)  # needs only `import kssd`

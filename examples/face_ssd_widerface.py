@@ -31,8 +31,9 @@ def main(argv=None):
     parser.add_argument("--batch-size", type=int, default=None, help="default: the spec's (32)")
     parser.add_argument("--resume", action="store_true", help="continue the run in --out")
     parser.add_argument("--mixed-precision", action="store_true")
-    parser.add_argument("--smoke", action="store_true",
-                        help="a few steps on widerface_mini (../shared) to check the set-up")
+    parser.add_argument(
+        "--smoke", action="store_true", help="a few steps on widerface_mini (../shared) to check the set-up"
+    )
     args = parser.parse_args(argv)
 
     from kssd_zoo.training import evaluate, results_table, train
@@ -41,9 +42,18 @@ def main(argv=None):
         root = SHARED / "data" / "faces" / "widerface_mini"
         if not root.is_dir():
             parser.error(f"--smoke needs {root.resolve()}")
-        result = train("face_ssd", str(root), epochs=2, batch_size=4, steps_per_epoch=1,
-                       val_fraction=0.2, out_dir=args.out, resume=args.resume,
-                       tensorboard=False, verbose=2)
+        result = train(
+            "face_ssd",
+            str(root),
+            epochs=2,
+            batch_size=4,
+            steps_per_epoch=1,
+            val_fraction=0.2,
+            out_dir=args.out,
+            resume=args.resume,
+            tensorboard=False,
+            verbose=2,
+        )
         report = evaluate(result["model"], str(root), "widerface", progress=False)
         print(results_table(report["metrics"], title="face_ssd smoke run, train images"))
         return 0
@@ -51,12 +61,26 @@ def main(argv=None):
         parser.error("--root is required (or use --smoke)")
     # Validation during training: the official val split, easy/medium/hard with the .mat files.
     val_gt = args.val_gt or str(Path(args.root) / "eval_tools" / "ground_truth")
-    result = train("face_ssd", args.root, val_split="val", epochs=args.epochs,
-                   batch_size=args.batch_size, out_dir=args.out, resume=args.resume,
-                   mixed_precision=args.mixed_precision, metric="widerface", eval_every=5,
-                   max_val_images=500)
-    report = evaluate(result["model"], args.root, "widerface", split="val",
-                      widerface_ground_truth=val_gt if Path(val_gt).is_dir() else None)
+    result = train(
+        "face_ssd",
+        args.root,
+        val_split="val",
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        out_dir=args.out,
+        resume=args.resume,
+        mixed_precision=args.mixed_precision,
+        metric="widerface",
+        eval_every=5,
+        max_val_images=500,
+    )
+    report = evaluate(
+        result["model"],
+        args.root,
+        "widerface",
+        split="val",
+        widerface_ground_truth=val_gt if Path(val_gt).is_dir() else None,
+    )
     print(results_table(report["metrics"], title="face_ssd on WIDER FACE val"))
     return 0
 

@@ -36,19 +36,25 @@ def main():
 
     model = kssd_zoo.tiny_ssd(steps_per_epoch=40)
     model.compile_from_spec(optimizer=keras.optimizers.Adam(3e-3))  # faster start than the spec's 1e-3
-    train = load_dataset(shapes(num_images=640, seed=0), model, batch_size=16, augmentation="none",
-                         seed=0, repeat=True)
+    train = load_dataset(
+        shapes(num_images=640, seed=0), model, batch_size=16, augmentation="none", seed=0, repeat=True
+    )
     model.fit(train, epochs=args.epochs, steps_per_epoch=40, verbose=2)
 
     record = shapes(num_images=1, image_size=(200, 300), split="test", seed=1)[0]
     results = detect(model, record["image"], score_threshold=0.25)[0]
-    print("ground truth:", [(int(c), np.round(b).astype(int).tolist()) for b, c in zip(record["boxes"], record["labels"])])
+    print(
+        "ground truth:",
+        [(int(c), np.round(b).astype(int).tolist()) for b, c in zip(record["boxes"], record["labels"])],
+    )
     for box, name, score in zip(results["boxes"], results["class_names"], results["scores"]):
         print(f"detected {name:8s} {score:.2f} at {np.round(box).astype(int).tolist()}")
 
     path = os.path.join(args.out, "tiny_ssd_saved_model")
     report = export(model, "saved_model", path, overwrite=True, score_threshold=0.25)
-    print(f"SavedModel at {path}: verified against Keras ({report['verification']['matched']} detections match)")
+    print(
+        f"SavedModel at {path}: verified against Keras ({report['verification']['matched']} detections match)"
+    )
     print(f"done in {time.perf_counter() - start:.0f} s")
 
 

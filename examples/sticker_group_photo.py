@@ -35,7 +35,9 @@ def main(argv=None):
     else:
         image, name = read_image(args.photo), Path(args.photo).stem
 
-    result, faces = kssd_zoo.sticker(image, sticker=args.sticker, weights=args.weights, long_side=args.long_side)
+    result, faces = kssd_zoo.sticker(
+        image, sticker=args.sticker, weights=args.weights, long_side=args.long_side
+    )
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

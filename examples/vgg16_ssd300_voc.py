@@ -26,8 +26,7 @@ def main(argv=None):
     parser.add_argument("--epochs", type=int, default=None, help="default: the spec's")
     parser.add_argument("--batch-size", type=int, default=None, help="default: the spec's (32)")
     parser.add_argument("--metric", choices=("voc07", "voc12"), default="voc07")
-    parser.add_argument("--backbone-weights", default="imagenet",
-                        help="'imagenet', a weight file, or 'none'")
+    parser.add_argument("--backbone-weights", default="imagenet", help="'imagenet', a weight file, or 'none'")
     parser.add_argument("--resume", action="store_true")
     parser.add_argument("--smoke", action="store_true", help="tiny run on generated shapes")
     args = parser.parse_args(argv)
@@ -36,11 +35,22 @@ def main(argv=None):
     from kssd_zoo.training import evaluate, resolve_data, results_table, train
 
     if args.smoke:
-        model = kssd_zoo.vgg16_ssd300(num_classes=3, class_names=["circle", "square",
-                                                                  "triangle"], compile=False)
-        result = train(model, "shapes:8", epochs=1, batch_size=2, steps_per_epoch=1,
-                       metric="voc07", max_val_images=4, out_dir=args.out, resume=args.resume,
-                       tensorboard=False, verbose=2)
+        model = kssd_zoo.vgg16_ssd300(
+            num_classes=3, class_names=["circle", "square", "triangle"], compile=False
+        )
+        result = train(
+            model,
+            "shapes:8",
+            epochs=1,
+            batch_size=2,
+            steps_per_epoch=1,
+            metric="voc07",
+            max_val_images=4,
+            out_dir=args.out,
+            resume=args.resume,
+            tensorboard=False,
+            verbose=2,
+        )
         print(results_table(result["val_metrics"] or {}, title="vgg16_ssd300 smoke run"))
         return 0
     if not args.train or not args.test:
@@ -52,9 +62,18 @@ def main(argv=None):
     test, _ = resolve_data(args.test, "test")
     backbone = None if args.backbone_weights == "none" else args.backbone_weights
     model = kssd_zoo.vgg16_ssd300(backbone_weights=backbone, compile=False)
-    result = train(model, records, test, epochs=args.epochs, batch_size=args.batch_size,
-                   metric=args.metric, eval_every=10, max_val_images=500, out_dir=args.out,
-                   resume=args.resume)
+    result = train(
+        model,
+        records,
+        test,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        metric=args.metric,
+        eval_every=10,
+        max_val_images=500,
+        out_dir=args.out,
+        resume=args.resume,
+    )
     report = evaluate(result["model"], args.test, args.metric, split="test")
     print(results_table(report["metrics"], title=f"vgg16_ssd300 on VOC2007 test ({args.metric})"))
     return 0

@@ -14,5 +14,4 @@ Examples:
 
 __version__ = "0.1.0"
 
-from kssd import anchors, boxes, encoding  # noqa: E402,F401
-from kssd import callbacks, inference, layers, losses, models  # noqa: E402,F401
+from kssd import anchors, boxes, callbacks, encoding, inference, layers, losses, models  # noqa: E402,F401  # noqa: E402,F401

@@ -107,7 +107,9 @@ def feature_map_sizes(image_size, *, steps=None, feature_sizes=None):
     """
     height, width = _image_size(image_size)
     if feature_sizes is not None:
-        result = [tuple(int(v) for v in hw_pair(f, f"feature_sizes[{k}]")) for k, f in enumerate(feature_sizes)]
+        result = [
+            tuple(int(v) for v in hw_pair(f, f"feature_sizes[{k}]")) for k, f in enumerate(feature_sizes)
+        ]
         _check_positive(result, "feature_sizes")
         return result
     if steps is None:

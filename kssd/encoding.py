@@ -17,8 +17,7 @@ from kssd.boxes.matcher import check_matching, match_anchors
 IGNORED_CLASS = -1.0
 
 
-def _encode_one(boxes, labels, anchors, match_threshold, variances, matching,
-                negative_threshold, ops):
+def _encode_one(boxes, labels, anchors, match_threshold, variances, matching, negative_threshold, ops):
     # A zero-area padding row keeps N >= 1 so reductions over boxes are defined even for
     # background-only images; it is marked invalid and never matched.
     boxes = ops.concatenate([ops.cast(boxes, "float32"), ops.zeros((1, 4), "float32")], axis=0)
@@ -41,8 +40,15 @@ def _encode_one(boxes, labels, anchors, match_threshold, variances, matching,
     return ops.concatenate([offsets, ops.expand_dims(classes, -1)], axis=-1)
 
 
-def encode_targets(boxes, labels, anchors, match_threshold=0.45, variances=DEFAULT_VARIANCES,
-                   matching="bipartite", negative_threshold=None):
+def encode_targets(
+    boxes,
+    labels,
+    anchors,
+    match_threshold=0.45,
+    variances=DEFAULT_VARIANCES,
+    matching="bipartite",
+    negative_threshold=None,
+):
     """Encode one image's ground truth (or a padded batch) against anchors.
 
     Args:
@@ -75,8 +81,9 @@ def encode_targets(boxes, labels, anchors, match_threshold=0.45, variances=DEFAU
     anchors = ops.cast(anchors, "float32")
 
     def encode_one(image_boxes, image_labels):
-        return _encode_one(image_boxes, image_labels, anchors, match_threshold, variances,
-                           matching, negative_threshold, ops)
+        return _encode_one(
+            image_boxes, image_labels, anchors, match_threshold, variances, matching, negative_threshold, ops
+        )
 
     if len(boxes.shape) == 3:
         return ops.vectorized_map(
@@ -114,9 +121,16 @@ class TargetEncoder:
         (2, 5)
     """
 
-    def __init__(self, anchors, match_threshold=0.45, variances=DEFAULT_VARIANCES,
-                 bounding_box_format="rel_xyxy", image_size=None, matching="bipartite",
-                 negative_threshold=None):
+    def __init__(
+        self,
+        anchors,
+        match_threshold=0.45,
+        variances=DEFAULT_VARIANCES,
+        bounding_box_format="rel_xyxy",
+        image_size=None,
+        matching="bipartite",
+        negative_threshold=None,
+    ):
         self.anchors = np.asarray(anchors, dtype="float32")
         if self.anchors.ndim != 2 or self.anchors.shape[-1] != 4:
             raise ValueError(f"`anchors` must have shape (A, 4), got {self.anchors.shape}")
@@ -125,9 +139,7 @@ class TargetEncoder:
                 f"`bounding_box_format` must be one of {KNOWN_FORMATS}, got {bounding_box_format!r}"
             )
         if not bounding_box_format.startswith("rel_") and image_size is None:
-            raise ValueError(
-                f"bounding_box_format={bounding_box_format!r} is absolute: pass `image_size`"
-            )
+            raise ValueError(f"bounding_box_format={bounding_box_format!r} is absolute: pass `image_size`")
         check_matching(matching, match_threshold, negative_threshold)
         self.match_threshold = match_threshold
         self.matching = matching
@@ -147,5 +159,12 @@ class TargetEncoder:
         if self.bounding_box_format != "rel_xyxy":
             height, width = (None, None) if self.image_size is None else self.image_size
             boxes = convert_format(boxes, self.bounding_box_format, "rel_xyxy", height=height, width=width)
-        return encode_targets(boxes, labels, self.anchors, self.match_threshold, self.variances,
-                              self.matching, self.negative_threshold)
+        return encode_targets(
+            boxes,
+            labels,
+            self.anchors,
+            self.match_threshold,
+            self.variances,
+            self.matching,
+            self.negative_threshold,
+        )

@@ -4,8 +4,16 @@ import cv2
 import numpy as np
 
 _PALETTE = [
-    (230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200), (245, 130, 48),
-    (145, 30, 180), (70, 240, 240), (240, 50, 230), (210, 245, 60), (250, 190, 212),
+    (230, 25, 75),
+    (60, 180, 75),
+    (255, 225, 25),
+    (0, 130, 200),
+    (245, 130, 48),
+    (145, 30, 180),
+    (70, 240, 240),
+    (240, 50, 230),
+    (210, 245, 60),
+    (250, 190, 212),
 ]
 
 
@@ -51,8 +59,16 @@ def draw_detections(image, boxes, labels, scores=None, class_names=None, thickne
         (text_w, text_h), base = cv2.getTextSize(caption, cv2.FONT_HERSHEY_SIMPLEX, font_scale, 1)
         top = max(y1 - text_h - base, 0)
         cv2.rectangle(canvas, (x1, top), (x1 + text_w, top + text_h + base), colour, -1)
-        cv2.putText(canvas, caption, (x1, top + text_h), cv2.FONT_HERSHEY_SIMPLEX, font_scale,
-                    (0, 0, 0), 1, cv2.LINE_AA)
+        cv2.putText(
+            canvas,
+            caption,
+            (x1, top + text_h),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            font_scale,
+            (0, 0, 0),
+            1,
+            cv2.LINE_AA,
+        )
     return canvas
 
 
@@ -81,8 +97,9 @@ def image_grid(images, columns=4, path=None, gap=4):
     grid = np.full((rows * (height + gap) - gap, columns * (width + gap) - gap, 3), 255, "uint8")
     for i, img in enumerate(images):
         r, c = divmod(i, columns)
-        grid[r * (height + gap): r * (height + gap) + height,
-             c * (width + gap): c * (width + gap) + width] = img
+        grid[
+            r * (height + gap) : r * (height + gap) + height, c * (width + gap) : c * (width + gap) + width
+        ] = img
     if path is not None and not cv2.imwrite(str(path), cv2.cvtColor(grid, cv2.COLOR_RGB2BGR)):
         raise OSError(f"could not write {path}")
     return grid

@@ -17,17 +17,19 @@ from kssd_zoo.detector import Detector
 from kssd_zoo.loading import load
 from kssd_zoo.registry import UnknownModelError, build, list_models
 from kssd_zoo.spec import SpecError
-from kssd_zoo.sticker import sticker, Stickerer
+from kssd_zoo.sticker import Stickerer, sticker
 
 __all__ = [
     "Detector",
     "SpecError",
+    "Stickerer",
     "UnknownModelError",
     "build",
     "face_ssd",
     "list_models",
     "load",
     "mobilenetv2_ssd",
+    "sticker",
     "tiny_ssd",
     "ultraface_rfb",
     "ultraface_slim",
@@ -38,7 +40,12 @@ __all__ = [
 def _factory(model_name, summary):
     def factory(*, num_classes=None, input_shape=None, weights=None, compile=True, **overrides):
         return build(
-            model_name, weights=weights, compile=compile, num_classes=num_classes, input_shape=input_shape, **overrides
+            model_name,
+            weights=weights,
+            compile=compile,
+            num_classes=num_classes,
+            input_shape=input_shape,
+            **overrides,
         )
 
     factory.__name__ = factory.__qualname__ = model_name

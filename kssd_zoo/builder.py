@@ -109,7 +109,9 @@ def build_network(spec, *, return_features=False):
             raise
         except Exception as err:
             raise SpecError(
-                [f"backbone[{i}] (node {node['name']!r}, block {node['block']!r}): {type(err).__name__}: {err}"],
+                [
+                    f"backbone[{i}] (node {node['name']!r}, block {node['block']!r}): {type(err).__name__}: {err}"
+                ],
                 source=spec.get("name"),
             ) from err
     features = [tensors[n] for n in spec["heads"]["from"]]
@@ -120,7 +122,8 @@ def build_network(spec, *, return_features=False):
         )
     except Exception as err:
         raise SpecError(
-            [f"heads (block {spec['heads']['block']!r}): {type(err).__name__}: {err}"], source=spec.get("name")
+            [f"heads (block {spec['heads']['block']!r}): {type(err).__name__}: {err}"],
+            source=spec.get("name"),
         ) from err
     y_pred = keras.layers.Concatenate(axis=-1, name="predictions")([locs, logits])
     if return_features:

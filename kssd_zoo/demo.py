@@ -16,8 +16,9 @@ from kssd.metrics import voc_map
 from kssd.visualization import draw_detections, image_grid
 
 
-def run_demo(out_dir="demo_out", *, train_seconds=120.0, num_train=4000, num_val=300,
-             batch_size=32, seed=0, verbose=1):
+def run_demo(
+    out_dir="demo_out", *, train_seconds=120.0, num_train=4000, num_val=300, batch_size=32, seed=0, verbose=1
+):
     """Generate shapes, train ``tiny_ssd`` for ``train_seconds``, evaluate, draw detections.
 
     Args:
@@ -42,12 +43,18 @@ def run_demo(out_dir="demo_out", *, train_seconds=120.0, num_train=4000, num_val
     train_records = shapes(num_images=num_train, split="train", seed=seed)
     val_records = shapes(num_images=num_val, split="val", seed=seed)
     model = tiny_ssd(steps_per_epoch=max(num_train // batch_size, 1))
-    train = load_dataset(train_records, model=model, batch_size=batch_size, training=True,
-                         seed=seed, repeat=True)
+    train = load_dataset(
+        train_records, model=model, batch_size=batch_size, training=True, seed=seed, repeat=True
+    )
     steps_per_epoch = max(num_train // batch_size, 1)
-    history = model.fit(train, epochs=1000, steps_per_epoch=steps_per_epoch,
-                        callbacks=[TimeLimit(train_seconds, per_batch=True)], verbose=verbose,
-                        shuffle=False)  # the pipeline shuffles
+    history = model.fit(
+        train,
+        epochs=1000,
+        steps_per_epoch=steps_per_epoch,
+        callbacks=[TimeLimit(train_seconds, per_batch=True)],
+        verbose=verbose,
+        shuffle=False,
+    )  # the pipeline shuffles
     trained_for = time.perf_counter() - started
 
     images = [r["image"] for r in val_records]
@@ -56,8 +63,10 @@ def run_demo(out_dir="demo_out", *, train_seconds=120.0, num_train=4000, num_val
     # is how an early demo reported mAP 0.0.
     detections = detect(model, images, score_threshold=0.01, batch_size=batch_size)
     ground_truth = {r["image_id"]: {"boxes": r["boxes"], "labels": r["labels"]} for r in val_records}
-    predicted = {r["image_id"]: {"boxes": d["boxes"], "labels": d["classes"], "scores": d["scores"]}
-                 for r, d in zip(val_records, detections)}
+    predicted = {
+        r["image_id"]: {"boxes": d["boxes"], "labels": d["classes"], "scores": d["scores"]}
+        for r, d in zip(val_records, detections)
+    }
     result = voc_map(ground_truth, predicted, iou_threshold=0.5, method="area")
     names = model.class_names
 
@@ -66,15 +75,19 @@ def run_demo(out_dir="demo_out", *, train_seconds=120.0, num_train=4000, num_val
     drawn = []
     for image, found in zip(images[:16], detections[:16]):
         keep = found["scores"] >= shown
-        drawn.append(draw_detections(image, found["boxes"][keep], found["classes"][keep],
-                                     found["scores"][keep], class_names=names))
+        drawn.append(
+            draw_detections(
+                image, found["boxes"][keep], found["classes"][keep], found["scores"][keep], class_names=names
+            )
+        )
     image_grid(drawn, columns=4, path=picture)
     model_path = os.path.join(out_dir, "tiny_ssd.keras")
     model.save(model_path)
     return {
         "mAP": float(result["mAP"]),
-        "per_class": {names[int(c) - 1] if str(c).isdigit() else c: float(ap)
-                      for c, ap in result["per_class"].items()},
+        "per_class": {
+            names[int(c) - 1] if str(c).isdigit() else c: float(ap) for c, ap in result["per_class"].items()
+        },
         "train_seconds": trained_for,
         "epochs": len(history.history.get("loss", [])),
         "picture": picture,

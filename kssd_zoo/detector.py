@@ -175,7 +175,9 @@ class Detector(SSDDetector):
         from kssd.anchors import feature_map_sizes
 
         anchors = self._kssd_spec["anchors"]
-        expected = feature_map_sizes(size, steps=anchors.get("steps"), feature_sizes=anchors.get("feature_sizes"))
+        expected = feature_map_sizes(
+            size, steps=anchors.get("steps"), feature_sizes=anchors.get("feature_sizes")
+        )
         if [tuple(s) for s in shapes] != [tuple(e) for e in expected]:
             key = "anchors.feature_sizes" if "feature_sizes" in anchors else "anchors.steps"
             raise SpecError(
@@ -215,4 +217,3 @@ class Detector(SSDDetector):
     @classmethod
     def from_config(cls, config, custom_objects=None):
         return cls(**config)
-

@@ -25,7 +25,9 @@ def list_models():
     return spec_names()
 
 
-def build(name_or_yaml_path, *, weights=None, compile=True, backbone_weights=None, steps_per_epoch=None, **overrides):
+def build(
+    name_or_yaml_path, *, weights=None, compile=True, backbone_weights=None, steps_per_epoch=None, **overrides
+):
     """Build a :class:`kssd_zoo.Detector` from a shipped spec name, a YAML path or a spec dict.
 
     Args:

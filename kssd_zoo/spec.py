@@ -31,18 +31,47 @@ _MODEL_NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 RESERVED_NODE_NAMES = ("input", "image", "normalization", "head", "predictions")
 
 TOP_LEVEL_KEYS = (
-    "name", "description", "input", "normalization", "num_classes", "class_names", "backbone",
-    "heads", "anchors", "variances", "match_threshold", "matching", "negative_threshold",
-    "postprocess", "training",
-    "pretrained_backbone", "license", "references",
+    "name",
+    "description",
+    "input",
+    "normalization",
+    "num_classes",
+    "class_names",
+    "backbone",
+    "heads",
+    "anchors",
+    "variances",
+    "match_threshold",
+    "matching",
+    "negative_threshold",
+    "postprocess",
+    "training",
+    "pretrained_backbone",
+    "license",
+    "references",
 )
 REQUIRED_KEYS = ("name", "input", "num_classes", "backbone", "heads", "anchors")
 INPUT_KEYS = ("shape", "dynamic")
 NODE_KEYS = ("name", "block", "from", "args")
 HEAD_KEYS = ("block", "from", "args")
-ANCHOR_KEYS = ("steps", "min_sizes", "feature_sizes", "scales", "aspect_ratios", "extra_box", "clip", "centers")
+ANCHOR_KEYS = (
+    "steps",
+    "min_sizes",
+    "feature_sizes",
+    "scales",
+    "aspect_ratios",
+    "extra_box",
+    "clip",
+    "centers",
+)
 TRAINING_KEYS = (
-    "batch_size", "epochs", "steps_per_epoch", "optimizer", "schedule", "loss", "augmentation",
+    "batch_size",
+    "epochs",
+    "steps_per_epoch",
+    "optimizer",
+    "schedule",
+    "loss",
+    "augmentation",
     "batch_norm_momentum",
 )
 OPTIMIZER_KEYS = {
@@ -53,7 +82,12 @@ OPTIMIZER_KEYS = {
 SCHEDULE_KEYS = {
     "constant": ("name", "learning_rate"),
     "warmup_multistep": (
-        "name", "initial_learning_rate", "warmup_epochs", "decay_epochs", "decay_rate", "min_learning_rate",
+        "name",
+        "initial_learning_rate",
+        "warmup_epochs",
+        "decay_epochs",
+        "decay_rate",
+        "min_learning_rate",
     ),
 }
 LOSS_KEYS = ("neg_pos_ratio", "alpha", "min_negatives")
@@ -185,7 +219,9 @@ def load_spec_file(path):
         problem = getattr(err, "problem", None) or str(err)
         raise SpecError([f"{where}YAML syntax error: {problem}"], source=str(path)) from None
     if not isinstance(data, dict):
-        raise SpecError([f"top level: expected a mapping of spec keys, got {type(data).__name__}"], source=str(path))
+        raise SpecError(
+            [f"top level: expected a mapping of spec keys, got {type(data).__name__}"], source=str(path)
+        )
     return data, _line_map(text)
 
 
@@ -224,16 +260,28 @@ def apply_overrides(spec, **overrides):
         else:
             spec["input"] = {"shape": shape}
     for key, value in overrides.items():
-        if key in ("input", "postprocess", "training") and isinstance(value, dict) and isinstance(spec.get(key), dict):
+        if (
+            key in ("input", "postprocess", "training")
+            and isinstance(value, dict)
+            and isinstance(spec.get(key), dict)
+        ):
             spec[key] = {**spec[key], **copy.deepcopy(value)}
         else:
             spec[key] = copy.deepcopy(value)
-    if "class_names" in overrides and "num_classes" not in overrides and isinstance(overrides["class_names"], (list, tuple)):
+    if (
+        "class_names" in overrides
+        and "num_classes" not in overrides
+        and isinstance(overrides["class_names"], (list, tuple))
+    ):
         spec["num_classes"] = len(overrides["class_names"])
     if "num_classes" in overrides and "class_names" not in overrides:
         names = spec.get("class_names")
         n = overrides["num_classes"]
-        if isinstance(n, int) and not isinstance(n, bool) and (not isinstance(names, list) or len(names) != n):
+        if (
+            isinstance(n, int)
+            and not isinstance(n, bool)
+            and (not isinstance(names, list) or len(names) != n)
+        ):
             spec["class_names"] = default_class_names(max(n, 0))
     return spec
 
@@ -324,13 +372,18 @@ def _check_args(c, path, fn, args, skip):
         c.err(path, f"expected a mapping of keyword arguments, got {_tname(args)}")
         return
     params = inspect.signature(fn).parameters
-    accepted = [n for n, p in params.items() if n not in skip and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    accepted = [
+        n for n, p in params.items() if n not in skip and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)
+    ]
     var_kw = any(p.kind == p.VAR_KEYWORD for p in params.values())
     for key, value in args.items():
         if key not in accepted:
             if not var_kw:
-                c.err(f"{path}.{key}", f"unknown argument {key!r} for {fn.__name__}{suggest(key, accepted)}; "
-                      f"accepted: {', '.join(accepted)}")
+                c.err(
+                    f"{path}.{key}",
+                    f"unknown argument {key!r} for {fn.__name__}{suggest(key, accepted)}; "
+                    f"accepted: {', '.join(accepted)}",
+                )
             continue
         default = params[key].default
         if default is inspect.Parameter.empty or default is None:
@@ -368,7 +421,10 @@ def _check_input(c, spec):
                 c.err(f"input.shape[{i}]", "null size needs input.dynamic: true")
                 ok = False
         elif not (_is_int(v) and v > 0):
-            c.err(f"input.shape[{i}]", f"expected a positive int (or null when dynamic), got {v!r} ({_tname(v)})")
+            c.err(
+                f"input.shape[{i}]",
+                f"expected a positive int (or null when dynamic), got {v!r} ({_tname(v)})",
+            )
             ok = False
     if shape[2] != 3:
         c.err("input.shape[2]", f"expected 3 channels (RGB images), got {shape[2]!r}")
@@ -382,7 +438,9 @@ def _check_normalization(c, value):
     if value is None:
         return
     if not isinstance(value, dict):
-        c.err("normalization", f"expected {{mean: [...], std: [...]}} or {{scale: s, offset: o}}, got {value!r}")
+        c.err(
+            "normalization", f"expected {{mean: [...], std: [...]}} or {{scale: s, offset: o}}, got {value!r}"
+        )
         return
     if set(value) == {"mean", "std"}:
         for key in ("mean", "std"):
@@ -396,7 +454,10 @@ def _check_normalization(c, value):
     elif "scale" in value and set(value) <= {"scale", "offset"}:
         c.number("normalization.scale", value["scale"])
         offset = value.get("offset", 0.0)
-        if not (_is_num(offset) or (isinstance(offset, list) and len(offset) == 3 and all(_is_num(o) for o in offset))):
+        if not (
+            _is_num(offset)
+            or (isinstance(offset, list) and len(offset) == 3 and all(_is_num(o) for o in offset))
+        ):
             c.err("normalization.offset", f"expected a number or a list of 3 numbers, got {offset!r}")
     else:
         c.err(
@@ -412,7 +473,11 @@ def _check_backbone(c, value, blocks):
         c.err("backbone", f"expected a non-empty list of nodes, got {_tname(value)}")
         return []
     defined = []
-    all_names = {n.get("name"): i for i, n in enumerate(value) if isinstance(n, dict) and isinstance(n.get("name"), str)}
+    all_names = {
+        n.get("name"): i
+        for i, n in enumerate(value)
+        if isinstance(n, dict) and isinstance(n.get("name"), str)
+    }
     for i, node in enumerate(value):
         path = f"backbone[{i}]"
         if not c.keys(path, node, NODE_KEYS, required=("name", "block")):
@@ -422,9 +487,13 @@ def _check_backbone(c, value, blocks):
             if not _NAME_RE.match(name):
                 c.err(f"{path}.name", f"{name!r} is not a valid node name (letters, digits, underscores)")
             elif name in RESERVED_NODE_NAMES:
-                c.err(f"{path}.name", f"{name!r} is reserved; reserved names: {', '.join(RESERVED_NODE_NAMES)}")
+                c.err(
+                    f"{path}.name", f"{name!r} is reserved; reserved names: {', '.join(RESERVED_NODE_NAMES)}"
+                )
             elif name in defined:
-                c.err(f"{path}.name", f"duplicate node name {name!r} (first at backbone[{defined.index(name)}])")
+                c.err(
+                    f"{path}.name", f"duplicate node name {name!r} (first at backbone[{defined.index(name)}])"
+                )
         elif "name" in node:
             c.err(f"{path}.name", f"expected a string, got {name!r} ({_tname(name)})")
         src = node.get("from", defined[-1] if defined else "input")
@@ -436,11 +505,17 @@ def _check_backbone(c, value, blocks):
                 if s == "input" or s in defined:
                     continue
                 if s in all_names and all_names[s] >= i:
-                    c.err(f"{path}.from", f"{s!r} is defined later (backbone[{all_names[s]}]); "
-                          "a node can only use earlier nodes or 'input'")
+                    c.err(
+                        f"{path}.from",
+                        f"{s!r} is defined later (backbone[{all_names[s]}]); "
+                        "a node can only use earlier nodes or 'input'",
+                    )
                 else:
-                    c.err(f"{path}.from", f"unknown node {s!r}{suggest(s, defined + ['input'])}; "
-                          "expected 'input' or the name of an earlier node")
+                    c.err(
+                        f"{path}.from",
+                        f"unknown node {s!r}{suggest(s, defined + ['input'])}; "
+                        "expected 'input' or the name of an earlier node",
+                    )
         block = node.get("block")
         if isinstance(block, str) and block in blocks:
             _check_args(c, f"{path}.args", blocks[block], node.get("args"), skip=("inputs", "name"))
@@ -519,10 +594,12 @@ def _check_training(c, value):
     if "steps_per_epoch" in value:
         c.number("training.steps_per_epoch", value["steps_per_epoch"], low=1, integer=True, allow_none=True)
     if "batch_norm_momentum" in value:
-        c.number("training.batch_norm_momentum", value["batch_norm_momentum"], low=0, high=1,
-                 allow_none=True)
+        c.number("training.batch_norm_momentum", value["batch_norm_momentum"], low=0, high=1, allow_none=True)
     if "augmentation" in value and value["augmentation"] not in AUGMENTATIONS:
-        c.err("training.augmentation", f"expected one of {', '.join(AUGMENTATIONS)}, got {value['augmentation']!r}")
+        c.err(
+            "training.augmentation",
+            f"expected one of {', '.join(AUGMENTATIONS)}, got {value['augmentation']!r}",
+        )
     for key, table in (("optimizer", OPTIMIZER_KEYS), ("schedule", SCHEDULE_KEYS)):
         sub = value.get(key)
         if sub is None:
@@ -532,7 +609,10 @@ def _check_training(c, value):
             continue
         kind = sub["name"]
         if kind not in table:
-            c.err(f"training.{key}.name", f"unknown {key} {kind!r}{suggest(kind, list(table))}; known: {', '.join(table)}")
+            c.err(
+                f"training.{key}.name",
+                f"unknown {key} {kind!r}{suggest(kind, list(table))}; known: {', '.join(table)}",
+            )
             continue
         c.keys(f"training.{key}", sub, table[kind])
         for k, v in sub.items():
@@ -601,8 +681,11 @@ def validate_spec(spec, *, source=None, lines=None):
         if not isinstance(class_names, list) or not all(isinstance(n, str) and n for n in class_names):
             c.err("class_names", f"expected a list of non-empty strings, got {class_names!r}")
         elif _is_int(num_classes) and len(class_names) != num_classes:
-            c.err("class_names", f"has {len(class_names)} names but num_classes is {num_classes} "
-                  "(num_classes counts objects only; background is class 0 and is not listed)")
+            c.err(
+                "class_names",
+                f"has {len(class_names)} names but num_classes is {num_classes} "
+                "(num_classes counts objects only; background is class 0 and is not listed)",
+            )
         elif len(set(class_names)) != len(class_names):
             c.err("class_names", f"names must be unique, got {class_names!r}")
 
@@ -614,14 +697,22 @@ def validate_spec(spec, *, source=None, lines=None):
         anchors = spec["anchors"]
         if levels is not None and dynamic and isinstance(anchors, dict):
             if "feature_sizes" in anchors or "steps" not in anchors:
-                c.err("anchors", "a dynamic spec needs anchors.steps (and no feature_sizes) so anchors follow the input size")
+                c.err(
+                    "anchors",
+                    "a dynamic spec needs anchors.steps (and no feature_sizes) so anchors follow the input size",
+                )
 
     heads = spec.get("heads")
     if "heads" in spec and c.keys("heads", heads, HEAD_KEYS, required=("block", "from")):
         block = heads.get("block")
         if isinstance(block, str) and block in registry._HEADS:
-            _check_args(c, "heads.args", registry._HEADS[block], heads.get("args"),
-                        skip=("features", "anchors_per_cell", "num_logits", "name"))
+            _check_args(
+                c,
+                "heads.args",
+                registry._HEADS[block],
+                heads.get("args"),
+                skip=("features", "anchors_per_cell", "num_logits", "name"),
+            )
         elif "block" in heads:
             c.err("heads.block", f"unknown head {block!r}{registry.suggest(block, list(registry._HEADS))}")
         src = heads.get("from")
@@ -633,8 +724,11 @@ def validate_spec(spec, *, source=None, lines=None):
                     if s not in defined:
                         c.err(f"heads.from[{i}]", f"unknown node {s!r}{registry.suggest(s, defined)}")
                 if levels is not None and len(src) != levels:
-                    c.err("heads.from", f"names {len(src)} detection levels but {level_key} defines {levels}; "
-                          "give one head input per anchor level")
+                    c.err(
+                        "heads.from",
+                        f"names {len(src)} detection levels but {level_key} defines {levels}; "
+                        "give one head input per anchor level",
+                    )
 
     variances = spec.get("variances", [0.1, 0.2])
     c.number_list("variances", variances, length=2, positive=True)
@@ -654,13 +748,21 @@ def validate_spec(spec, *, source=None, lines=None):
                 c.number(f"postprocess.{key}", post[key], low=0, high=1)
         for key in ("max_detections", "max_detections_per_class"):
             if key in post:
-                c.number(f"postprocess.{key}", post[key], low=1, integer=True,
-                         allow_none=key == "max_detections_per_class")
+                c.number(
+                    f"postprocess.{key}",
+                    post[key],
+                    low=1,
+                    integer=True,
+                    allow_none=key == "max_detections_per_class",
+                )
     _check_training(c, spec.get("training"))
     if "pretrained_backbone" in spec and spec["pretrained_backbone"] not in registry._PRETRAINED:
         pb = spec["pretrained_backbone"]
-        c.err("pretrained_backbone", f"unknown pretrained backbone {pb!r}"
-              f"{registry.suggest(str(pb), list(registry._PRETRAINED))}; known: {', '.join(sorted(registry._PRETRAINED))}")
+        c.err(
+            "pretrained_backbone",
+            f"unknown pretrained backbone {pb!r}"
+            f"{registry.suggest(str(pb), list(registry._PRETRAINED))}; known: {', '.join(sorted(registry._PRETRAINED))}",
+        )
     if source and Path(str(source)).resolve().parent == SPECS_DIR and isinstance(name, str):
         if Path(str(source)).stem != name:
             c.err("name", f"{name!r} must equal the file name {Path(str(source)).stem!r}")
@@ -669,8 +771,12 @@ def validate_spec(spec, *, source=None, lines=None):
     if not c.errors and isinstance(spec.get("anchors"), dict):
         args = dict(spec["anchors"])
         try:
-            anchors_per_cell(min_sizes=args.get("min_sizes"), scales=args.get("scales"),
-                             aspect_ratios=args.get("aspect_ratios"), extra_box=args.get("extra_box", True))
+            anchors_per_cell(
+                min_sizes=args.get("min_sizes"),
+                scales=args.get("scales"),
+                aspect_ratios=args.get("aspect_ratios"),
+                extra_box=args.get("extra_box", True),
+            )
             if image_size is not None:
                 generate_anchors(image_size, **args)
         except (ValueError, TypeError) as err:

@@ -78,8 +78,13 @@ def resolve_data(data, split=None, *, seed=0, class_names=None):
             which and what was expected).
     """
     if isinstance(data, (list, tuple)) and data and isinstance(data[0], dict):
-        return list(data), {"class_names": class_names, "format": "records", "split": split,
-                            "source": "records", "tfrecord_files": None}
+        return list(data), {
+            "class_names": class_names,
+            "format": "records",
+            "split": split,
+            "source": "records",
+            "tfrecord_files": None,
+        }
     data = os.fspath(data)
     if data == "shapes" or data.startswith("shapes:"):
         from kssd_zoo.datasets import shapes
@@ -90,33 +95,50 @@ def resolve_data(data, split=None, *, seed=0, class_names=None):
             try:
                 count = int(data.split(":", 1)[1])
             except ValueError:
-                raise ValueError(f"--data {data!r}: expected 'shapes' or 'shapes:N' with N an "
-                                 "integer number of images") from None
+                raise ValueError(
+                    f"--data {data!r}: expected 'shapes' or 'shapes:N' with N an integer number of images"
+                ) from None
         split = split or "train"
         return shapes(num_images=count, split=split, seed=seed), {
-            "class_names": list(CLASS_NAMES), "format": "shapes", "split": split,
-            "source": data, "tfrecord_files": None}
+            "class_names": list(CLASS_NAMES),
+            "format": "shapes",
+            "split": split,
+            "source": data,
+            "tfrecord_files": None,
+        }
     from kssd.data import detect_format, open_reader, read_dataset_info, read_tfrecords
 
     if not any(c in data for c in "*?[") and not os.path.exists(data):
-        raise FileNotFoundError(f"data not found: {data} (expected 'shapes', a TFRecord "
-                                "file/glob/directory or a dataset root)")
+        raise FileNotFoundError(
+            f"data not found: {data} (expected 'shapes', a TFRecord file/glob/directory or a dataset root)"
+        )
     fmt = detect_format(data)
     if fmt == "tfrecord":
         files = _tfrecord_files(data, split)
         if not files:
-            raise FileNotFoundError(f"no TFRecord shards for split {split!r} in {data} "
-                                    f"(found splits: {_tfrecord_splits(data) or 'none'})")
+            raise FileNotFoundError(
+                f"no TFRecord shards for split {split!r} in {data} "
+                f"(found splits: {_tfrecord_splits(data) or 'none'})"
+            )
         info = read_dataset_info(data) if os.path.isdir(data) else None
         names = class_names or (info or {}).get("class_names")
-        return list(read_tfrecords(files)), {"class_names": names, "format": "tfrecord",
-                                             "split": split, "source": data,
-                                             "tfrecord_files": files}
+        return list(read_tfrecords(files)), {
+            "class_names": names,
+            "format": "tfrecord",
+            "split": split,
+            "source": data,
+            "tfrecord_files": files,
+        }
     kwargs = {"class_names": class_names} if class_names and fmt in ("voc", "yolo") else {}
     reader = open_reader(data, fmt, split, **kwargs)
-    return list(reader), {"class_names": list(reader.class_names), "format": fmt,
-                          "split": getattr(reader, "split", split), "source": data,
-                          "tfrecord_files": None, "reader": reader}
+    return list(reader), {
+        "class_names": list(reader.class_names),
+        "format": fmt,
+        "split": getattr(reader, "split", split),
+        "source": data,
+        "tfrecord_files": None,
+        "reader": reader,
+    }
 
 
 def _val_split_of(data):
@@ -134,8 +156,17 @@ def _val_split_of(data):
     return next((s for s in _VAL_SPLITS if s in splits), None)
 
 
-def split_train_val(data, val_data=None, *, train_split=None, val_split=None, val_fraction=0.1,
-                    seed=0, max_val_images=None, val_count=None):
+def split_train_val(
+    data,
+    val_data=None,
+    *,
+    train_split=None,
+    val_split=None,
+    val_fraction=0.1,
+    seed=0,
+    max_val_images=None,
+    val_count=None,
+):
     """Training and validation records from the CLI arguments.
 
     Validation data is, in order: ``val_data`` (its ``val_split``); the validation split beside
@@ -175,7 +206,7 @@ def split_train_val(data, val_data=None, *, train_split=None, val_split=None, va
             train_info = {**train_info, "tfrecord_files": None}  # the split is in memory now
             description = f"{count} images held out of the training data (val_fraction)"
     if val_records is not None and max_val_images and len(val_records) > max_val_images:
-        val_records = val_records[:int(max_val_images)]
+        val_records = val_records[: int(max_val_images)]
         description += f", first {int(max_val_images)} images"
     return train_records, train_info, val_records, description
 
@@ -214,8 +245,7 @@ def _compile(model, steps_per_epoch, learning_rate, jit_compile):
             schedule = {"name": "constant", "learning_rate": float(learning_rate)}
         training["schedule"] = schedule
     optimizer = make_optimizer(training, steps_per_epoch)
-    model.compile_from_spec(steps_per_epoch=steps_per_epoch, optimizer=optimizer,
-                            jit_compile=jit_compile)
+    model.compile_from_spec(steps_per_epoch=steps_per_epoch, optimizer=optimizer, jit_compile=jit_compile)
 
 
 def _has_tensorboard():
@@ -238,13 +268,36 @@ def _policy_name(mixed_precision):
 
 
 # ----------------------------------------------------------------------------------- train
-def train(model_or_name, data, val_data=None, *, epochs=None, batch_size=None,
-          steps_per_epoch=None, out_dir="runs/train", resume=False, weights=None,
-          mixed_precision=False, jit_compile="auto", metric=None, eval_every=1,
-          augmentation=None, learning_rate=None, val_fraction=0.1, train_split=None,
-          val_split=None, max_val_images=500, seed=0, time_limit=None, tensorboard=True,
-          callbacks=None, overrides=None, exact_resume=True, batch_norm_momentum=None,
-          verbose=1):
+def train(
+    model_or_name,
+    data,
+    val_data=None,
+    *,
+    epochs=None,
+    batch_size=None,
+    steps_per_epoch=None,
+    out_dir="runs/train",
+    resume=False,
+    weights=None,
+    mixed_precision=False,
+    jit_compile="auto",
+    metric=None,
+    eval_every=1,
+    augmentation=None,
+    learning_rate=None,
+    val_fraction=0.1,
+    train_split=None,
+    val_split=None,
+    max_val_images=500,
+    seed=0,
+    time_limit=None,
+    tensorboard=True,
+    callbacks=None,
+    overrides=None,
+    exact_resume=True,
+    batch_norm_momentum=None,
+    verbose=1,
+):
     """Train a zoo detector with ``model.fit`` and the kssd callbacks; resumable.
 
     Args:
@@ -308,8 +361,14 @@ def train(model_or_name, data, val_data=None, *, epochs=None, batch_size=None,
     try:
         keras.utils.set_random_seed(seed)
         train_records, train_info, val_records, val_description = split_train_val(
-            data, val_data, train_split=train_split, val_split=val_split,
-            val_fraction=val_fraction, seed=seed, max_val_images=max_val_images)
+            data,
+            val_data,
+            train_split=train_split,
+            val_split=val_split,
+            val_fraction=val_fraction,
+            seed=seed,
+            max_val_images=max_val_images,
+        )
         if not train_records:
             raise ValueError(f"--data {data}: no training images")
         overrides = dict(overrides or {})
@@ -317,15 +376,17 @@ def train(model_or_name, data, val_data=None, *, epochs=None, batch_size=None,
         if isinstance(model_or_name, keras.Model):
             model = load(model_or_name, weights=None if resume else weights)
         else:
-            if data_names and "num_classes" not in overrides and not str(
-                    model_or_name).endswith(".keras"):
+            if data_names and "num_classes" not in overrides and not str(model_or_name).endswith(".keras"):
                 from kssd_zoo.spec import resolve_spec
 
                 spec_names = resolve_spec(model_or_name, **overrides)["class_names"]
                 if [n.lower() for n in spec_names] != [n.lower() for n in data_names]:
                     overrides.update(num_classes=len(data_names), class_names=list(data_names))
-            model = load(model_or_name, weights=None if resume else weights,
-                         **({} if str(model_or_name).endswith(".keras") else overrides))
+            model = load(
+                model_or_name,
+                weights=None if resume else weights,
+                **({} if str(model_or_name).endswith(".keras") else overrides),
+            )
         if batch_norm_momentum is not None:
             set_batch_norm_momentum(model, batch_norm_momentum)
         spec = getattr(model, "spec", {}) or {}
@@ -341,9 +402,17 @@ def train(model_or_name, data, val_data=None, *, epochs=None, batch_size=None,
         source = train_info.get("tfrecord_files") or train_records
 
         def training_stream():
-            return load_dataset(source, model=model, batch_size=batch_size, training=True,
-                                augmentation=augmentation, seed=seed, repeat=True,
-                                deterministic=True, drop_remainder=True)
+            return load_dataset(
+                source,
+                model=model,
+                batch_size=batch_size,
+                training=True,
+                augmentation=augmentation,
+                seed=seed,
+                repeat=True,
+                deterministic=True,
+                drop_remainder=True,
+            )
 
         # The check reads its own copy: iterators of one seeded dataset share its shuffle
         # state, so peeking at ``dataset`` would shift the order fit sees by a timing-dependent
@@ -351,11 +420,13 @@ def train(model_or_name, data, val_data=None, *, epochs=None, batch_size=None,
         positives, checked = count_positives(training_stream(), batches=3)
         dataset = training_stream()
         if positives == 0:
-            message = (f"the training data yields no positive anchors in its first {checked} "
-                       "images: no ground-truth box matches an anchor (check that boxes are "
-                       "absolute xyxy pixels, that labels are 1..C, and that anchor sizes suit "
-                       "the objects, e.g. with `kssd data stats`). The model would learn only "
-                       "background.")
+            message = (
+                f"the training data yields no positive anchors in its first {checked} "
+                "images: no ground-truth box matches an anchor (check that boxes are "
+                "absolute xyxy pixels, that labels are 1..C, and that anchor sizes suit "
+                "the objects, e.g. with `kssd data stats`). The model would learn only "
+                "background."
+            )
             warnings.warn(message, UserWarning, stacklevel=2)
             print(f"WARNING: {message}")
 
@@ -363,8 +434,10 @@ def train(model_or_name, data, val_data=None, *, epochs=None, batch_size=None,
         initial_epoch = 0
         if resume:
             initial_epoch = checkpoint.restore(model)
-            print(f"resumed from {checkpoint.directory}: {initial_epoch} epoch(s) done, "
-                  f"optimizer step {int(model.optimizer.iterations)}")
+            print(
+                f"resumed from {checkpoint.directory}: {initial_epoch} epoch(s) done, "
+                f"optimizer step {int(model.optimizer.iterations)}"
+            )
         if initial_epoch and exact_resume:
             dataset = dataset.skip(initial_epoch * steps_per_epoch)
         metric = metric or _metric_for(model)
@@ -373,31 +446,47 @@ def train(model_or_name, data, val_data=None, *, epochs=None, batch_size=None,
         evaluator = None
         cbs = [NaNGuard()]
         if val_records:
-            evaluator = DetectionEvaluator(val_records, metric=metric, every=eval_every,
-                                           class_names=model.class_names,
-                                           verbose=1 if verbose else 0)
+            evaluator = DetectionEvaluator(
+                val_records,
+                metric=metric,
+                every=eval_every,
+                class_names=model.class_names,
+                verbose=1 if verbose else 0,
+            )
             cbs.append(evaluator)
-        cbs += [checkpoint, keras.callbacks.CSVLogger(str(out / "history.csv"),
-                                                      append=bool(resume and initial_epoch))]
+        cbs += [
+            checkpoint,
+            keras.callbacks.CSVLogger(str(out / "history.csv"), append=bool(resume and initial_epoch)),
+        ]
         if tensorboard and _has_tensorboard():
             cbs.append(keras.callbacks.TensorBoard(str(out / "logs"), write_graph=False))
         elif tensorboard and verbose:
-            print("note: the tensorboard package is not installed; no TensorBoard logs "
-                  "(pip install tensorboard)")
+            print(
+                "note: the tensorboard package is not installed; no TensorBoard logs "
+                "(pip install tensorboard)"
+            )
         if time_limit:
             cbs.append(TimeLimit(time_limit))
         cbs += list(callbacks or [])
         if verbose:
-            print(f"training {model.name} on {len(train_records)} images "
-                  f"({train_info['source']}), {steps_per_epoch} steps/epoch x {epochs} epochs, "
-                  f"batch {batch_size}; validation: {val_description or 'none'}; "
-                  f"metric {metric}")
+            print(
+                f"training {model.name} on {len(train_records)} images "
+                f"({train_info['source']}), {steps_per_epoch} steps/epoch x {epochs} epochs, "
+                f"batch {batch_size}; validation: {val_description or 'none'}; "
+                f"metric {metric}"
+            )
         started = time.perf_counter()
         history = {}
         if initial_epoch < epochs:
-            fitted = model.fit(dataset, epochs=epochs, initial_epoch=initial_epoch,
-                               steps_per_epoch=steps_per_epoch, callbacks=cbs, verbose=verbose,
-                               shuffle=False)  # the pipeline shuffles (seeded)
+            fitted = model.fit(
+                dataset,
+                epochs=epochs,
+                initial_epoch=initial_epoch,
+                steps_per_epoch=steps_per_epoch,
+                callbacks=cbs,
+                verbose=verbose,
+                shuffle=False,
+            )  # the pipeline shuffles (seeded)
             history = fitted.history
         elif verbose:
             print(f"nothing to do: the checkpoint already has {initial_epoch} >= {epochs} epochs")
@@ -411,12 +500,22 @@ def train(model_or_name, data, val_data=None, *, epochs=None, batch_size=None,
                 evaluator.history[last_epoch] = evaluator.evaluate()
         if evaluator is not None and evaluator.history:
             val_metrics = evaluator.history[max(evaluator.history)]
-        results = {"model": model.name, "epochs": epochs, "initial_epoch": initial_epoch,
-                   "train_seconds": seconds, "metric": metric, "val_metrics": val_metrics,
-                   "history": {k: [float(v) for v in vals] for k, vals in history.items()}}
+        results = {
+            "model": model.name,
+            "epochs": epochs,
+            "initial_epoch": initial_epoch,
+            "train_seconds": seconds,
+            "metric": metric,
+            "val_metrics": val_metrics,
+            "history": {k: [float(v) for v in vals] for k, vals in history.items()},
+        }
         (out / "results.json").write_text(json.dumps(results, indent=1))
-        return {**results, "model": model, "model_path": str(model_path),
-                "checkpoints": str(checkpoint.directory)}
+        return {
+            **results,
+            "model": model,
+            "model_path": str(model_path),
+            "checkpoints": str(checkpoint.directory),
+        }
     finally:
         if policy:
             keras.mixed_precision.set_global_policy(previous_policy)
@@ -426,17 +525,28 @@ def train(model_or_name, data, val_data=None, *, epochs=None, batch_size=None,
 def _widerface_gt_beside(data, split):
     if split not in (None, "val") or not isinstance(data, str) or not os.path.isdir(data):
         return None
-    for folder in ("val_ground_truth", "eval_tools/ground_truth", "ground_truth",
-                   "wider_face_split"):
+    for folder in ("val_ground_truth", "eval_tools/ground_truth", "ground_truth", "wider_face_split"):
         path = Path(data) / folder
         if (path / "wider_face_val.mat").is_file():
             return path
     return None
 
 
-def evaluate(model, data, metric=None, *, split=None, batch_size=16, score_threshold=0.01,
-             max_images=None, widerface_ground_truth=None, coco_ground_truth=None,
-             detect_fn=None, progress=True, seed=0):
+def evaluate(
+    model,
+    data,
+    metric=None,
+    *,
+    split=None,
+    batch_size=16,
+    score_threshold=0.01,
+    max_images=None,
+    widerface_ground_truth=None,
+    coco_ground_truth=None,
+    detect_fn=None,
+    progress=True,
+    seed=0,
+):
     """Detect on a dataset and score the detections.
 
     Args:
@@ -463,26 +573,33 @@ def evaluate(model, data, metric=None, *, split=None, batch_size=16, score_thres
     model = load(model)
     records, info = resolve_data(data, split, seed=seed)
     if max_images:
-        records = records[:int(max_images)]
+        records = records[: int(max_images)]
     if not records:
         raise ValueError(f"--data {data}: no images to evaluate")
     metric = metric or _metric_for(model)
     if metric == "widerface" and widerface_ground_truth is None:
         widerface_ground_truth = _widerface_gt_beside(data, info.get("split"))
-    detect_fn = detect_fn or make_detect_fn(model, score_threshold=score_threshold,
-                                            batch_size=batch_size)
+    detect_fn = detect_fn or make_detect_fn(model, score_threshold=score_threshold, batch_size=batch_size)
     started = time.perf_counter()
     detections = detect_records(detect_fn, records, batch_size=batch_size, progress=progress)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        metrics = detection_metrics(metric, records, detections,
-                                    widerface_ground_truth=widerface_ground_truth,
-                                    coco_ground_truth=coco_ground_truth,
-                                    class_names=getattr(model, "class_names", None))
-    return {"metrics": metrics, "metric": metric, "images": len(records),
-            "detections": int(sum(len(d["scores"]) for d in detections)),
-            "seconds": time.perf_counter() - started,
-            "warnings": [str(w.message) for w in caught]}
+        metrics = detection_metrics(
+            metric,
+            records,
+            detections,
+            widerface_ground_truth=widerface_ground_truth,
+            coco_ground_truth=coco_ground_truth,
+            class_names=getattr(model, "class_names", None),
+        )
+    return {
+        "metrics": metrics,
+        "metric": metric,
+        "images": len(records),
+        "detections": int(sum(len(d["scores"]) for d in detections)),
+        "seconds": time.perf_counter() - started,
+        "warnings": [str(w.message) for w in caught],
+    }
 
 
 def results_table(metrics, title=None):

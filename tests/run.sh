@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# The whole check, as CI runs it: docs build, the portable core under JAX, then the full
+# The whole check, as CI runs it: lint and format check, docs build, the portable core under JAX, then the full
 # suite (unit tests, docstring examples, real-data tests that skip without ../shared).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export TF_CPP_MIN_LOG_LEVEL=2 NO_MKDOCS_2_WARNING=1
+echo "== lint: ruff check, ruff format --check"
+ruff check --quiet .
+ruff format --check --quiet .
 echo "== docs: mkdocs build --strict"
 mkdocs build --strict --quiet --site-dir "${TMPDIR:-/tmp}/kssd-site"
 echo "== core layers, loss, encoder under the JAX backend"

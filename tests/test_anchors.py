@@ -23,8 +23,9 @@ def reference_prior_boxes(image_size, steps, min_sizes):
             for j in range(cols):
                 for size in sizes:
                     size_h, size_w = (size, size) if isinstance(size, int) else size
-                    out.append([(j + 0.5) * step / width, (i + 0.5) * step / height,
-                                size_w / width, size_h / height])
+                    out.append(
+                        [(j + 0.5) * step / width, (i + 0.5) * step / height, size_w / width, size_h / height]
+                    )
     return np.array(out, dtype="float64")
 
 
@@ -37,10 +38,12 @@ def test_face_anchors_equal_the_seed_prior_boxes():
     np.testing.assert_allclose(anchors[0], [0.0125, 0.016666667, 0.03125, 0.041666667], atol=1e-6)
     np.testing.assert_allclose(anchors[-1], [0.9, 0.93333333, 0.8, 1.06666667], atol=1e-6)
     # the seed's printed rows 2, 3 and the last three
-    np.testing.assert_allclose(anchors[1:3], [[0.0125, 0.01666667, 0.05, 0.06666667],
-                                              [0.0125, 0.01666667, 0.075, 0.1]], atol=1e-6)
-    np.testing.assert_allclose(anchors[-3:-1], [[0.9, 0.93333333, 0.4, 0.53333333],
-                                                [0.9, 0.93333333, 0.6, 0.8]], atol=1e-6)
+    np.testing.assert_allclose(
+        anchors[1:3], [[0.0125, 0.01666667, 0.05, 0.06666667], [0.0125, 0.01666667, 0.075, 0.1]], atol=1e-6
+    )
+    np.testing.assert_allclose(
+        anchors[-3:-1], [[0.9, 0.93333333, 0.4, 0.53333333], [0.9, 0.93333333, 0.6, 0.8]], atol=1e-6
+    )
 
 
 def test_non_divisible_size_and_rectangular_min_sizes_follow_the_reference():
@@ -58,16 +61,24 @@ def test_feature_map_sizes_use_ceil():
 
 
 def test_ssd300_voc_has_8732_anchors_and_the_per_cell_order():
-    anchors = generate_anchors(300, feature_sizes=[38, 19, 10, 5, 3, 1],
-                               scales=SSD300_SCALES, aspect_ratios=SSD300_RATIOS)
+    anchors = generate_anchors(
+        300, feature_sizes=[38, 19, 10, 5, 3, 1], scales=SSD300_SCALES, aspect_ratios=SSD300_RATIOS
+    )
     assert anchors.shape == (8732, 4)
     assert anchors_per_cell(scales=SSD300_SCALES, aspect_ratios=SSD300_RATIOS) == [4, 6, 6, 6, 4, 4]
     r2, r3 = math.sqrt(2), math.sqrt(3)
     c = 0.5 / 38
     # first cell of level 0: 1:1, extra sqrt(s0 s1), then 2 and 1/2
-    np.testing.assert_allclose(anchors[:4], [
-        [c, c, 0.1, 0.1], [c, c, math.sqrt(0.02), math.sqrt(0.02)],
-        [c, c, 0.1 * r2, 0.1 / r2], [c, c, 0.1 / r2, 0.1 * r2]], atol=1e-6)
+    np.testing.assert_allclose(
+        anchors[:4],
+        [
+            [c, c, 0.1, 0.1],
+            [c, c, math.sqrt(0.02), math.sqrt(0.02)],
+            [c, c, 0.1 * r2, 0.1 / r2],
+            [c, c, 0.1 / r2, 0.1 * r2],
+        ],
+        atol=1e-6,
+    )
     # second cell is one column to the right (row-major), same sizes
     np.testing.assert_allclose(anchors[4:8, 0], 1.5 / 38, atol=1e-7)
     np.testing.assert_allclose(anchors[4:8, 1], c, atol=1e-7)
@@ -77,11 +88,18 @@ def test_ssd300_voc_has_8732_anchors_and_the_per_cell_order():
     # level 1 starts after 38*38*4 anchors with 6 boxes per cell: ..., 3 and 1/3
     start = 38 * 38 * 4
     s = 0.2
-    np.testing.assert_allclose(anchors[start:start + 6], [
-        [0.5 / 19, 0.5 / 19, s, s],
-        [0.5 / 19, 0.5 / 19, math.sqrt(s * 0.375), math.sqrt(s * 0.375)],
-        [0.5 / 19, 0.5 / 19, s * r2, s / r2], [0.5 / 19, 0.5 / 19, s / r2, s * r2],
-        [0.5 / 19, 0.5 / 19, s * r3, s / r3], [0.5 / 19, 0.5 / 19, s / r3, s * r3]], atol=1e-6)
+    np.testing.assert_allclose(
+        anchors[start : start + 6],
+        [
+            [0.5 / 19, 0.5 / 19, s, s],
+            [0.5 / 19, 0.5 / 19, math.sqrt(s * 0.375), math.sqrt(s * 0.375)],
+            [0.5 / 19, 0.5 / 19, s * r2, s / r2],
+            [0.5 / 19, 0.5 / 19, s / r2, s * r2],
+            [0.5 / 19, 0.5 / 19, s * r3, s / r3],
+            [0.5 / 19, 0.5 / 19, s / r3, s * r3],
+        ],
+        atol=1e-6,
+    )
     # last level: a single centred cell, extra box uses the last scale 1.075
     np.testing.assert_allclose(anchors[-4:, :2], 0.5, atol=1e-7)
     np.testing.assert_allclose(anchors[-3, 2:], math.sqrt(0.9 * 1.075), atol=1e-6)
@@ -89,11 +107,13 @@ def test_ssd300_voc_has_8732_anchors_and_the_per_cell_order():
 
 def test_face_cell_order_is_sizes_within_a_cell_then_columns_then_rows():
     anchors = generate_anchors((240, 320), steps=FACE_STEPS, min_sizes=FACE_MIN_SIZES)
-    level0 = anchors[:30 * 40 * 3].reshape(30, 40, 3, 4)
-    np.testing.assert_allclose(level0[..., 0], ((np.arange(40) + 0.5) * 8 / 320)[None, :, None]
-                               * np.ones((30, 1, 3)), atol=1e-6)
-    np.testing.assert_allclose(level0[..., 1], ((np.arange(30) + 0.5) * 8 / 240)[:, None, None]
-                               * np.ones((1, 40, 3)), atol=1e-6)
+    level0 = anchors[: 30 * 40 * 3].reshape(30, 40, 3, 4)
+    np.testing.assert_allclose(
+        level0[..., 0], ((np.arange(40) + 0.5) * 8 / 320)[None, :, None] * np.ones((30, 1, 3)), atol=1e-6
+    )
+    np.testing.assert_allclose(
+        level0[..., 1], ((np.arange(30) + 0.5) * 8 / 240)[:, None, None] * np.ones((1, 40, 3)), atol=1e-6
+    )
     np.testing.assert_allclose(level0[0, 0, :, 2], [10 / 320, 16 / 320, 24 / 320], atol=1e-7)
 
 
@@ -123,8 +143,10 @@ def test_level_box_sizes_pixel_and_relative():
         (dict(steps=FACE_STEPS, min_sizes=[[10], [-32], [64], [128]]), r"min_sizes\[1\]"),
         (dict(steps=FACE_STEPS, min_sizes=[[10], [], [64], [128]]), r"min_sizes\[1\]"),
         (dict(steps=[8, 16, 0, 64], min_sizes=FACE_MIN_SIZES), "steps"),
-        (dict(feature_sizes=[38, 19, 10, 5, 3, 1], scales=SSD300_SCALES[:-1],
-              aspect_ratios=SSD300_RATIOS), "scales"),
+        (
+            dict(feature_sizes=[38, 19, 10, 5, 3, 1], scales=SSD300_SCALES[:-1], aspect_ratios=SSD300_RATIOS),
+            "scales",
+        ),
         (dict(feature_sizes=[38, 19, 10, 5, 3, 1], scales=SSD300_SCALES[:-1]), "scales"),
         (dict(feature_sizes=[1], scales=[0.5]), "scales"),
         (dict(feature_sizes=[2], scales=[0.5, -0.1]), "scales"),
@@ -149,8 +171,9 @@ def test_bad_image_size(image_size):
 def test_grid_centres_equal_explicit_feature_sizes_and_validate():
     sizes = [[10, 16, 24], [32, 48], [64, 96], [128, 192, 256]]
     grid = generate_anchors((240, 320), steps=[8, 16, 32, 64], min_sizes=sizes, centers="grid")
-    explicit = generate_anchors((240, 320), feature_sizes=[(30, 40), (15, 20), (8, 10), (4, 5)],
-                                min_sizes=sizes)
+    explicit = generate_anchors(
+        (240, 320), feature_sizes=[(30, 40), (15, 20), (8, 10), (4, 5)], min_sizes=sizes
+    )
     np.testing.assert_array_equal(grid, explicit)
     # Level 3 (step 32, 8 rows over 240 px): the last row's centre is 7.5 / 8, not 7.5 * 32 / 240.
     step = generate_anchors((240, 320), steps=[8, 16, 32, 64], min_sizes=sizes)

@@ -11,9 +11,28 @@ tf = pytest.importorskip("tensorflow")
 
 # Every op name kssd's box math, matcher and encoder look up through ops_for.
 USED_OPS = [
-    "abs", "arange", "argmax", "cast", "concatenate", "convert_to_tensor", "equal", "exp",
-    "expand_dims", "log", "logical_and", "logical_or", "max", "maximum", "minimum", "shape",
-    "sum", "take", "vectorized_map", "where", "zeros", "ones",
+    "abs",
+    "arange",
+    "argmax",
+    "cast",
+    "concatenate",
+    "convert_to_tensor",
+    "equal",
+    "exp",
+    "expand_dims",
+    "log",
+    "logical_and",
+    "logical_or",
+    "max",
+    "maximum",
+    "minimum",
+    "shape",
+    "sum",
+    "take",
+    "vectorized_map",
+    "where",
+    "zeros",
+    "ones",
 ]
 
 
@@ -38,7 +57,7 @@ def test_tensorflow_namespace_has_every_op_kssd_uses():
     for name in USED_OPS:
         assert callable(getattr(ops, name)), name
     with pytest.raises(AttributeError):
-        ops.no_such_op_name
+        _ = ops.no_such_op_name
     x = tf.constant([[3.0, 1.0], [0.0, 5.0]])
     assert ops.argmax(x, axis=1).numpy().tolist() == [0, 1]
     assert isinstance(ops.take(x, tf.constant([1]), axis=0), tf.Tensor)

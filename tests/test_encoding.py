@@ -13,9 +13,7 @@ from kssd.encoding import TargetEncoder, encode_targets
 ANCHORS = generate_anchors(
     (120, 160), steps=[8, 16, 32, 64], min_sizes=[[10, 16, 24], [32, 48], [64, 96], [128]]
 )
-BOXES = np.array(
-    [[0.10, 0.10, 0.30, 0.35], [0.55, 0.20, 0.95, 0.80], [0.40, 0.60, 0.47, 0.70]], "float32"
-)
+BOXES = np.array([[0.10, 0.10, 0.30, 0.35], [0.55, 0.20, 0.95, 0.80], [0.40, 0.60, 0.47, 0.70]], "float32")
 LABELS = np.array([1, 2, 1], "int32")
 
 
@@ -84,13 +82,18 @@ def test_no_boxes_gives_all_background():
 
 def test_padded_rows_are_ignored():
     reference = encode(BOXES, LABELS)
-    padded_boxes = np.concatenate([
-        BOXES[:1], np.zeros((1, 4)), BOXES[1:], [[0.1, 0.1, 0.3, 0.35]], [[0.5, 0.5, 0.5, 0.7]],
-    ]).astype("float32")
+    padded_boxes = np.concatenate(
+        [
+            BOXES[:1],
+            np.zeros((1, 4)),
+            BOXES[1:],
+            [[0.1, 0.1, 0.3, 0.35]],
+            [[0.5, 0.5, 0.5, 0.7]],
+        ]
+    ).astype("float32")
     # label 0 / -1 rows and a zero-width row are padding even when their box looks real
     padded_labels = np.array([1, 0, 2, 1, -1, 3], "int32")
-    np.testing.assert_array_equal(encode(padded_boxes, padded_labels),
-                                  reference)
+    np.testing.assert_array_equal(encode(padded_boxes, padded_labels), reference)
 
 
 def test_batched_equals_per_image():
@@ -102,8 +105,7 @@ def test_batched_equals_per_image():
     batched = encode(boxes, labels)
     assert batched.shape == (3, len(ANCHORS), 5)
     for b in range(3):
-        np.testing.assert_allclose(batched[b], encode(boxes[b], labels[b]),
-                                   atol=1e-6)
+        np.testing.assert_allclose(batched[b], encode(boxes[b], labels[b]), atol=1e-6)
     assert np.all(batched[2] == 0.0)
 
 
@@ -125,10 +127,8 @@ def test_target_encoder_formats_aliases_and_errors():
     encoder = TargetEncoder(ANCHORS, bounding_box_format="xyxy", image_size=(120, 160))
     pixels = BOXES * np.array([160, 120, 160, 120], "float32")
     expected = encode(BOXES, LABELS)
-    np.testing.assert_allclose(np_(encoder({"boxes": pixels, "labels": LABELS})), expected,
-                               atol=1e-4)
-    np.testing.assert_allclose(np_(encoder({"boxes": pixels, "classes": LABELS})), expected,
-                               atol=1e-4)
+    np.testing.assert_allclose(np_(encoder({"boxes": pixels, "labels": LABELS})), expected, atol=1e-4)
+    np.testing.assert_allclose(np_(encoder({"boxes": pixels, "classes": LABELS})), expected, atol=1e-4)
     with pytest.raises(ValueError, match="labels"):
         encoder({"boxes": pixels})
     with pytest.raises(ValueError, match="image_size"):
@@ -151,16 +151,16 @@ def test_inside_tf_data_map_graph_mode():
         np.testing.assert_allclose(y_true.numpy(), expected, atol=1e-6)
     # ragged numbers of boxes: padded_batch then the batched encoder inside map
     images = tf.data.Dataset.from_generator(
-        lambda: iter([(BOXES, LABELS), (BOXES[:1], LABELS[:1]), (np.zeros((0, 4), "float32"),
-                                                                  np.zeros((0,), "int32"))]),
+        lambda: iter(
+            [(BOXES, LABELS), (BOXES[:1], LABELS[:1]), (np.zeros((0, 4), "float32"), np.zeros((0,), "int32"))]
+        ),
         output_signature=(tf.TensorSpec((None, 4), tf.float32), tf.TensorSpec((None,), tf.int32)),
     )
-    batched = images.padded_batch(3).map(lambda b, l: encode_targets(b, l, ANCHORS))
+    batched = images.padded_batch(3).map(lambda b, lab: encode_targets(b, lab, ANCHORS))
     y_batch = next(iter(batched)).numpy()
     assert y_batch.shape == (3, len(ANCHORS), 5)
     np.testing.assert_allclose(y_batch[0], expected, atol=1e-6)
-    np.testing.assert_allclose(
-        y_batch[1], encode(BOXES[:1], LABELS[:1]), atol=1e-6)
+    np.testing.assert_allclose(y_batch[1], encode(BOXES[:1], LABELS[:1]), atol=1e-6)
     assert np.all(y_batch[2] == 0.0)
 
 
@@ -169,18 +169,19 @@ def test_under_jax_jit():
         pytest.skip("checks jax.jit; run with KERAS_BACKEND=jax")
     import jax
 
-    jitted = jax.jit(lambda b, l: encode_targets(b, l, ANCHORS))
-    np.testing.assert_allclose(np.asarray(jitted(BOXES, LABELS)),
-                               np_(encode_targets(BOXES, LABELS, ANCHORS)), atol=1e-6)
+    jitted = jax.jit(lambda b, lab: encode_targets(b, lab, ANCHORS))
+    np.testing.assert_allclose(
+        np.asarray(jitted(BOXES, LABELS)), np_(encode_targets(BOXES, LABELS, ANCHORS)), atol=1e-6
+    )
 
 
 def test_neutral_zone_is_encoded_as_ignored_and_left_out_of_the_loss():
     from kssd.losses import SSDLoss
 
     # corner anchors with IoU 1.0, 0.5, 0.25 and 0 against the box
-    corners = np.array([[0, 0, .4, .4], [0, 0, .4, .8], [0, 0, .8, .8], [.5, .5, 1, 1]], "float32")
+    corners = np.array([[0, 0, 0.4, 0.4], [0, 0, 0.4, 0.8], [0, 0, 0.8, 0.8], [0.5, 0.5, 1, 1]], "float32")
     anchors = np_(corners_to_center(corners))
-    box, label = np.array([[0, 0, .4, .4]], "float32"), np.array([1])
+    box, label = np.array([[0, 0, 0.4, 0.4]], "float32"), np.array([1])
     y_true = encode(box, label, anchors, match_threshold=0.6, negative_threshold=0.25)
     assert y_true[:, 4].tolist() == [1.0, -1.0, -1.0, 0.0]
     assert np.all(y_true[1:, :4] == 0.0)
@@ -195,8 +196,11 @@ def test_neutral_zone_is_encoded_as_ignored_and_left_out_of_the_loss():
     np.testing.assert_allclose(loss, np.log(2.0) + np.log1p(np.e), rtol=1e-6)
     # the same targets without the neutral zone mine an ignored anchor: log 2 + log(1 + e^10)
     plain = encode(box, label, anchors, match_threshold=0.6)
-    np.testing.assert_allclose(float(SSDLoss(neg_pos_ratio=1.0)(plain[None], y_pred)),
-                               np.log(2.0) + np.log1p(np.exp(10.0)), rtol=1e-6)
+    np.testing.assert_allclose(
+        float(SSDLoss(neg_pos_ratio=1.0)(plain[None], y_pred)),
+        np.log(2.0) + np.log1p(np.exp(10.0)),
+        rtol=1e-6,
+    )
 
 
 def test_bipartite_encoder_gives_every_crowded_box_a_positive_anchor():

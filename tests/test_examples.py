@@ -14,16 +14,25 @@ EXAMPLES = REPO_ROOT / "examples"
 
 def _run(script, *args, timeout=600):
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-    return subprocess.run([sys.executable, str(EXAMPLES / script), *args], cwd=REPO_ROOT,
-                          env=env, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, str(EXAMPLES / script), *args],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("script, args", [
-    ("quick_start.py", ["--epochs", "2"]),
-    ("custom_detector_from_layers.py", []),
-    ("vgg16_ssd300_voc.py", ["--smoke"]),
-])
+@pytest.mark.parametrize(
+    "script, args",
+    [
+        ("quick_start.py", ["--epochs", "2"]),
+        ("custom_detector_from_layers.py", []),
+        ("vgg16_ssd300_voc.py", ["--smoke"]),
+    ],
+)
 def test_quick_examples_run(script, args, tmp_path):
     if script == "quick_start.py":
         args = [*args, "--out", str(tmp_path / "quick")]

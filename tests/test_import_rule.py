@@ -77,8 +77,11 @@ def zoo_imports(source, filename="<string>"):
             name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
             if name in ("import_module", "__import__") and node.args:
                 first = node.args[0]
-                if isinstance(first, ast.Constant) and isinstance(first.value, str) and (
-                        first.value == FORBIDDEN or first.value.startswith(FORBIDDEN + ".")):
+                if (
+                    isinstance(first, ast.Constant)
+                    and isinstance(first.value, str)
+                    and (first.value == FORBIDDEN or first.value.startswith(FORBIDDEN + "."))
+                ):
                     found.append((node.lineno, f"{name}({first.value!r})"))
     return sorted(found)
 
@@ -98,7 +101,8 @@ def test_static_check_sees_lazy_imports():
     assert zoo_imports(source) == [(3, "import kssd_zoo.weights")]
     assert zoo_imports("from kssd_zoo import build\n") == [(1, "from kssd_zoo import ...")]
     assert zoo_imports("import importlib\nimportlib.import_module('kssd_zoo.spec')\n") == [
-        (2, "import_module('kssd_zoo.spec')")]
+        (2, "import_module('kssd_zoo.spec')")
+    ]
     assert zoo_imports("import kssd_zoo_other\nfrom . import kssd_zoo\n") == []
     docstring = 'def f():\n    """Examples:\n\n        >>> import kssd_zoo\n    """\n'
     assert zoo_imports(docstring) == []  # docstring examples are text, not code
@@ -107,8 +111,14 @@ def test_static_check_sees_lazy_imports():
 def _import_every_kssd_module_without_zoo():
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH")) if p)
-    done = subprocess.run([sys.executable, "-c", _CHILD], env=env, cwd=str(REPO_ROOT),
-                          capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        [sys.executable, "-c", _CHILD],
+        env=env,
+        cwd=str(REPO_ROOT),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -118,8 +128,11 @@ def test_every_kssd_module_imports_without_kssd_zoo():
     failures = "\n".join(f"{name}:\n{trace}" for name, trace in result["failures"].items())
     assert not result["failures"], "kssd modules that fail without kssd_zoo:\n" + failures
     assert not result["zoo_loaded"], result["zoo_loaded"]
-    expected = {"kssd." + ".".join(p.relative_to(KSSD_DIR).with_suffix("").parts)
-                for p in _kssd_sources() if p.name != "__init__.py"}
+    expected = {
+        "kssd." + ".".join(p.relative_to(KSSD_DIR).with_suffix("").parts)
+        for p in _kssd_sources()
+        if p.name != "__init__.py"
+    }
     expected = {name for name in expected if not name.endswith(".__main__")}
     missing = expected - set(result["imported"])
     assert not missing, f"modules the walk did not import: {sorted(missing)}"

@@ -32,8 +32,17 @@ def test_ultraface_fine_tuning_keeps_its_ap_on_dlib_faces(tmp_path):
     assert before > 0.9  # the import and the evaluation path are sound
     start = [w.copy() for w in model.get_weights()]
     keras.utils.set_random_seed(0)
-    result = train(model, train_records, epochs=3, batch_size=5, learning_rate=1e-4,
-                   max_val_images=0, out_dir=tmp_path, tensorboard=False, verbose=0)
+    result = train(
+        model,
+        train_records,
+        epochs=3,
+        batch_size=5,
+        learning_rate=1e-4,
+        max_val_images=0,
+        out_dir=tmp_path,
+        tensorboard=False,
+        verbose=0,
+    )
     assert int(model.optimizer.iterations) == 6  # 10 images / batch 5 = 2 steps x 3 epochs
     moved = max(float(np.abs(a - b).max()) for a, b in zip(model.get_weights(), start))
     assert moved > 0  # it did train
@@ -52,9 +61,19 @@ def test_face_ssd_from_scratch_overfits_widerface_mini(tmp_path):
     records = list(WiderFaceReader(shared_path("data", "faces", "widerface_mini")))
     adam = {"optimizer": {"name": "adam"}, "schedule": {"name": "constant", "learning_rate": 1e-3}}
     start = face_ap(kssd_zoo.load("face_ssd"), records, "widerface")["AP_all"]
-    result = train("face_ssd", records, epochs=70, batch_size=10, augmentation="none",
-                   max_val_images=0, out_dir=tmp_path, tensorboard=False, verbose=0,
-                   batch_norm_momentum=0.9, overrides={"training": adam})
+    result = train(
+        "face_ssd",
+        records,
+        epochs=70,
+        batch_size=10,
+        augmentation="none",
+        max_val_images=0,
+        out_dir=tmp_path,
+        tensorboard=False,
+        verbose=0,
+        batch_norm_momentum=0.9,
+        overrides={"training": adam},
+    )
     assert result["history"]["loss"][-1] < 0.5 * result["history"]["loss"][0]
     end = face_ap(result["model"], records, "widerface")["AP_all"]
     assert start < 0.05 and end > 0.5, (start, end)

@@ -31,8 +31,7 @@ def draw(image, boxes, title):
     tile = cv2.cvtColor(np.clip(image, 0, 255).astype(np.uint8), cv2.COLOR_RGB2BGR)
     for x1, y1, x2, y2 in np.round(boxes).astype(int):
         cv2.rectangle(tile, (x1, y1), (x2 - 1, y2 - 1), (0, 255, 0), 1)
-    cv2.putText(tile, title, (3, 11), cv2.FONT_HERSHEY_PLAIN, 0.8, (255, 255, 255), 1,
-                cv2.LINE_AA)
+    cv2.putText(tile, title, (3, 11), cv2.FONT_HERSHEY_PLAIN, 0.8, (255, 255, 255), 1, cv2.LINE_AA)
     return tile
 
 
@@ -42,8 +41,9 @@ def grid(tiles, columns):
     canvas = np.full((rows * (h + PAD) + PAD, columns * (w + PAD) + PAD, 3), 255, np.uint8)
     for i, tile in enumerate(tiles):
         r, c = divmod(i, columns)
-        canvas[PAD + r * (h + PAD):PAD + r * (h + PAD) + h,
-               PAD + c * (w + PAD):PAD + c * (w + PAD) + w] = tile
+        canvas[
+            PAD + r * (h + PAD) : PAD + r * (h + PAD) + h, PAD + c * (w + PAD) : PAD + c * (w + PAD) + w
+        ] = tile
     return canvas
 
 
@@ -65,8 +65,16 @@ def main(argv=None):
     args = parser.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    record = shapes(num_images=1, image_size=(300, 400), seed=5, max_objects=8, min_objects=6,
-                    size_range=(0.06, 0.2), noise_std=0.0, split="val")[0]
+    record = shapes(
+        num_images=1,
+        image_size=(300, 400),
+        seed=5,
+        max_objects=8,
+        min_objects=6,
+        size_range=(0.06, 0.2),
+        noise_std=0.0,
+        split="val",
+    )[0]
     figures = {
         "augment_face_chain.png": figure(face_augment, record, range(1, 8), "face"),
         "augment_ssd_chain.png": figure(ssd_augment, record, range(1, 8), "ssd"),

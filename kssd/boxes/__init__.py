@@ -20,7 +20,17 @@ from kssd.boxes.iou import box_area, intersection, iou
 from kssd.boxes.matcher import MATCHING_STRATEGIES, check_matching, match_anchors
 
 __all__ = [
-    "DEFAULT_VARIANCES", "KNOWN_FORMATS", "MATCHING_STRATEGIES", "box_area", "center_to_corners",
-    "check_matching", "convert_format", "corners_to_center", "decode", "encode", "intersection",
-    "iou", "match_anchors",
+    "DEFAULT_VARIANCES",
+    "KNOWN_FORMATS",
+    "MATCHING_STRATEGIES",
+    "box_area",
+    "center_to_corners",
+    "check_matching",
+    "convert_format",
+    "corners_to_center",
+    "decode",
+    "encode",
+    "intersection",
+    "iou",
+    "match_anchors",
 ]

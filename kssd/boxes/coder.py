@@ -8,9 +8,7 @@ DEFAULT_VARIANCES = (0.1, 0.2)
 
 def _check_variances(variances):
     if len(variances) != 2 or min(variances) <= 0:
-        raise ValueError(
-            f"`variances` must be two positive numbers (centre, size), got {tuple(variances)}"
-        )
+        raise ValueError(f"`variances` must be two positive numbers (centre, size), got {tuple(variances)}")
 
 
 def encode(boxes, anchors, variances=DEFAULT_VARIANCES):

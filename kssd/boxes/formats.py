@@ -10,8 +10,15 @@ import keras
 from kssd.backend import ops_for
 
 KNOWN_FORMATS = (
-    "xyxy", "yxyx", "xywh", "center_xywh", "center_yxhw",
-    "rel_xyxy", "rel_yxyx", "rel_xywh", "rel_center_xywh",
+    "xyxy",
+    "yxyx",
+    "xywh",
+    "center_xywh",
+    "center_yxhw",
+    "rel_xyxy",
+    "rel_yxyx",
+    "rel_xywh",
+    "rel_center_xywh",
 )
 
 

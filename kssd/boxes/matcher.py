@@ -25,9 +25,7 @@ def check_matching(matching, match_threshold, negative_threshold):
         raise ValueError(f"`matching` must be one of {MATCHING_STRATEGIES}, got {matching!r}")
     if not 0.0 < float(match_threshold) <= 1.0:
         raise ValueError(f"`match_threshold` must be in (0, 1], got {match_threshold!r}")
-    if negative_threshold is not None and not 0.0 < float(negative_threshold) <= float(
-        match_threshold
-    ):
+    if negative_threshold is not None and not 0.0 < float(negative_threshold) <= float(match_threshold):
         raise ValueError(
             "`negative_threshold` must be None or in (0, match_threshold] "
             f"(= {match_threshold}), got {negative_threshold!r}"
@@ -61,8 +59,9 @@ def _bipartite_assignment(overlaps, valid, ops):
         col_best = ops.cast(ops.argmax(remaining, axis=0), "int32")  # (A,) first on ties
         mutual = ops.logical_and(ops.take(col_best, row_best) == gt_ids, row_value > _TAKEN)
         assigned = ops.where(mutual, row_best, assigned)
-        pairs = ops.logical_and(ops.expand_dims(mutual, 1),
-                                ops.expand_dims(row_best, 1) == anchor_ids)  # (N, A)
+        pairs = ops.logical_and(
+            ops.expand_dims(mutual, 1), ops.expand_dims(row_best, 1) == anchor_ids
+        )  # (N, A)
         drop = ops.logical_or(ops.expand_dims(mutual, 1), ops.any(pairs, axis=0, keepdims=True))
         return ops.where(drop, _TAKEN, remaining), assigned
 
@@ -70,8 +69,9 @@ def _bipartite_assignment(overlaps, valid, ops):
     return assigned
 
 
-def match_anchors(gt_boxes, gt_valid, anchor_corners, match_threshold=0.45,
-                  matching="bipartite", negative_threshold=None):
+def match_anchors(
+    gt_boxes, gt_valid, anchor_corners, match_threshold=0.45, matching="bipartite", negative_threshold=None
+):
     """Match anchors to ground truth the SSD way: one anchor per box, then an IoU threshold.
 
     1. Every valid box gets one anchor of its own, even below the threshold:
@@ -144,6 +144,5 @@ def match_anchors(gt_boxes, gt_valid, anchor_corners, match_threshold=0.45,
     if negative_threshold is None:
         ignored = ops.zeros_like(positive)
     else:
-        ignored = ops.logical_and(ops.logical_not(positive),
-                                  best_gt_overlap >= negative_threshold)
+        ignored = ops.logical_and(ops.logical_not(positive), best_gt_overlap >= negative_threshold)
     return matched_index, positive, ignored

@@ -60,9 +60,19 @@ class DetectionEvaluator(keras.callbacks.Callback):
         1.0
     """
 
-    def __init__(self, records, metric="voc12", detect_fn=None, every=1, batch_size=16,
-                 prefix="val_", widerface_ground_truth=None, coco_ground_truth=None,
-                 class_names=None, verbose=1):
+    def __init__(
+        self,
+        records,
+        metric="voc12",
+        detect_fn=None,
+        every=1,
+        batch_size=16,
+        prefix="val_",
+        widerface_ground_truth=None,
+        coco_ground_truth=None,
+        class_names=None,
+        verbose=1,
+    ):
         super().__init__()
         if metric not in METRICS:
             raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
@@ -85,8 +95,7 @@ class DetectionEvaluator(keras.callbacks.Callback):
 
     def on_train_begin(self, logs=None):
         self._epochs = (self.params or {}).get("epochs")
-        if self.widerface_ground_truth is not None and not isinstance(
-                self.widerface_ground_truth, dict):
+        if self.widerface_ground_truth is not None and not isinstance(self.widerface_ground_truth, dict):
             from kssd.metrics import load_widerface_ground_truth
 
             self.widerface_ground_truth = load_widerface_ground_truth(self.widerface_ground_truth)
@@ -95,22 +104,27 @@ class DetectionEvaluator(keras.callbacks.Callback):
         """Run detection and the metric now; returns the metrics dict (unprefixed)."""
         detect_fn = self.detect_fn
         if detect_fn is None:
-            detect_fn = make_detect_fn(self.model, score_threshold=EVAL_SCORE_THRESHOLD,
-                                       batch_size=self.batch_size)
+            detect_fn = make_detect_fn(
+                self.model, score_threshold=EVAL_SCORE_THRESHOLD, batch_size=self.batch_size
+            )
         detections = detect_records(detect_fn, self.records, batch_size=self.batch_size)
         names = self.class_names
         if names is None and self.model is not None:
             names = getattr(self.model, "class_names", None)
-        return detection_metrics(self.metric, self.records, detections,
-                                 widerface_ground_truth=self.widerface_ground_truth,
-                                 coco_ground_truth=self.coco_ground_truth, class_names=names)
+        return detection_metrics(
+            self.metric,
+            self.records,
+            detections,
+            widerface_ground_truth=self.widerface_ground_truth,
+            coco_ground_truth=self.coco_ground_truth,
+            class_names=names,
+        )
 
     def _headline_keys(self):
         if self.history:
             return list(self.history[max(self.history)])
         if self.metric == "widerface":
-            return ["easy", "medium", "hard"] if self.widerface_ground_truth is not None \
-                else ["AP_all"]
+            return ["easy", "medium", "hard"] if self.widerface_ground_truth is not None else ["AP_all"]
         if self.metric == "coco":
             from kssd.metrics.coco import COCO_STAT_NAMES
 
@@ -131,7 +145,8 @@ class DetectionEvaluator(keras.callbacks.Callback):
             for name, value in result.items():
                 logs[f"{self.prefix}{name}"] = value
         if self.verbose:
-            shown = "  ".join(f"{self.prefix}{k}: {v:.4f}" for k, v in result.items()
-                              if "/" not in k)
-            print(f"Epoch {epoch + 1}: {self.metric} evaluation on {len(self.records)} images "
-                  f"({time.perf_counter() - started:.1f} s): {shown}")
+            shown = "  ".join(f"{self.prefix}{k}: {v:.4f}" for k, v in result.items() if "/" not in k)
+            print(
+                f"Epoch {epoch + 1}: {self.metric} evaluation on {len(self.records)} images "
+                f"({time.perf_counter() - started:.1f} s): {shown}"
+            )

@@ -39,14 +39,23 @@ def _load_image(record):
 
     source = record.get("image_path") or record.get("image_bytes")
     if source is None:
-        raise ValueError(f"record {record.get('image_id')!r} has no 'image', 'image_path' or "
-                         "'image_bytes'")
+        raise ValueError(f"record {record.get('image_id')!r} has no 'image', 'image_path' or 'image_bytes'")
     return read_image(source)
 
 
-def make_detect_fn(model, *, score_threshold=EVAL_SCORE_THRESHOLD, iou_threshold=None,
-                   max_detections=None, max_detections_per_class=None, image_size=None,
-                   batch_size=16, resize="stretch", anchors=None, variances=None):
+def make_detect_fn(
+    model,
+    *,
+    score_threshold=EVAL_SCORE_THRESHOLD,
+    iou_threshold=None,
+    max_detections=None,
+    max_detections_per_class=None,
+    image_size=None,
+    batch_size=16,
+    resize="stretch",
+    anchors=None,
+    variances=None,
+):
     """Build ``detect_fn(images) -> list of dicts`` from an SSD model, via :func:`kssd.inference.detect`.
 
     Decoding, per-class NMS and the mapping back to each image's pixels are those of
@@ -102,8 +111,9 @@ def make_detect_fn(model, *, score_threshold=EVAL_SCORE_THRESHOLD, iou_threshold
         "score_threshold": float(score_threshold),
         "iou_threshold": float(iou_threshold if iou_threshold is not None else post["iou_threshold"]),
         "max_detections": max_det,
-        "max_detections_per_class": int(max_detections_per_class
-                                        or post["max_detections_per_class"] or max_det),
+        "max_detections_per_class": int(
+            max_detections_per_class or post["max_detections_per_class"] or max_det
+        ),
         "input_size": tuple(int(v) for v in image_size) if image_size is not None else "spec",
         "resize": resize,
         "batch_size": batch_size,
@@ -113,9 +123,15 @@ def make_detect_fn(model, *, score_threshold=EVAL_SCORE_THRESHOLD, iou_threshold
 
     def detect_fn(images):
         found = detect(model, list(images), **options)
-        return [{"boxes": f["boxes"], "scores": f["scores"],
-                 "labels": f["classes"].astype("int32"), "classes": f["classes"].astype("int32")}
-                for f in found]
+        return [
+            {
+                "boxes": f["boxes"],
+                "scores": f["scores"],
+                "labels": f["classes"].astype("int32"),
+                "classes": f["classes"].astype("int32"),
+            }
+            for f in found
+        ]
 
     return detect_fn
 
@@ -151,7 +167,7 @@ def detect_records(detect_fn, records, *, batch_size=16, progress=False):
         bar = keras.utils.Progbar(len(records), unit_name="image")
     results = []
     for start in range(0, len(records), batch_size):
-        chunk = records[start:start + batch_size]
+        chunk = records[start : start + batch_size]
         found = list(detect_fn([_load_image(r) for r in chunk]))
         if len(found) != len(chunk):
             raise ValueError(f"detect_fn returned {len(found)} results for {len(chunk)} images")
@@ -177,10 +193,8 @@ def _widerface_from_records(records, detections):
     gt = {}
     for record in records:
         boxes = np.asarray(record["boxes"], "float64").reshape(-1, 4)
-        invalid = np.asarray((record.get("attributes") or {}).get("invalid",
-                                                                  np.zeros(len(boxes))))
-        keep = np.nonzero(invalid.reshape(-1)[:len(boxes)] == 0)[0] if len(boxes) else \
-            np.zeros(0, "int64")
+        invalid = np.asarray((record.get("attributes") or {}).get("invalid", np.zeros(len(boxes))))
+        keep = np.nonzero(invalid.reshape(-1)[: len(boxes)] == 0)[0] if len(boxes) else np.zeros(0, "int64")
         key = record["image_id"].rsplit(".", 1)[0]
         key = "/".join(key.replace("\\", "/").split("/")[-2:])
         xywh = np.c_[boxes[:, :2], boxes[:, 2:] - boxes[:, :2]]
@@ -191,8 +205,9 @@ def _widerface_from_records(records, detections):
     return {"AP_all": result["hard"]}
 
 
-def detection_metrics(metric, records, detections, *, widerface_ground_truth=None,
-                      coco_ground_truth=None, class_names=None):
+def detection_metrics(
+    metric, records, detections, *, widerface_ground_truth=None, coco_ground_truth=None, class_names=None
+):
     """Score detections of ``records`` with a named metric.
 
     Args:
@@ -236,20 +251,24 @@ def detection_metrics(metric, records, detections, *, widerface_ground_truth=Non
 
         gt, det = {}, {}
         for record, found in zip(records, detections):
-            entry = {"boxes": np.asarray(record["boxes"], "float64").reshape(-1, 4),
-                     "labels": np.asarray(record["labels"]).reshape(-1)}
+            entry = {
+                "boxes": np.asarray(record["boxes"], "float64").reshape(-1, 4),
+                "labels": np.asarray(record["labels"]).reshape(-1),
+            }
             difficult = (record.get("attributes") or {}).get("difficult")
             if difficult is not None:
                 entry["difficult"] = np.asarray(difficult, bool).reshape(-1)
             gt[record["image_id"]] = entry
             det[record["image_id"]] = found
-        result = voc_map(gt, det, iou_threshold=0.5,
-                         method="11point" if metric == "voc07" else "area")
+        result = voc_map(gt, det, iou_threshold=0.5, method="11point" if metric == "voc07" else "area")
         out = {"mAP": float(result["mAP"])}
         for label, ap in result["per_class"].items():
             name = label
-            if class_names is not None and isinstance(label, (int, np.integer)) \
-                    and 1 <= int(label) <= len(class_names):
+            if (
+                class_names is not None
+                and isinstance(label, (int, np.integer))
+                and 1 <= int(label) <= len(class_names)
+            ):
                 name = class_names[int(label) - 1]
             out[f"AP/{name}"] = float(ap)
         return out
@@ -268,9 +287,13 @@ def detection_metrics(metric, records, detections, *, widerface_ground_truth=Non
             warnings.warn(
                 f"{len(missing)} of the {len(gt)} images of the WIDER FACE ground truth are not "
                 f"in the evaluated data, e.g. {missing[:5]}; the AP covers the "
-                f"{len(evaluated)} evaluated images only", UserWarning, stacklevel=2)
-        result = evaluate_widerface(_widerface_predictions(records, detections), gt,
-                                    images=[r["image_id"] for r in records])
+                f"{len(evaluated)} evaluated images only",
+                UserWarning,
+                stacklevel=2,
+            )
+        result = evaluate_widerface(
+            _widerface_predictions(records, detections), gt, images=[r["image_id"] for r in records]
+        )
         return {k: float(v) for k, v in result.items()}
     return _coco_metrics(records, detections, coco_ground_truth)
 
@@ -279,24 +302,44 @@ def _coco_metrics(records, detections, coco_ground_truth):
     from kssd.metrics import coco_map, detections_to_coco
 
     if coco_ground_truth is None:
-        labels = sorted({int(x) for r in records for x in np.asarray(r["labels"]).reshape(-1)}
-                        | {int(x) for d in detections for x in np.asarray(d["labels"]).ravel()})
+        labels = sorted(
+            {int(x) for r in records for x in np.asarray(r["labels"]).reshape(-1)}
+            | {int(x) for d in detections for x in np.asarray(d["labels"]).ravel()}
+        )
         images, annotations = [], []
         for index, record in enumerate(records):
-            images.append({"id": index + 1, "file_name": record["image_id"],
-                           "height": int(record.get("height") or 0),
-                           "width": int(record.get("width") or 0)})
-            crowd = np.asarray((record.get("attributes") or {}).get(
-                "iscrowd", np.zeros(len(record["labels"])))).reshape(-1)
-            for box, label, is_crowd in zip(np.asarray(record["boxes"], "float64").reshape(-1, 4),
-                                            np.asarray(record["labels"]).reshape(-1), crowd):
+            images.append(
+                {
+                    "id": index + 1,
+                    "file_name": record["image_id"],
+                    "height": int(record.get("height") or 0),
+                    "width": int(record.get("width") or 0),
+                }
+            )
+            crowd = np.asarray(
+                (record.get("attributes") or {}).get("iscrowd", np.zeros(len(record["labels"])))
+            ).reshape(-1)
+            for box, label, is_crowd in zip(
+                np.asarray(record["boxes"], "float64").reshape(-1, 4),
+                np.asarray(record["labels"]).reshape(-1),
+                crowd,
+            ):
                 w, h = box[2] - box[0], box[3] - box[1]
-                annotations.append({"id": len(annotations) + 1, "image_id": index + 1,
-                                    "category_id": int(label), "iscrowd": int(is_crowd),
-                                    "bbox": [float(box[0]), float(box[1]), float(w), float(h)],
-                                    "area": float(w * h)})
-        ground_truth = {"images": images, "annotations": annotations,
-                        "categories": [{"id": c, "name": str(c)} for c in labels]}
+                annotations.append(
+                    {
+                        "id": len(annotations) + 1,
+                        "image_id": index + 1,
+                        "category_id": int(label),
+                        "iscrowd": int(is_crowd),
+                        "bbox": [float(box[0]), float(box[1]), float(w), float(h)],
+                        "area": float(w * h),
+                    }
+                )
+        ground_truth = {
+            "images": images,
+            "annotations": annotations,
+            "categories": [{"id": c, "name": str(c)} for c in labels],
+        }
         ids = list(range(1, len(records) + 1))
         mapping = None
     else:
@@ -307,23 +350,30 @@ def _coco_metrics(records, detections, coco_ground_truth):
         by_name = {}
         for image in ground_truth["images"]:
             by_name[image["file_name"]] = image["id"]
-        unknown = [r["image_id"] for r in records
-                   if r["image_id"] not in by_name and r["image_id"].split("/")[-1] not in by_name]
+        unknown = [
+            r["image_id"]
+            for r in records
+            if r["image_id"] not in by_name and r["image_id"].split("/")[-1] not in by_name
+        ]
         if unknown:
-            raise ValueError(f"{len(unknown)} evaluated image(s) are not in the COCO ground "
-                             f"truth, e.g. {unknown[:5]}")
-        ids = [by_name.get(r["image_id"], by_name.get(r["image_id"].split("/")[-1]))
-               for r in records]
+            raise ValueError(
+                f"{len(unknown)} evaluated image(s) are not in the COCO ground truth, e.g. {unknown[:5]}"
+            )
+        ids = [by_name.get(r["image_id"], by_name.get(r["image_id"].split("/")[-1])) for r in records]
         mapping = coco_category_mapping(ground_truth)
     results = []
     for image_id, found in zip(ids, detections):
-        results += detections_to_coco({"boxes": np.asarray(found["boxes"]).reshape(-1, 4),
-                                       "scores": np.asarray(found["scores"]).reshape(-1),
-                                       "classes": np.asarray(found["labels"]).reshape(-1)},
-                                      image_id, category_ids=mapping)
+        results += detections_to_coco(
+            {
+                "boxes": np.asarray(found["boxes"]).reshape(-1, 4),
+                "scores": np.asarray(found["scores"]).reshape(-1),
+                "classes": np.asarray(found["labels"]).reshape(-1),
+            },
+            image_id,
+            category_ids=mapping,
+        )
     stats = coco_map(ground_truth, results, image_ids=ids)
     return {k: (float(v) if not math.isnan(v) else -1.0) for k, v in stats.items()}
 
 
-__all__ = ["EVAL_SCORE_THRESHOLD", "METRICS", "detect_records", "detection_metrics",
-           "make_detect_fn"]
+__all__ = ["EVAL_SCORE_THRESHOLD", "METRICS", "detect_records", "detection_metrics", "make_detect_fn"]

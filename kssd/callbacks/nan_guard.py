@@ -56,15 +56,16 @@ class NaNGuard(keras.callbacks.Callback):
         if model is not None and getattr(model, "optimizer", None) is not None:
             step = int(model.optimizer.iterations)
         values = {k: float(v) for k, v in logs.items() if _is_number(v)}
-        self.bad_batch = {"epoch": self._epoch + 1, "batch": int(batch), "step": step,
-                          "logs": values}
+        self.bad_batch = {"epoch": self._epoch + 1, "batch": int(batch), "step": step, "logs": values}
         others = ", ".join(f"{k}={v}" for k, v in values.items() if k != self.monitor)
-        message = (f"NaNGuard: {self.monitor} is {value} at epoch {self._epoch + 1} (1-based), "
-                   f"batch {batch} (0-based index in the epoch)"
-                   + (f", optimizer step {step}" if step is not None else "")
-                   + (f"; other logs: {others}" if others else "")
-                   + ". Training stopped. Common causes: learning rate too high, boxes with "
-                   "zero width/height in the data, or float16 overflow.")
+        message = (
+            f"NaNGuard: {self.monitor} is {value} at epoch {self._epoch + 1} (1-based), "
+            f"batch {batch} (0-based index in the epoch)"
+            + (f", optimizer step {step}" if step is not None else "")
+            + (f"; other logs: {others}" if others else "")
+            + ". Training stopped. Common causes: learning rate too high, boxes with "
+            "zero width/height in the data, or float16 overflow."
+        )
         if model is not None:
             model.stop_training = True
         if self.raise_error:

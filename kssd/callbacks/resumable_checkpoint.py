@@ -103,8 +103,8 @@ class ResumableCheckpoint(keras.callbacks.Callback):
         weights = self.directory / state["weights"]
         if not weights.is_file():
             raise FileNotFoundError(
-                f"{self.state_path} names {state['weights']}, which is missing from "
-                f"{self.directory}")
+                f"{self.state_path} names {state['weights']}, which is missing from {self.directory}"
+            )
         return state
 
     def restore(self, model=None):
@@ -128,7 +128,8 @@ class ResumableCheckpoint(keras.callbacks.Callback):
             raise ValueError(
                 f"{self.directory / state['weights']}: optimizer iterations after loading are "
                 f"{int(optimizer.iterations)}, expected {state['iterations']}; compile the model "
-                "with the same optimizer as the checkpointed run")
+                "with the same optimizer as the checkpointed run"
+            )
         restored = _constant_rate(optimizer) if configured is not None else None
         if restored is not None and not math.isclose(restored, configured, rel_tol=1e-6):
             optimizer.learning_rate = configured
@@ -147,15 +148,17 @@ class ResumableCheckpoint(keras.callbacks.Callback):
         self.directory.mkdir(parents=True, exist_ok=True)
         name = f"epoch-{epoch:04d}.weights.h5"
         started = time.perf_counter()
-        _atomic_write_bytes(self.directory / name,
-                            lambda temp: self._save_weights(temp))
+        _atomic_write_bytes(self.directory / name, lambda temp: self._save_weights(temp))
         optimizer = getattr(self.model, "optimizer", None)
         state = {
             "epoch": int(epoch),
             "weights": name,
             "iterations": int(optimizer.iterations) if optimizer is not None else 0,
-            "logs": {k: float(v) for k, v in (logs or {}).items()
-                     if isinstance(v, (int, float)) or hasattr(v, "__float__")},
+            "logs": {
+                k: float(v)
+                for k, v in (logs or {}).items()
+                if isinstance(v, (int, float)) or hasattr(v, "__float__")
+            },
             "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
         }
 
@@ -165,8 +168,9 @@ class ResumableCheckpoint(keras.callbacks.Callback):
         _atomic_write_bytes(self.state_path, write_state)
         self._prune(keep_name=name)
         if self.verbose:
-            print(f"\nEpoch {epoch}: checkpoint {self.directory / name} "
-                  f"({time.perf_counter() - started:.1f} s)")
+            print(
+                f"\nEpoch {epoch}: checkpoint {self.directory / name} ({time.perf_counter() - started:.1f} s)"
+            )
 
     def _save_weights(self, temp):
         # Keras wants the .weights.h5 suffix: write beside the temp name, then move onto it.
@@ -179,9 +183,10 @@ class ResumableCheckpoint(keras.callbacks.Callback):
                 os.remove(target)
 
     def _prune(self, keep_name):
-        found = sorted((int(m.group(1)), p) for p in self.directory.iterdir()
-                       if (m := _WEIGHTS.match(p.name)))
-        kept = {p.name for _, p in found[-self.keep:]} | {keep_name}
+        found = sorted(
+            (int(m.group(1)), p) for p in self.directory.iterdir() if (m := _WEIGHTS.match(p.name))
+        )
+        kept = {p.name for _, p in found[-self.keep :]} | {keep_name}
         for _, path in found:
             if path.name not in kept:
                 path.unlink()

@@ -35,7 +35,9 @@ class WarmUpMultiStep(keras.optimizers.schedules.LearningRateSchedule):
         [0.0001, 0.00505, 0.01, 0.01, 0.001, 0.0001]
     """
 
-    def __init__(self, initial_learning_rate, boundaries, decay_rate=0.1, warmup_steps=0, min_learning_rate=0.0):
+    def __init__(
+        self, initial_learning_rate, boundaries, decay_rate=0.1, warmup_steps=0, min_learning_rate=0.0
+    ):
         boundaries = [int(b) for b in boundaries]
         if boundaries != sorted(boundaries):
             raise ValueError(f"`boundaries` must be increasing, got {boundaries}")

@@ -16,8 +16,8 @@ Examples:
 """
 
 from kssd.data.coco import COCOReader
-from kssd.data.imglab import ImglabReader
 from kssd.data.images import ImageReadError, image_size, load_encoded_image, read_image
+from kssd.data.imglab import ImglabReader
 from kssd.data.readers import FORMATS, detect_format, open_reader
 from kssd.data.records import (
     DatasetStats,
@@ -42,16 +42,37 @@ from kssd.data.widerface import WiderFaceReader
 from kssd.data.yolo import YOLOReader
 
 __all__ = [
-    "COCOReader", "DatasetStats", "FORMATS", "ImageReadError", "ImglabReader", "VOCReader",
+    "COCOReader",
+    "DatasetStats",
+    "FORMATS",
+    "ImageReadError",
+    "ImglabReader",
+    "VOCReader",
     "VOC_CLASSES",
-    "WiderFaceReader", "YOLOReader", "anchor_coverage", "box_size_histogram", "clip_boxes",
-    "detect_format", "example_to_record", "image_size", "list_tfrecord_files",
-    "load_encoded_image", "make_example", "make_record", "open_reader", "parse_example",
-    "read_dataset_info", "read_image", "read_tfrecords", "sanitize_boxes", "select_boxes",
-    "validate_record", "write_tfrecords",
+    "WiderFaceReader",
+    "YOLOReader",
+    "anchor_coverage",
+    "box_size_histogram",
+    "clip_boxes",
+    "detect_format",
+    "example_to_record",
+    "image_size",
+    "list_tfrecord_files",
+    "load_encoded_image",
+    "make_example",
+    "make_record",
+    "open_reader",
+    "parse_example",
+    "read_dataset_info",
+    "read_image",
+    "read_tfrecords",
+    "sanitize_boxes",
+    "select_boxes",
+    "validate_record",
+    "write_tfrecords",
 ]
 
 # The tf.data pipelines (kssd/data/pipeline.py) build on the readers and TFRecord I/O above.
-from kssd.data.pipeline import load_dataset  # noqa: E402
+from kssd.data.pipeline import load_dataset  # noqa: E402, F401
 
 __all__.append("load_dataset")

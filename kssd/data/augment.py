@@ -33,10 +33,24 @@ def _split(seed, num):
     return tf.unstack(tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), num))
 
 
-def face_augment(image, boxes, labels, seed, output_size, *, crop_scales=(0.3, 0.45, 0.6, 0.8, 1.0),
-                 max_tries=250, min_iof=1.0, resize_methods=None, flip_probability=0.5,
-                 brightness=32.0 / 255.0, contrast=(0.5, 1.5), saturation=(0.5, 1.5),
-                 hue=18.0 / 360.0, distort_probability=1.0):
+def face_augment(
+    image,
+    boxes,
+    labels,
+    seed,
+    output_size,
+    *,
+    crop_scales=(0.3, 0.45, 0.6, 0.8, 1.0),
+    max_tries=250,
+    min_iof=1.0,
+    resize_methods=None,
+    flip_probability=0.5,
+    brightness=32.0 / 255.0,
+    contrast=(0.5, 1.5),
+    saturation=(0.5, 1.5),
+    hue=18.0 / 360.0,
+    distort_probability=1.0,
+):
     """Seed 000's face training chain: square crop, pad to square, random resize, flip, distort.
 
     1. :func:`~kssd.data.augment_geometric.random_square_crop` (side ``crop_scales`` x short side,
@@ -80,22 +94,48 @@ def face_augment(image, boxes, labels, seed, output_size, *, crop_scales=(0.3, 0
 
     s_crop, s_resize, s_flip, s_distort = _split(seed, 4)
     image = tf.cast(image, tf.float32)
-    image, boxes, labels = random_square_crop(image, boxes, labels, s_crop, scales=crop_scales,
-                                              max_tries=max_tries, min_iof=min_iof)
+    image, boxes, labels = random_square_crop(
+        image, boxes, labels, s_crop, scales=crop_scales, max_tries=max_tries, min_iof=min_iof
+    )
     image = pad_to_square(image)
-    image, boxes = random_resize(image, boxes, output_size, s_resize,
-                                 methods=resize_methods or RESIZE_METHODS)
+    image, boxes = random_resize(
+        image, boxes, output_size, s_resize, methods=resize_methods or RESIZE_METHODS
+    )
     image, boxes = random_flip(image, boxes, s_flip, probability=flip_probability)
-    image = photometric_distort(image, s_distort, brightness=brightness, contrast=contrast,
-                                saturation=saturation, hue=hue, probability=distort_probability)
+    image = photometric_distort(
+        image,
+        s_distort,
+        brightness=brightness,
+        contrast=contrast,
+        saturation=saturation,
+        hue=hue,
+        probability=distort_probability,
+    )
     return image, boxes, labels
 
 
-def ssd_augment(image, boxes, labels, seed, output_size, *, distort_probability=0.5,
-                brightness=32.0 / 255.0, contrast=(0.5, 1.5), saturation=(0.5, 1.5),
-                hue=18.0 / 360.0, expand_probability=0.5, max_expand_ratio=4.0, fill_value=None,
-                min_ious=(None, 0.1, 0.3, 0.5, 0.7, 0.9), min_scale=0.3, max_aspect_ratio=2.0,
-                max_tries=50, flip_probability=0.5, resize_method="bilinear"):
+def ssd_augment(
+    image,
+    boxes,
+    labels,
+    seed,
+    output_size,
+    *,
+    distort_probability=0.5,
+    brightness=32.0 / 255.0,
+    contrast=(0.5, 1.5),
+    saturation=(0.5, 1.5),
+    hue=18.0 / 360.0,
+    expand_probability=0.5,
+    max_expand_ratio=4.0,
+    fill_value=None,
+    min_ious=(None, 0.1, 0.3, 0.5, 0.7, 0.9),
+    min_scale=0.3,
+    max_aspect_ratio=2.0,
+    max_tries=50,
+    flip_probability=0.5,
+    resize_method="bilinear",
+):
     """The SSD paper's chain: photometric distortion, expand (zoom out), min-IoU crop, flip, resize.
 
     Args:
@@ -128,13 +168,33 @@ def ssd_augment(image, boxes, labels, seed, output_size, *, distort_probability=
     """
     s_distort, s_expand, s_crop, s_flip = _split(seed, 4)
     image = tf.cast(image, tf.float32)
-    image = photometric_distort(image, s_distort, brightness=brightness, contrast=contrast,
-                                saturation=saturation, hue=hue, probability=distort_probability)
-    image, boxes = expand(image, boxes, s_expand, max_ratio=max_expand_ratio,
-                          probability=expand_probability, fill_value=fill_value)
-    image, boxes, labels = min_iou_crop(image, boxes, labels, s_crop, min_ious=min_ious,
-                                        min_scale=min_scale, max_aspect_ratio=max_aspect_ratio,
-                                        max_tries=max_tries)
+    image = photometric_distort(
+        image,
+        s_distort,
+        brightness=brightness,
+        contrast=contrast,
+        saturation=saturation,
+        hue=hue,
+        probability=distort_probability,
+    )
+    image, boxes = expand(
+        image,
+        boxes,
+        s_expand,
+        max_ratio=max_expand_ratio,
+        probability=expand_probability,
+        fill_value=fill_value,
+    )
+    image, boxes, labels = min_iou_crop(
+        image,
+        boxes,
+        labels,
+        s_crop,
+        min_ious=min_ious,
+        min_scale=min_scale,
+        max_aspect_ratio=max_aspect_ratio,
+        max_tries=max_tries,
+    )
     image, boxes = random_flip(image, boxes, s_flip, probability=flip_probability)
     image, boxes = resize(image, boxes, output_size, method=resize_method)
     return image, boxes, labels

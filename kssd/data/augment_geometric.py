@@ -85,8 +85,9 @@ def _pick_window(image, boxes, labels, windows, valid):
     return _apply_window(image, boxes, labels, window, keep)
 
 
-def random_square_crop(image, boxes, labels, seed, *, scales=(0.3, 0.45, 0.6, 0.8, 1.0),
-                       max_tries=250, min_iof=1.0):
+def random_square_crop(
+    image, boxes, labels, seed, *, scales=(0.3, 0.45, 0.6, 0.8, 1.0), max_tries=250, min_iof=1.0
+):
     """Random square crop that keeps at least one face whole (seed 000's face crop).
 
     ``max_tries`` candidate squares are drawn at once, each with a side of ``scale * short side``
@@ -128,10 +129,12 @@ def random_square_crop(image, boxes, labels, seed, *, scales=(0.3, 0.45, 0.6, 0.
     pick = tf.random.stateless_uniform([max_tries], s_scale, 0, len(scales), dtype=tf.int32)
     short = tf.cast(tf.minimum(height, width), tf.float32)
     side = tf.maximum(tf.cast(tf.gather(scale_table, pick) * short, tf.int32), 1)
-    x0 = tf.cast(tf.random.stateless_uniform([max_tries], s_x)
-                 * tf.cast(width - side + 1, tf.float32), tf.int32)
-    y0 = tf.cast(tf.random.stateless_uniform([max_tries], s_y)
-                 * tf.cast(height - side + 1, tf.float32), tf.int32)
+    x0 = tf.cast(
+        tf.random.stateless_uniform([max_tries], s_x) * tf.cast(width - side + 1, tf.float32), tf.int32
+    )
+    y0 = tf.cast(
+        tf.random.stateless_uniform([max_tries], s_y) * tf.cast(height - side + 1, tf.float32), tf.int32
+    )
     x0 = tf.minimum(x0, width - side)
     y0 = tf.minimum(y0, height - side)
     windows = tf.stack([x0, y0, x0 + side, y0 + side], axis=-1)
@@ -142,8 +145,17 @@ def random_square_crop(image, boxes, labels, seed, *, scales=(0.3, 0.45, 0.6, 0.
     return _pick_window(image, boxes, labels, windows, tf.logical_and(whole, centred))
 
 
-def min_iou_crop(image, boxes, labels, seed, *, min_ious=(None, 0.1, 0.3, 0.5, 0.7, 0.9),
-                 min_scale=0.3, max_aspect_ratio=2.0, max_tries=50):
+def min_iou_crop(
+    image,
+    boxes,
+    labels,
+    seed,
+    *,
+    min_ious=(None, 0.1, 0.3, 0.5, 0.7, 0.9),
+    min_scale=0.3,
+    max_aspect_ratio=2.0,
+    max_tries=50,
+):
     """SSD-paper random crop: a patch whose IoU with some box reaches a randomly chosen minimum.
 
     One entry of ``min_ious`` is drawn; ``None`` keeps the whole image. Otherwise ``max_tries``
@@ -242,10 +254,8 @@ def expand(image, boxes, seed, *, max_ratio=4.0, probability=0.5, fill_value=Non
     ratio = tf.where(apply, ratio, 1.0)
     new_h = tf.cast(tf.cast(height, tf.float32) * ratio, tf.int32)
     new_w = tf.cast(tf.cast(width, tf.float32) * ratio, tf.int32)
-    top = tf.cast(tf.random.stateless_uniform([], s_y) * tf.cast(new_h - height + 1, tf.float32),
-                  tf.int32)
-    left = tf.cast(tf.random.stateless_uniform([], s_x) * tf.cast(new_w - width + 1, tf.float32),
-                   tf.int32)
+    top = tf.cast(tf.random.stateless_uniform([], s_y) * tf.cast(new_h - height + 1, tf.float32), tf.int32)
+    left = tf.cast(tf.random.stateless_uniform([], s_x) * tf.cast(new_w - width + 1, tf.float32), tf.int32)
     top = tf.minimum(top, new_h - height)
     left = tf.minimum(left, new_w - width)
     fill = _mean_colour(image) if fill_value is None else tf.constant(fill_value, tf.float32)
@@ -368,8 +378,7 @@ def _box_scale(image, size):
     return tf.stack([sx, sy, sx, sy])
 
 
-def random_resize(image, boxes, size, seed, *, methods=RESIZE_METHODS, antialias=True,
-                  prefilter=True):
+def random_resize(image, boxes, size, seed, *, methods=RESIZE_METHODS, antialias=True, prefilter=True):
     """Resize to ``size`` with an interpolation drawn from ``methods`` (seed 000's resize).
 
     Args:
@@ -399,12 +408,8 @@ def random_resize(image, boxes, size, seed, *, methods=RESIZE_METHODS, antialias
     boxes = tf.reshape(tf.cast(boxes, tf.float32), (-1, 4))
     if prefilter:
         image, boxes = _box_prefilter(image, boxes, size)
-    choice = tf.random.stateless_uniform([], tf.cast(seed, tf.int64), 0, len(methods),
-                                         dtype=tf.int32)
-    branches = [
-        (lambda m=m: tf.image.resize(image, size, method=m, antialias=antialias))
-        for m in methods
-    ]
+    choice = tf.random.stateless_uniform([], tf.cast(seed, tf.int64), 0, len(methods), dtype=tf.int32)
+    branches = [(lambda m=m: tf.image.resize(image, size, method=m, antialias=antialias)) for m in methods]
     out = tf.switch_case(choice, branches)
     out = tf.clip_by_value(out, 0.0, 255.0)
     out.set_shape((size[0], size[1], 3))
@@ -423,8 +428,9 @@ def _box_prefilter(image, boxes, size):
 
     def pool():
         rows, cols = height // factor, width // factor
-        blocks = tf.reshape(image[:rows * factor, :cols * factor],
-                            tf.stack([rows, factor, cols, factor, 3]))
+        blocks = tf.reshape(
+            image[: rows * factor, : cols * factor], tf.stack([rows, factor, cols, factor, 3])
+        )
         pooled = tf.reduce_mean(blocks, axis=[1, 3])
         return pooled, boxes / tf.cast(factor, tf.float32)
 

@@ -11,8 +11,16 @@ def _split(seed, num):
     return tf.unstack(tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), num))
 
 
-def photometric_distort(image, seed, *, brightness=32.0 / 255.0, contrast=(0.5, 1.5),
-                        saturation=(0.5, 1.5), hue=18.0 / 360.0, probability=0.5):
+def photometric_distort(
+    image,
+    seed,
+    *,
+    brightness=32.0 / 255.0,
+    contrast=(0.5, 1.5),
+    saturation=(0.5, 1.5),
+    hue=18.0 / 360.0,
+    probability=0.5,
+):
     """Random brightness, contrast, saturation and hue changes of an RGB image in 0..255.
 
     Each of the four changes is applied with chance ``probability`` (1.0 = always, as in seed 000's
@@ -64,7 +72,8 @@ def photometric_distort(image, seed, *, brightness=32.0 / 255.0, contrast=(0.5, 
         if not saturation:
             return value
         return tf.image.stateless_random_saturation(
-            tf.clip_by_value(value, 0.0, 1.0), saturation[0], saturation[1], seeds[6])
+            tf.clip_by_value(value, 0.0, 1.0), saturation[0], saturation[1], seeds[6]
+        )
 
     def do_hue(value):
         if not hue:

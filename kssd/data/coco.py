@@ -79,7 +79,7 @@ class COCOReader(ParsedReader):
             []
         """
         folder = Path(root) / "annotations"
-        return sorted(p.stem[len("instances_"):] for p in folder.glob("instances_*.json"))
+        return sorted(p.stem[len("instances_") :] for p in folder.glob("instances_*.json"))
 
     def label_to_category_id(self, label):
         """Original COCO category id of contiguous class id ``label`` (1..C)."""
@@ -130,11 +130,13 @@ class COCOReader(ParsedReader):
                 if category not in self.category_id_to_label:
                     raise ValueError(
                         f"{path}: annotation {ann.get('id')} has category_id {category}, "
-                        "which is not in 'categories'")
+                        "which is not in 'categories'"
+                    )
                 bbox = ann.get("bbox")
                 if not isinstance(bbox, (list, tuple)) or len(bbox) != 4:
                     raise ValueError(
-                        f"{path}: annotation {ann.get('id')} needs bbox [x, y, w, h], got {bbox!r}")
+                        f"{path}: annotation {ann.get('id')} needs bbox [x, y, w, h], got {bbox!r}"
+                    )
                 x, y, w, h = (float(v) for v in bbox)
                 if w <= 0 or h <= 0:
                     self.stats.drop_boxes("zero width or height", 1, image_id)
@@ -143,14 +145,20 @@ class COCOReader(ParsedReader):
                 labels.append(self.category_id_to_label[category])
                 crowd.append(int(ann.get("iscrowd", 0)))
             record = make_record(
-                image_id, np.asarray(boxes, np.float32).reshape(-1, 4), labels,
-                image_path=image_path, height=image.get("height") or None,
+                image_id,
+                np.asarray(boxes, np.float32).reshape(-1, 4),
+                labels,
+                image_path=image_path,
+                height=image.get("height") or None,
                 width=image.get("width") or None,
-                attributes={"iscrowd": np.asarray(crowd, np.int32)})
+                attributes={"iscrowd": np.asarray(crowd, np.int32)},
+            )
             self.stats.add_record(record)
             records.append(record)
         return records
 
     def __repr__(self):
-        return (f"COCOReader(annotation_file={str(self.annotation_file)!r}, "
-                f"images={len(self)}, boxes={self.stats.boxes})")
+        return (
+            f"COCOReader(annotation_file={str(self.annotation_file)!r}, "
+            f"images={len(self)}, boxes={self.stats.boxes})"
+        )

@@ -98,14 +98,14 @@ def _exif_orientation(segment):
     (ifd_offset,) = struct.unpack(endian + "I", tiff[4:8])
     if ifd_offset + 2 > len(tiff):
         return None
-    (count,) = struct.unpack(endian + "H", tiff[ifd_offset:ifd_offset + 2])
+    (count,) = struct.unpack(endian + "H", tiff[ifd_offset : ifd_offset + 2])
     for i in range(count):
         entry = ifd_offset + 2 + 12 * i
         if entry + 12 > len(tiff):
             return None
-        tag, kind = struct.unpack(endian + "HH", tiff[entry:entry + 4])
+        tag, kind = struct.unpack(endian + "HH", tiff[entry : entry + 4])
         if tag == 0x0112 and kind == 3:  # Orientation, SHORT
-            (value,) = struct.unpack(endian + "H", tiff[entry + 8:entry + 10])
+            (value,) = struct.unpack(endian + "H", tiff[entry + 8 : entry + 10])
             return int(value)
     return None
 
@@ -138,8 +138,7 @@ def jpeg_info(data):
         False
     """
     data = bytes(data)
-    info = {"height": None, "width": None, "components": None, "orientation": None,
-            "complete": False}
+    info = {"height": None, "width": None, "components": None, "orientation": None, "complete": False}
     pos, size = 2, len(data)
     last_scan = None
     while pos + 4 <= size:
@@ -154,8 +153,8 @@ def jpeg_info(data):
             continue
         if marker == 0xD9:
             break
-        (length,) = struct.unpack(">H", data[pos + 2:pos + 4])
-        payload = data[pos + 4:pos + 2 + length]
+        (length,) = struct.unpack(">H", data[pos + 2 : pos + 4])
+        payload = data[pos + 4 : pos + 2 + length]
         if marker in _SOF_MARKERS and len(payload) >= 6 and info["height"] is None:
             info["height"], info["width"] = struct.unpack(">HH", payload[1:5])
             info["components"] = payload[5]
@@ -305,7 +304,8 @@ def load_encoded_image(source):
     if note is None:
         return data, height, width, None
     ok, encoded = cv2.imencode(
-        ".jpg", cv2.cvtColor(image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
+        ".jpg", cv2.cvtColor(image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY]
+    )
     if not ok:  # pragma: no cover - OpenCV always encodes uint8 BGR
         raise ImageReadError(name, "cannot re-encode image")
     return encoded.tobytes(), height, width, note

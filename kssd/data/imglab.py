@@ -113,9 +113,14 @@ class ImglabReader(ParsedReader):
                 if box[-1] not in ids:
                     self.stats.drop_boxes(f"label {box[-1]!r} not in class_names", 1, image_id)
             record = make_record(
-                image_id, np.asarray([b[:4] for b in kept], np.float32).reshape(-1, 4),
-                [ids[b[-1]] for b in kept], image_path=image_path, height=height, width=width,
-                attributes={"difficult": np.asarray([b[4] for b in kept], np.int32)})
+                image_id,
+                np.asarray([b[:4] for b in kept], np.float32).reshape(-1, 4),
+                [ids[b[-1]] for b in kept],
+                image_path=image_path,
+                height=height,
+                width=width,
+                attributes={"difficult": np.asarray([b[4] for b in kept], np.int32)},
+            )
             self.stats.add_record(record)
             self._records.append(record)
 
@@ -162,18 +167,17 @@ class ImglabReader(ParsedReader):
 
     def _box(self, node, file):
         try:
-            top, left, width, height = (float(node.get(k)) for k in
-                                        ("top", "left", "width", "height"))
+            top, left, width, height = (float(node.get(k)) for k in ("top", "left", "width", "height"))
         except (TypeError, ValueError):
             raise ValueError(
                 f"{self.xml_path}: a box of {file!r} needs numeric top, left, width and height, "
-                f"got {dict(node.attrib)}") from None
+                f"got {dict(node.attrib)}"
+            ) from None
         label = (node.findtext("label") or "").strip() or None
         return (left, top, left + width, top + height, int(node.get("ignore") == "1"), label)
 
     def __repr__(self):
-        return (f"ImglabReader(xml_path={str(self.xml_path)!r}, images={len(self)}, "
-                f"boxes={self.stats.boxes})")
+        return f"ImglabReader(xml_path={str(self.xml_path)!r}, images={len(self)}, boxes={self.stats.boxes})"
 
 
 def _int_or_none(value):

@@ -43,8 +43,7 @@ def _spec_augmentation(model):
         if value is not None:
             candidates.append(value)
     for item in candidates:
-        value = item.get("augmentation") if isinstance(item, dict) else getattr(
-            item, "augmentation", None)
+        value = item.get("augmentation") if isinstance(item, dict) else getattr(item, "augmentation", None)
         if isinstance(value, str):
             return value
     return None
@@ -75,7 +74,8 @@ def _tfrecord_files(source, split):
             found = sorted(glob.glob(os.path.join(item, f"{split}-*.tfrecord")))
             if not found:
                 raise FileNotFoundError(
-                    f"no '{split}-*.tfrecord' shards in directory {item} (split={split!r})")
+                    f"no '{split}-*.tfrecord' shards in directory {item} (split={split!r})"
+                )
             files.extend(found)
         else:
             files.extend(list_tfrecord_files(item))
@@ -93,27 +93,30 @@ def _records_from(source):
     records = list(source)
     for index, record in enumerate(records):
         if not isinstance(record, dict):
-            raise TypeError(f"record {index} is a {type(record).__name__}, expected a dict "
-                            "with 'boxes', 'labels' and 'image'/'image_path'/'image_bytes'")
-        if record.get("image") is None and record.get("image_path") is None \
-                and record.get("image_bytes") is None:
-            raise ValueError(f"record {index} ({record.get('image_id')!r}) has no 'image', "
-                             "'image_path' or 'image_bytes'")
+            raise TypeError(
+                f"record {index} is a {type(record).__name__}, expected a dict "
+                "with 'boxes', 'labels' and 'image'/'image_path'/'image_bytes'"
+            )
+        if (
+            record.get("image") is None
+            and record.get("image_path") is None
+            and record.get("image_bytes") is None
+        ):
+            raise ValueError(
+                f"record {index} ({record.get('image_id')!r}) has no 'image', 'image_path' or 'image_bytes'"
+            )
     return records
 
 
 def _ragged_boxes(records):
-    boxes = [np.asarray(r.get("boxes", np.zeros((0, 4))), np.float32).reshape(-1, 4)
-             for r in records]
+    boxes = [np.asarray(r.get("boxes", np.zeros((0, 4))), np.float32).reshape(-1, 4) for r in records]
     labels = [np.asarray(r.get("labels", np.zeros((0,))), np.int32).reshape(-1) for r in records]
     for r, b, lab in zip(records, boxes, labels):
         if len(b) != len(lab):
             raise ValueError(f"record {r.get('image_id')!r}: {len(b)} boxes but {len(lab)} labels")
     lengths = [len(b) for b in boxes]
-    rb = tf.RaggedTensor.from_row_lengths(np.concatenate(boxes + [np.zeros((0, 4), np.float32)]),
-                                          lengths)
-    rl = tf.RaggedTensor.from_row_lengths(np.concatenate(labels + [np.zeros((0,), np.int32)]),
-                                          lengths)
+    rb = tf.RaggedTensor.from_row_lengths(np.concatenate(boxes + [np.zeros((0, 4), np.float32)]), lengths)
+    rl = tf.RaggedTensor.from_row_lengths(np.concatenate(labels + [np.zeros((0,), np.int32)]), lengths)
     return rb, rl
 
 
@@ -133,24 +136,27 @@ def _dataset_from_records(records):
         images = [np.asarray(r["image"]) for r in records]
         for r, im in zip(records, images):
             if im.ndim != 3 or im.shape[-1] != 3:
-                raise ValueError(f"record {r.get('image_id')!r}: 'image' must be (H, W, 3), "
-                                 f"got {im.shape}")
+                raise ValueError(f"record {r.get('image_id')!r}: 'image' must be (H, W, 3), got {im.shape}")
         if len({im.shape for im in images}) == 1:
-            ds = tf.data.Dataset.from_tensor_slices(
-                (np.stack(images).astype(np.uint8), boxes, labels))
+            ds = tf.data.Dataset.from_tensor_slices((np.stack(images).astype(np.uint8), boxes, labels))
         else:
+
             def generate():
                 for im, b, lab in zip(images, boxes, labels):
                     yield im.astype(np.uint8), b.numpy(), lab.numpy()
 
-            ds = tf.data.Dataset.from_generator(generate, output_signature=(
-                tf.TensorSpec((None, None, 3), tf.uint8), tf.TensorSpec((None, 4), tf.float32),
-                tf.TensorSpec((None,), tf.int32)))
+            ds = tf.data.Dataset.from_generator(
+                generate,
+                output_signature=(
+                    tf.TensorSpec((None, None, 3), tf.uint8),
+                    tf.TensorSpec((None, 4), tf.float32),
+                    tf.TensorSpec((None,), tf.int32),
+                ),
+            )
         return ds, lambda image, b, lab: (image, b, lab)
     if any(in_memory):
         raise ValueError("records mix in-memory 'image' arrays with encoded images; use one kind")
-    paths = [os.fspath(r["image_path"]) if r.get("image_path") is not None else ""
-             for r in records]
+    paths = [os.fspath(r["image_path"]) if r.get("image_path") is not None else "" for r in records]
     data = [b"" if r.get("image_path") is not None else bytes(r["image_bytes"]) for r in records]
     ds = tf.data.Dataset.from_tensor_slices((paths, data, boxes, labels))
     return ds, lambda path, raw, b, lab: (_decode_encoded(path, raw), b, lab)
@@ -167,8 +173,9 @@ def _records_from_arrays(source, bounding_box_format):
     boxes = targets["boxes"]
     labels = targets["labels"] if "labels" in targets else targets["classes"]
     if len(images) != len(boxes) or len(images) != len(labels):
-        raise ValueError(f"in-memory source: {len(images)} images but {len(boxes)} box sets and "
-                         f"{len(labels)} label sets")
+        raise ValueError(
+            f"in-memory source: {len(images)} images but {len(boxes)} box sets and {len(labels)} label sets"
+        )
     records = []
     for index, (image, b, lab) in enumerate(zip(images, boxes, labels)):
         image = np.asarray(image)
@@ -177,16 +184,18 @@ def _records_from_arrays(source, bounding_box_format):
         keep = lab > 0  # Keras pads with -1; 0 is background: both are padding here
         b, lab = b[keep], lab[keep].astype(np.int32)
         if bounding_box_format != "xyxy" and len(b):
-            b = np.asarray(convert_format(b, bounding_box_format, "xyxy",
-                                          height=image.shape[0], width=image.shape[1]),
-                           np.float32)
+            b = np.asarray(
+                convert_format(b, bounding_box_format, "xyxy", height=image.shape[0], width=image.shape[1]),
+                np.float32,
+            )
         records.append({"image_id": f"array/{index}", "image": image, "boxes": b, "labels": lab})
     return records
 
 
 def _source_dataset(source, split, bounding_box_format):
-    if _is_path_like(source) or (isinstance(source, (list, tuple)) and source
-                                 and all(_is_path_like(s) for s in source)):
+    if _is_path_like(source) or (
+        isinstance(source, (list, tuple)) and source and all(_is_path_like(s) for s in source)
+    ):
         from kssd.data.tfrecord import parse_example
 
         files = _tfrecord_files(source, split)
@@ -219,13 +228,33 @@ def _sanitize(image, boxes, labels):
     return boxes, labels, keep
 
 
-def load_dataset(source, model=None, *, anchors=None, image_size=None, variances=None,
-                 match_threshold=None, matching=None, negative_threshold=None, split=None,
-                 batch_size=32, training=True,
-                 augmentation=None, augmentation_options=None, shuffle_buffer=1024, seed=None,
-                 deterministic=False, min_box_size=2.0, resize_mode="stretch",
-                 bounding_box_format="xyxy", repeat=False, cache=False, drop_remainder=None,
-                 num_parallel_calls=AUTOTUNE, prefetch=AUTOTUNE):
+def load_dataset(
+    source,
+    model=None,
+    *,
+    anchors=None,
+    image_size=None,
+    variances=None,
+    match_threshold=None,
+    matching=None,
+    negative_threshold=None,
+    split=None,
+    batch_size=32,
+    training=True,
+    augmentation=None,
+    augmentation_options=None,
+    shuffle_buffer=1024,
+    seed=None,
+    deterministic=False,
+    min_box_size=2.0,
+    resize_mode="stretch",
+    bounding_box_format="xyxy",
+    repeat=False,
+    cache=False,
+    drop_remainder=None,
+    num_parallel_calls=AUTOTUNE,
+    prefetch=AUTOTUNE,
+):
     """Build a batched ``tf.data`` pipeline of ``(images, y_true)`` for ``model.fit``.
 
     Steps: read -> (shuffle) -> decode -> augment and resize to the model input -> drop boxes
@@ -295,11 +324,12 @@ def load_dataset(source, model=None, *, anchors=None, image_size=None, variances
         >>> x.shape, y.shape, y[0, :, 4].numpy().tolist()
         (TensorShape([2, 20, 20, 3]), TensorShape([2, 2, 5]), [0.0, 1.0])
     """
-    size = _as_size(image_size if image_size is not None else _model_attr(model, "input_size"),
-                    "image_size")
+    size = _as_size(image_size if image_size is not None else _model_attr(model, "input_size"), "image_size")
     if size is None:
-        raise ValueError("load_dataset needs the output size: pass `image_size=(height, width)` "
-                         "or a `model` with `input_size`")
+        raise ValueError(
+            "load_dataset needs the output size: pass `image_size=(height, width)` "
+            "or a `model` with `input_size`"
+        )
     if anchors is None:
         anchors = _model_attr(model, "anchors")
     if anchors is not None:
@@ -361,15 +391,18 @@ def load_dataset(source, model=None, *, anchors=None, image_size=None, variances
         image = tf.ensure_shape(tf.cast(image, tf.float32), (out_h, out_w, 3))
         if anchors is None:
             return image, {"boxes": boxes, "labels": labels}
-        y_true = encode_targets(boxes, labels, tf.constant(anchors), match_threshold, variances,
-                                matching, negative_threshold)
+        y_true = encode_targets(
+            boxes, labels, tf.constant(anchors), match_threshold, variances, matching, negative_threshold
+        )
         return image, tf.ensure_shape(y_true, (anchors.shape[0], 5))
 
-    ds = ds.map(transform, num_parallel_calls=num_parallel_calls,
-                deterministic=True if deterministic else None)
+    ds = ds.map(
+        transform, num_parallel_calls=num_parallel_calls, deterministic=True if deterministic else None
+    )
     if anchors is None:
-        ds = ds.padded_batch(int(batch_size), drop_remainder=drop_remainder,
-                             padding_values=(0.0, {"boxes": 0.0, "labels": -1}))
+        ds = ds.padded_batch(
+            int(batch_size), drop_remainder=drop_remainder, padding_values=(0.0, {"boxes": 0.0, "labels": -1})
+        )
     else:
         ds = ds.batch(int(batch_size), drop_remainder=drop_remainder)
     if prefetch:

@@ -32,8 +32,7 @@ def _is_tfrecord_source(source):
     source = str(source)
     if os.path.isdir(source):
         return bool(glob.glob(os.path.join(source, "*.tfrecord")))
-    return source.endswith(".tfrecord") or bool(
-        any(ch in source for ch in "*?[") and glob.glob(source))
+    return source.endswith(".tfrecord") or bool(any(ch in source for ch in "*?[") and glob.glob(source))
 
 
 def detect_format(source):
@@ -71,7 +70,8 @@ def detect_format(source):
         f"cannot tell the dataset format of {source}: expected wider_face_split/"
         "wider_face_<split>_bbx_gt.txt (widerface), Annotations/ (voc), "
         "annotations/instances_<split>.json (coco), images/<split>/ + labels/<split>/ (yolo), "
-        "dlib imglab <split>.xml files (imglab) or *.tfrecord files; pass the format explicitly")
+        "dlib imglab <split>.xml files (imglab) or *.tfrecord files; pass the format explicitly"
+    )
 
 
 def available_splits(source, format):

@@ -22,12 +22,20 @@ from collections import Counter
 
 import numpy as np
 
-RECORD_KEYS = ("image_id", "image_path", "image_bytes", "height", "width", "boxes",
-               "labels", "attributes")
+RECORD_KEYS = ("image_id", "image_path", "image_bytes", "height", "width", "boxes", "labels", "attributes")
 
 
-def make_record(image_id, boxes=None, labels=None, *, image_path=None, image_bytes=None,
-                height=None, width=None, attributes=None):
+def make_record(
+    image_id,
+    boxes=None,
+    labels=None,
+    *,
+    image_path=None,
+    image_bytes=None,
+    height=None,
+    width=None,
+    attributes=None,
+):
     """Build a record with the agreed key set and dtypes.
 
     Args:
@@ -107,10 +115,10 @@ def validate_record(record, num_classes=None):
     if labels.size and labels.min() < 1:
         raise ValueError(
             f"{where}: labels must be class ids >= 1 (0 is background), "
-            f"got {sorted(set(labels[labels < 1].tolist()))}")
+            f"got {sorted(set(labels[labels < 1].tolist()))}"
+        )
     if num_classes is not None and labels.size and labels.max() > num_classes:
-        raise ValueError(
-            f"{where}: label {int(labels.max())} exceeds num_classes={num_classes}")
+        raise ValueError(f"{where}: label {int(labels.max())} exceeds num_classes={num_classes}")
     if not np.all(np.isfinite(boxes)):
         raise ValueError(f"{where}: boxes hold non-finite values")
     if np.any(boxes[:, 2] < boxes[:, 0]) or np.any(boxes[:, 3] < boxes[:, 1]):
@@ -119,8 +127,7 @@ def validate_record(record, num_classes=None):
     for name, values in (record.get("attributes") or {}).items():
         values = np.asarray(values).reshape(-1)
         if len(values) != len(boxes):
-            raise ValueError(
-                f"{where}: attribute {name!r} has {len(values)} values for {len(boxes)} boxes")
+            raise ValueError(f"{where}: attribute {name!r} has {len(values)} values for {len(boxes)} boxes")
         attributes[name] = values
     for key in ("height", "width"):
         value = record.get(key)
@@ -148,8 +155,12 @@ def select_boxes(record, keep):
     """
     keep = np.asarray(keep)
     attributes = {k: np.asarray(v)[keep] for k, v in (record.get("attributes") or {}).items()}
-    return dict(record, boxes=np.asarray(record["boxes"], np.float32).reshape(-1, 4)[keep],
-                labels=np.asarray(record["labels"], np.int32)[keep], attributes=attributes)
+    return dict(
+        record,
+        boxes=np.asarray(record["boxes"], np.float32).reshape(-1, 4)[keep],
+        labels=np.asarray(record["labels"], np.int32)[keep],
+        attributes=attributes,
+    )
 
 
 def clip_boxes(boxes, height, width):
@@ -212,11 +223,10 @@ def sanitize_boxes(record, stats=None, *, min_size=0.0, tolerance=0.5):
     height, width = record.get("height"), record.get("width")
     if height is not None and width is not None:
         outside = (
-            (boxes[:, 0] >= width) | (boxes[:, 1] >= height) | (boxes[:, 2] <= 0)
-            | (boxes[:, 3] <= 0)) & finite
+            (boxes[:, 0] >= width) | (boxes[:, 1] >= height) | (boxes[:, 2] <= 0) | (boxes[:, 3] <= 0)
+        ) & finite
         clipped, _ = clip_boxes(boxes, height, width)
-        changed = np.max(np.abs(clipped - boxes), axis=1) > tolerance if len(boxes) else (
-            np.zeros(0, bool))
+        changed = np.max(np.abs(clipped - boxes), axis=1) > tolerance if len(boxes) else (np.zeros(0, bool))
         boxes = clipped
     else:
         outside = np.zeros(len(boxes), bool)
@@ -362,8 +372,11 @@ class DatasetStats:
 
     def rows(self, images_label="images"):
         """(description, count) rows of the summary table."""
-        rows = [(images_label, self.images), ("boxes", self.boxes),
-                ("background images (no boxes)", self.background_images)]
+        rows = [
+            (images_label, self.images),
+            ("boxes", self.boxes),
+            ("background images (no boxes)", self.background_images),
+        ]
         rows.append(("images skipped", self.num_images_skipped))
         rows += [(f"  {reason}", n) for reason, n in sorted(self.images_skipped.items())]
         rows.append(("boxes dropped", self.num_boxes_dropped))
@@ -401,10 +414,12 @@ class DatasetStats:
         return "\n".join(lines)
 
     def __repr__(self):
-        return (f"DatasetStats(images={self.images}, boxes={self.boxes}, "
-                f"images_skipped={self.num_images_skipped}, "
-                f"boxes_dropped={self.num_boxes_dropped}, "
-                f"boxes_clipped={self.num_boxes_clipped})")
+        return (
+            f"DatasetStats(images={self.images}, boxes={self.boxes}, "
+            f"images_skipped={self.num_images_skipped}, "
+            f"boxes_dropped={self.num_boxes_dropped}, "
+            f"boxes_clipped={self.num_boxes_clipped})"
+        )
 
 
 class ParsedReader:

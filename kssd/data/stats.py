@@ -114,8 +114,7 @@ def _scaled_boxes(record, target):
     return boxes * scale, (height, width)
 
 
-def box_size_histogram(records, image_size=None, *, edges=DEFAULT_EDGES,
-                       size_measure="sqrt_area"):
+def box_size_histogram(records, image_size=None, *, edges=DEFAULT_EDGES, size_measure="sqrt_area"):
     """Count boxes per size bucket.
 
     Args:
@@ -142,8 +141,7 @@ def box_size_histogram(records, image_size=None, *, edges=DEFAULT_EDGES,
     target = _target_size(image_size)
     for record in records:
         boxes, _ = _scaled_boxes(record, target)
-        index = np.searchsorted(np.asarray(edges, np.float64),
-                                box_sizes(boxes, size_measure), side="right")
+        index = np.searchsorted(np.asarray(edges, np.float64), box_sizes(boxes, size_measure), side="right")
         for i in index.tolist():
             counts[names[i]] += 1
     return counts
@@ -158,8 +156,16 @@ def _unmatched_boxes(normalized, corners, match_threshold, matching):
     return ~np.isin(np.arange(len(normalized)), owners)
 
 
-def anchor_coverage(records, anchors, image_size, match_threshold=0.45, *,
-                    edges=DEFAULT_EDGES, size_measure="sqrt_area", matching=None):
+def anchor_coverage(
+    records,
+    anchors,
+    image_size,
+    match_threshold=0.45,
+    *,
+    edges=DEFAULT_EDGES,
+    size_measure="sqrt_area",
+    matching=None,
+):
     """Share of ground-truth boxes whose best anchor reaches ``match_threshold`` IoU.
 
     IoU is computed in normalized coordinates (box / image size against the
@@ -215,8 +221,11 @@ def anchor_coverage(records, anchors, image_size, match_threshold=0.45, *,
             continue
         normalized = (boxes / np.array([target[1], target[0]] * 2)).astype(np.float32)
         best = np.asarray(iou(normalized, corners), np.float32).max(axis=1)
-        unmatched = (np.zeros(len(boxes), bool) if matching is None
-                     else _unmatched_boxes(normalized, corners, match_threshold, matching))
+        unmatched = (
+            np.zeros(len(boxes), bool)
+            if matching is None
+            else _unmatched_boxes(normalized, corners, match_threshold, matching)
+        )
         index = np.searchsorted(edge_array, box_sizes(boxes, size_measure), side="right")
         for i, value, lost in zip(index.tolist(), best.tolist(), unmatched.tolist()):
             per_bucket[names[i]].append((value, lost))
@@ -281,15 +290,21 @@ def format_stats_table(histogram, coverage=None, title=None):
             entry = coverage if name == "total" else coverage["buckets"].get(name)
             if entry is not None:
                 best = entry["mean_best_iou"]
-                line += (f"{entry['covered']:>10d}{share(entry['covered'], entry['boxes']):>10}"
-                         f"{('-' if math.isnan(best) else f'{best:.3f}'):>10}")
+                line += (
+                    f"{entry['covered']:>10d}{share(entry['covered'], entry['boxes']):>10}"
+                    f"{('-' if math.isnan(best) else f'{best:.3f}'):>10}"
+                )
                 if counts_unmatched:
                     line += f"{entry['unmatched']:>11d}"
         lines.append(line)
     if coverage is not None:
-        lines.append(f"covered = best anchor IoU >= {coverage['match_threshold']:g} "
-                     f"at input {coverage['image_size'][0]}x{coverage['image_size'][1]} (HxW)")
+        lines.append(
+            f"covered = best anchor IoU >= {coverage['match_threshold']:g} "
+            f"at input {coverage['image_size'][0]}x{coverage['image_size'][1]} (HxW)"
+        )
     if counts_unmatched:
-        lines.append(f"no anchor = boxes without any positive anchor under "
-                     f"{coverage['matching']} matching (never a training target)")
+        lines.append(
+            f"no anchor = boxes without any positive anchor under "
+            f"{coverage['matching']} matching (never a training target)"
+        )
     return "\n".join(lines)

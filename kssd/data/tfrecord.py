@@ -44,14 +44,29 @@ import tensorflow as tf
 
 #: Feature keys of the kssd schema that are not box attributes.
 KSSD_KEYS = (
-    "filename", "height", "width", "classes",
-    "x_mins", "y_mins", "x_maxes", "y_maxes", "image_raw",
+    "filename",
+    "height",
+    "width",
+    "classes",
+    "x_mins",
+    "y_mins",
+    "x_maxes",
+    "y_maxes",
+    "image_raw",
 )
 #: Feature keys of the TF Object Detection API schema that kssd understands.
 OD_API_KEYS = (
-    "image/encoded", "image/filename", "image/source_id", "image/height", "image/width",
-    "image/format", "image/object/bbox/xmin", "image/object/bbox/ymin",
-    "image/object/bbox/xmax", "image/object/bbox/ymax", "image/object/class/label",
+    "image/encoded",
+    "image/filename",
+    "image/source_id",
+    "image/height",
+    "image/width",
+    "image/format",
+    "image/object/bbox/xmin",
+    "image/object/bbox/ymin",
+    "image/object/bbox/xmax",
+    "image/object/bbox/ymax",
+    "image/object/class/label",
     "image/object/class/text",
 )
 # OD API per-object attribute keys -> kssd attribute names.
@@ -110,8 +125,7 @@ def make_example(record, image_bytes):
     boxes = np.asarray(record.get("boxes", np.zeros((0, 4))), np.float32).reshape(-1, 4)
     labels = np.asarray(record.get("labels", np.zeros((0,))), np.int64).reshape(-1)
     if len(boxes) != len(labels):
-        raise ValueError(
-            f"record {image_id!r}: {len(boxes)} boxes but {len(labels)} labels")
+        raise ValueError(f"record {image_id!r}: {len(boxes)} boxes but {len(labels)} labels")
     feature = {
         "filename": _bytes([str(image_id).encode("utf-8")]),
         "height": _int64([height]),
@@ -129,8 +143,8 @@ def make_example(record, image_bytes):
             raise ValueError(f"record {image_id!r}: attribute name {name!r} is a reserved key")
         if len(values) != len(boxes):
             raise ValueError(
-                f"record {image_id!r}: attribute {name!r} has {len(values)} values "
-                f"for {len(boxes)} boxes")
+                f"record {image_id!r}: attribute {name!r} has {len(values)} values for {len(boxes)} boxes"
+            )
         if np.issubdtype(values.dtype, np.integer) or values.dtype == bool:
             feature[name] = _int64(values)
         else:
@@ -234,7 +248,8 @@ def write_tfrecords(
         raise FileExistsError(
             f"{out_dir} already holds {len(existing)} shard(s) of split {split!r} "
             f"(e.g. {os.path.basename(existing[0])}); pass overwrite=True (--overwrite) "
-            "to replace them")
+            "to replace them"
+        )
     out_dir.mkdir(parents=True, exist_ok=True)
     for path in existing:
         os.remove(path)
@@ -256,8 +271,10 @@ def write_tfrecords(
             stats.images_seen += 1
             try:
                 encoded, height, width, note = load_encoded_image(
-                    record.get("image_bytes") if record.get("image_bytes") is not None
-                    else record.get("image_path"))
+                    record.get("image_bytes")
+                    if record.get("image_bytes") is not None
+                    else record.get("image_path")
+                )
             except ImageReadError as error:
                 stats.skip_image(error.reason, record.get("image_id"))
                 continue
@@ -277,8 +294,7 @@ def write_tfrecords(
             bar.close()
     if source_stats is not None:
         stats.merge_issues(source_stats)
-    _update_dataset_info(out_dir, split, stats, paths, written_per_shard,
-                         class_names, source_format)
+    _update_dataset_info(out_dir, split, stats, paths, written_per_shard, class_names, source_format)
     return stats
 
 
@@ -329,31 +345,35 @@ def read_dataset_info(path):
 def _feature_spec(schema, attribute_keys):
     spec = {}
     if schema in ("kssd", "auto"):
-        spec.update({
-            "filename": tf.io.FixedLenFeature([], tf.string, default_value=""),
-            "height": tf.io.FixedLenFeature([], tf.int64, default_value=0),
-            "width": tf.io.FixedLenFeature([], tf.int64, default_value=0),
-            "classes": tf.io.VarLenFeature(tf.int64),
-            "x_mins": tf.io.VarLenFeature(tf.float32),
-            "y_mins": tf.io.VarLenFeature(tf.float32),
-            "x_maxes": tf.io.VarLenFeature(tf.float32),
-            "y_maxes": tf.io.VarLenFeature(tf.float32),
-            "image_raw": tf.io.FixedLenFeature([], tf.string, default_value=""),
-        })
+        spec.update(
+            {
+                "filename": tf.io.FixedLenFeature([], tf.string, default_value=""),
+                "height": tf.io.FixedLenFeature([], tf.int64, default_value=0),
+                "width": tf.io.FixedLenFeature([], tf.int64, default_value=0),
+                "classes": tf.io.VarLenFeature(tf.int64),
+                "x_mins": tf.io.VarLenFeature(tf.float32),
+                "y_mins": tf.io.VarLenFeature(tf.float32),
+                "x_maxes": tf.io.VarLenFeature(tf.float32),
+                "y_maxes": tf.io.VarLenFeature(tf.float32),
+                "image_raw": tf.io.FixedLenFeature([], tf.string, default_value=""),
+            }
+        )
         for key, dtype in attribute_keys.items():
             spec[key] = tf.io.VarLenFeature(dtype)
     if schema in ("od_api", "auto"):
-        spec.update({
-            "image/encoded": tf.io.FixedLenFeature([], tf.string, default_value=""),
-            "image/filename": tf.io.FixedLenFeature([], tf.string, default_value=""),
-            "image/height": tf.io.FixedLenFeature([], tf.int64, default_value=0),
-            "image/width": tf.io.FixedLenFeature([], tf.int64, default_value=0),
-            "image/object/bbox/xmin": tf.io.VarLenFeature(tf.float32),
-            "image/object/bbox/ymin": tf.io.VarLenFeature(tf.float32),
-            "image/object/bbox/xmax": tf.io.VarLenFeature(tf.float32),
-            "image/object/bbox/ymax": tf.io.VarLenFeature(tf.float32),
-            "image/object/class/label": tf.io.VarLenFeature(tf.int64),
-        })
+        spec.update(
+            {
+                "image/encoded": tf.io.FixedLenFeature([], tf.string, default_value=""),
+                "image/filename": tf.io.FixedLenFeature([], tf.string, default_value=""),
+                "image/height": tf.io.FixedLenFeature([], tf.int64, default_value=0),
+                "image/width": tf.io.FixedLenFeature([], tf.int64, default_value=0),
+                "image/object/bbox/xmin": tf.io.VarLenFeature(tf.float32),
+                "image/object/bbox/ymin": tf.io.VarLenFeature(tf.float32),
+                "image/object/bbox/xmax": tf.io.VarLenFeature(tf.float32),
+                "image/object/bbox/ymax": tf.io.VarLenFeature(tf.float32),
+                "image/object/class/label": tf.io.VarLenFeature(tf.int64),
+            }
+        )
     return spec
 
 
@@ -406,20 +426,28 @@ def parse_example(serialized, schema="auto", attribute_keys=()):
     if schema in ("kssd", "auto"):
         encoded_parts.append(parsed["image_raw"])
         name_parts.append(parsed["filename"])
-        boxes_parts.append(tf.stack(
-            [dense("x_mins"), dense("y_mins"), dense("x_maxes"), dense("y_maxes")], axis=-1))
+        boxes_parts.append(
+            tf.stack([dense("x_mins"), dense("y_mins"), dense("x_maxes"), dense("y_maxes")], axis=-1)
+        )
         label_parts.append(dense("classes", tf.int32))
     if schema in ("od_api", "auto"):
         # In "auto" mode a kssd example has no OD API keys (empty lists, "" defaults)
         # and vice versa, so concatenating the two readings selects the present one.
         encoded_parts.append(parsed["image/encoded"])
         name_parts.append(parsed["image/filename"])
-        scale = tf.cast(
-            tf.stack([parsed["image/width"], parsed["image/height"]] * 2), tf.float32)
-        boxes_parts.append(tf.stack(
-            [dense("image/object/bbox/xmin"), dense("image/object/bbox/ymin"),
-             dense("image/object/bbox/xmax"), dense("image/object/bbox/ymax")],
-            axis=-1) * scale)
+        scale = tf.cast(tf.stack([parsed["image/width"], parsed["image/height"]] * 2), tf.float32)
+        boxes_parts.append(
+            tf.stack(
+                [
+                    dense("image/object/bbox/xmin"),
+                    dense("image/object/bbox/ymin"),
+                    dense("image/object/bbox/xmax"),
+                    dense("image/object/bbox/ymax"),
+                ],
+                axis=-1,
+            )
+            * scale
+        )
         label_parts.append(dense("image/object/class/label", tf.int32))
     if len(encoded_parts) == 1:
         encoded, filename = encoded_parts[0], name_parts[0]
@@ -434,8 +462,8 @@ def parse_example(serialized, schema="auto", attribute_keys=()):
     result = {"image": image, "boxes": boxes, "labels": labels, "filename": filename}
     if attribute_keys:
         result["attributes"] = {
-            key: dense(key, tf.int32 if dtype == tf.int64 else None)
-            for key, dtype in attribute_keys.items()}
+            key: dense(key, tf.int32 if dtype == tf.int64 else None) for key, dtype in attribute_keys.items()
+        }
     return result
 
 
@@ -516,8 +544,9 @@ def example_to_record(example):
     fmap = example.features.feature
     if "image_raw" in fmap or "x_mins" in fmap:
         n = len(_values(fmap, "classes") or [])
-        coords = [np.asarray(_values(fmap, k) or [], np.float32)
-                  for k in ("x_mins", "y_mins", "x_maxes", "y_maxes")]
+        coords = [
+            np.asarray(_values(fmap, k) or [], np.float32) for k in ("x_mins", "y_mins", "x_maxes", "y_maxes")
+        ]
         boxes = np.stack(coords, axis=-1).reshape(-1, 4) if n else np.zeros((0, 4), np.float32)
         labels = np.asarray(_values(fmap, "classes") or [], np.int32)
         attributes = {}
@@ -544,8 +573,10 @@ def example_to_record(example):
     if "image/encoded" in fmap:
         height = int((_values(fmap, "image/height") or [0])[0])
         width = int((_values(fmap, "image/width") or [0])[0])
-        coords = [np.asarray(_values(fmap, f"image/object/bbox/{k}") or [], np.float32)
-                  for k in ("xmin", "ymin", "xmax", "ymax")]
+        coords = [
+            np.asarray(_values(fmap, f"image/object/bbox/{k}") or [], np.float32)
+            for k in ("xmin", "ymin", "xmax", "ymax")
+        ]
         boxes = np.stack(coords, axis=-1).reshape(-1, 4)
         if len(boxes) and (not height or not width):
             raise ValueError("OD API example has boxes but no image/height or image/width")
@@ -569,7 +600,8 @@ def example_to_record(example):
         }
     raise ValueError(
         "example holds neither kssd keys (image_raw, x_mins, ...) nor TF Object Detection "
-        f"API keys (image/encoded, ...); its keys are {sorted(fmap)}")
+        f"API keys (image/encoded, ...); its keys are {sorted(fmap)}"
+    )
 
 
 def read_tfrecords(pattern):

@@ -21,9 +21,26 @@ from kssd.data.records import DatasetStats, ParsedReader, make_record
 
 #: The 20 Pascal VOC classes, in the usual order (class id = index + 1).
 VOC_CLASSES = (
-    "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow",
-    "diningtable", "dog", "horse", "motorbike", "person", "pottedplant", "sheep", "sofa",
-    "train", "tvmonitor",
+    "aeroplane",
+    "bicycle",
+    "bird",
+    "boat",
+    "bottle",
+    "bus",
+    "car",
+    "cat",
+    "chair",
+    "cow",
+    "diningtable",
+    "dog",
+    "horse",
+    "motorbike",
+    "person",
+    "pottedplant",
+    "sheep",
+    "sofa",
+    "train",
+    "tvmonitor",
 )
 
 
@@ -100,15 +117,14 @@ class VOCReader(ParsedReader):
         split_file = self.root / "ImageSets" / "Main" / f"{self.split}.txt"
         if not split_file.is_file():
             raise FileNotFoundError(
-                f"VOC split file not found: {split_file} (use split='all' to read every "
-                "file in Annotations/)")
+                f"VOC split file not found: {split_file} (use split='all' to read every file in Annotations/)"
+            )
         ids = [line.split()[0] for line in split_file.read_text().splitlines() if line.strip()]
         files = []
         for image_id in ids:
             path = annotations / f"{image_id}.xml"
             if not path.is_file():
-                raise FileNotFoundError(
-                    f"{split_file} lists {image_id!r} but {path} does not exist")
+                raise FileNotFoundError(f"{split_file} lists {image_id!r} but {path} does not exist")
             files.append(path)
         return files
 
@@ -157,16 +173,25 @@ class VOCReader(ParsedReader):
             difficult.append(_flag(obj.findtext("difficult")))
             truncated.append(_flag(obj.findtext("truncated")))
         record = make_record(
-            image_id, np.asarray(boxes, np.float32).reshape(-1, 4), labels,
-            image_path=image_path, height=height, width=width,
-            attributes={"difficult": np.asarray(difficult, np.int32),
-                        "truncated": np.asarray(truncated, np.int32)})
+            image_id,
+            np.asarray(boxes, np.float32).reshape(-1, 4),
+            labels,
+            image_path=image_path,
+            height=height,
+            width=width,
+            attributes={
+                "difficult": np.asarray(difficult, np.int32),
+                "truncated": np.asarray(truncated, np.int32),
+            },
+        )
         self.stats.add_record(record)
         return record
 
     def __repr__(self):
-        return (f"VOCReader(root={str(self.root)!r}, split={self.split!r}, "
-                f"images={len(self)}, boxes={self.stats.boxes})")
+        return (
+            f"VOCReader(root={str(self.root)!r}, split={self.split!r}, "
+            f"images={len(self)}, boxes={self.stats.boxes})"
+        )
 
 
 def _flag(text):

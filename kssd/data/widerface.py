@@ -55,20 +55,21 @@ class WiderFaceReader(ParsedReader):
     format_name = "widerface"
     class_names = ["face"]
 
-    def __init__(self, root, split="train", *, annotation_file=None, image_dir=None,
-                 drop_invalid=False):
+    def __init__(self, root, split="train", *, annotation_file=None, image_dir=None, drop_invalid=False):
         self.root = Path(root)
         self.split = split
         self.annotation_file = Path(
-            annotation_file if annotation_file is not None
-            else self.root / "wider_face_split" / f"wider_face_{split}_bbx_gt.txt")
-        self.image_dir = Path(
-            image_dir if image_dir is not None else self.root / f"WIDER_{split}" / "images")
+            annotation_file
+            if annotation_file is not None
+            else self.root / "wider_face_split" / f"wider_face_{split}_bbx_gt.txt"
+        )
+        self.image_dir = Path(image_dir if image_dir is not None else self.root / f"WIDER_{split}" / "images")
         self.drop_invalid = bool(drop_invalid)
         if not self.annotation_file.is_file():
             raise FileNotFoundError(
                 f"WIDER FACE annotation file not found: {self.annotation_file} "
-                f"(expected <root>/wider_face_split/wider_face_{split}_bbx_gt.txt)")
+                f"(expected <root>/wider_face_split/wider_face_{split}_bbx_gt.txt)"
+            )
         self.stats = DatasetStats()
         self._records = self._parse()
 
@@ -106,26 +107,26 @@ class WiderFaceReader(ParsedReader):
                 count = int(count_text)
             except ValueError:
                 raise self._error(
-                    i + 2, f"expected the face count (an integer), got {count_text!r}") from None
+                    i + 2, f"expected the face count (an integer), got {count_text!r}"
+                ) from None
             if count < 0:
                 raise self._error(i + 2, f"face count must be >= 0, got {count}")
             rows = max(count, 1)  # an image without faces still has one line of zeros
-            if count == 0 and (i + 2 >= total or lines[i + 2].strip().lower().endswith(
-                    _IMAGE_SUFFIXES)):
+            if count == 0 and (i + 2 >= total or lines[i + 2].strip().lower().endswith(_IMAGE_SUFFIXES)):
                 rows = 0  # some copies of the file leave that line out
             values = []
             for k in range(rows):
                 line_number = i + 3 + k
                 if line_number > total:
-                    raise self._error(
-                        line_number, f"file ends inside the {count} face lines of {path!r}")
+                    raise self._error(line_number, f"file ends inside the {count} face lines of {path!r}")
                 fields = lines[line_number - 1].split()
                 if len(fields) not in (4, 10):
                     raise self._error(
                         line_number,
                         "expected 'x y w h blur expression illumination invalid occlusion "
                         f"pose' (10 numbers), got {len(fields)} fields: "
-                        f"{lines[line_number - 1].strip()!r}")
+                        f"{lines[line_number - 1].strip()!r}",
+                    )
                 try:
                     numbers = [float(v) for v in fields]
                 except ValueError:
@@ -134,8 +135,7 @@ class WiderFaceReader(ParsedReader):
                     ) from None
                 values.append(numbers + [0.0] * (10 - len(numbers)))
             i += 2 + rows
-            records.append(
-                self._make(path, count, np.asarray(values, np.float32).reshape(-1, 10)))
+            records.append(self._make(path, count, np.asarray(values, np.float32).reshape(-1, 10)))
         return records
 
     def _make(self, path, count, values):
@@ -151,12 +151,17 @@ class WiderFaceReader(ParsedReader):
             self.stats.drop_boxes("flagged invalid", int(np.sum(invalid)), path)
             keep &= ~invalid
         record = make_record(
-            path, boxes[keep], np.ones(int(np.sum(keep)), np.int32),
+            path,
+            boxes[keep],
+            np.ones(int(np.sum(keep)), np.int32),
             image_path=self.image_dir / path,
-            attributes={k: v[keep] for k, v in attributes.items()})
+            attributes={k: v[keep] for k, v in attributes.items()},
+        )
         self.stats.add_record(record)
         return record
 
     def __repr__(self):
-        return (f"WiderFaceReader(root={str(self.root)!r}, split={self.split!r}, "
-                f"images={len(self)}, boxes={self.stats.boxes})")
+        return (
+            f"WiderFaceReader(root={str(self.root)!r}, split={self.split!r}, "
+            f"images={len(self)}, boxes={self.stats.boxes})"
+        )

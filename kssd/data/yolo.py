@@ -83,8 +83,11 @@ class YOLOReader:
         if not self.image_dir.is_dir():
             raise FileNotFoundError(f"YOLO image folder not found: {self.image_dir}")
         if class_names is None:
-            yaml_files = [Path(data_yaml)] if data_yaml is not None else sorted(
-                list(self.root.glob("*.yaml")) + list(self.root.glob("*.yml")))
+            yaml_files = (
+                [Path(data_yaml)]
+                if data_yaml is not None
+                else sorted(list(self.root.glob("*.yaml")) + list(self.root.glob("*.yml")))
+            )
             for path in yaml_files:
                 class_names = _load_names(path)
                 if class_names is not None:
@@ -105,16 +108,19 @@ class YOLOReader:
         images = Path(root) / "images"
         if not images.is_dir():
             return []
-        return sorted(p.name for p in images.iterdir() if p.is_dir() and any(
-            f.suffix.lower() in IMAGE_SUFFIXES for f in p.iterdir()))
+        return sorted(
+            p.name
+            for p in images.iterdir()
+            if p.is_dir() and any(f.suffix.lower() in IMAGE_SUFFIXES for f in p.iterdir())
+        )
 
     def _parse(self, class_names):
-        images = sorted(p for p in self.image_dir.iterdir()
-                        if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+        images = sorted(
+            p for p in self.image_dir.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
+        )
         stems = {p.stem for p in images}
         labels = sorted(self.label_dir.glob("*.txt")) if self.label_dir.is_dir() else []
-        self.orphan_labels = [p.relative_to(self.root).as_posix()
-                              for p in labels if p.stem not in stems]
+        self.orphan_labels = [p.relative_to(self.root).as_posix() for p in labels if p.stem not in stems]
         if self.orphan_labels:
             self.stats.count(ORPHAN_NOTE, len(self.orphan_labels))
             for name in self.orphan_labels:
@@ -122,7 +128,9 @@ class YOLOReader:
             warnings.warn(
                 f"{len(self.orphan_labels)} label file(s) in {self.label_dir} have no image "
                 f"and are ignored: {', '.join(self.orphan_labels[:5])}"
-                + (" ..." if len(self.orphan_labels) > 5 else ""), stacklevel=3)
+                + (" ..." if len(self.orphan_labels) > 5 else ""),
+                stacklevel=3,
+            )
         items = []
         max_id = -1
         for image in images:
@@ -135,11 +143,13 @@ class YOLOReader:
             class_names = [str(i) for i in range(max_id + 1)]
         self.class_names = list(class_names)
         if max_id >= len(self.class_names):
-            bad = next(image for image, rows in items if len(rows) and rows[:, 0].max() > len(
-                self.class_names) - 1)
+            bad = next(
+                image for image, rows in items if len(rows) and rows[:, 0].max() > len(self.class_names) - 1
+            )
             raise ValueError(
                 f"{self.label_dir / (bad.stem + '.txt')}: class id {max_id} but only "
-                f"{len(self.class_names)} class names")
+                f"{len(self.class_names)} class names"
+            )
         for image, rows in items:
             keep = (rows[:, 3] > 0) & (rows[:, 4] > 0)
             image_id = image.relative_to(self.root).as_posix()
@@ -156,8 +166,7 @@ class YOLOReader:
             try:
                 values = [float(v) for v in fields]
             except ValueError:
-                raise ValueError(
-                    f"{path}:{number}: non-numeric value in {line.strip()!r}") from None
+                raise ValueError(f"{path}:{number}: non-numeric value in {line.strip()!r}") from None
             if len(values) == 5:
                 cls, cx, cy, w, h = values
             elif len(values) >= 7 and len(values) % 2 == 1:  # polygon: cls x1 y1 x2 y2 ...
@@ -167,7 +176,8 @@ class YOLOReader:
             else:
                 raise ValueError(
                     f"{path}:{number}: expected 'class cx cy w h' (5 numbers), got "
-                    f"{len(values)}: {line.strip()!r}")
+                    f"{len(values)}: {line.strip()!r}"
+                )
             if cls < 0 or cls != int(cls):
                 raise ValueError(f"{path}:{number}: class id must be an integer >= 0, got {cls:g}")
             if w < 0 or h < 0:
@@ -196,11 +206,15 @@ class YOLOReader:
             height, width = size
             cx, cy, w, h = rows[:, 1], rows[:, 2], rows[:, 3], rows[:, 4]
             boxes = np.stack(
-                [(cx - w / 2) * width, (cy - h / 2) * height,
-                 (cx + w / 2) * width, (cy + h / 2) * height], axis=-1)
-            yield make_record(image_id, boxes, rows[:, 0].astype(np.int32) + 1,
-                              image_path=image, height=height, width=width)
+                [(cx - w / 2) * width, (cy - h / 2) * height, (cx + w / 2) * width, (cy + h / 2) * height],
+                axis=-1,
+            )
+            yield make_record(
+                image_id, boxes, rows[:, 0].astype(np.int32) + 1, image_path=image, height=height, width=width
+            )
 
     def __repr__(self):
-        return (f"YOLOReader(root={str(self.root)!r}, split={self.split!r}, "
-                f"images={len(self)}, boxes={self.stats.boxes})")
+        return (
+            f"YOLOReader(root={str(self.root)!r}, split={self.split!r}, "
+            f"images={len(self)}, boxes={self.stats.boxes})"
+        )

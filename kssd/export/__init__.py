@@ -125,20 +125,29 @@ def export(
     if format not in FORMATS:
         raise ValueError(f"`format` must be one of {FORMATS}, got {format!r}")
     if quantization is not None and format != "tflite":
-        raise ValueError(f"`quantization` is a TFLite option; format {format!r} got quantization={quantization!r}")
+        raise ValueError(
+            f"`quantization` is a TFLite option; format {format!r} got quantization={quantization!r}"
+        )
     path = os.fspath(path)
     suffix = _SUFFIX.get(format)
     if suffix and not path.endswith(suffix):
         raise ValueError(f"the output path for format {format!r} must end in {suffix}, got {path}")
     if os.path.exists(path):
         if not overwrite:
-            raise FileExistsError(f"{path} already exists; pass overwrite=True (CLI: --overwrite) to replace it")
+            raise FileExistsError(
+                f"{path} already exists; pass overwrite=True (CLI: --overwrite) to replace it"
+            )
     if is_inference_model(model):
         infer = model
     else:
         infer = build_inference_model(
-            model, input_size=input_size, resize=resize, score_threshold=score_threshold,
-            iou_threshold=iou_threshold, max_detections=max_detections, **kwargs,
+            model,
+            input_size=input_size,
+            resize=resize,
+            score_threshold=score_threshold,
+            iou_threshold=iou_threshold,
+            max_detections=max_detections,
+            **kwargs,
         )
     images = [np.asarray(im, np.uint8) for im in (verify_images or sample_images())]
     if quantization == "int8" and not representative_images:
@@ -172,8 +181,12 @@ def export(
 
         _remove(path)
         raise ExportError(describe_failure(error, infer, format)) from error
-    report = {"path": path, "format": format, "quantization": quantization,
-              "seconds": round(time.perf_counter() - start, 2)}
+    report = {
+        "path": path,
+        "format": format,
+        "quantization": quantization,
+        "seconds": round(time.perf_counter() - start, 2),
+    }
     if format == "tflite":
         from kssd.export.verify import tflite_ops
 
@@ -192,8 +205,15 @@ def export(
         pairs.append((ref, got))
     nms = next(layer for layer in infer.layers if type(layer).__name__ == "NonMaxSuppression")
     if quantization is None:
-        totals = {"ok": True, "matched": 0, "unmatched": 0, "excused": 0, "max_box_diff": 0.0,
-                  "max_score_diff": 0.0, "problems": []}
+        totals = {
+            "ok": True,
+            "matched": 0,
+            "unmatched": 0,
+            "excused": 0,
+            "max_box_diff": 0.0,
+            "max_score_diff": 0.0,
+            "problems": [],
+        }
         for ref, got in pairs:
             result = compare_detections(ref, got, box_tolerance, score_tolerance, float(nms.score_threshold))
             for key in ("matched", "unmatched", "excused"):
@@ -213,7 +233,9 @@ def export(
             )
     else:
         merged = [drift(ref, got) for ref, got in pairs]
-        summary = {k: sum(m[k] for m in merged) for k in ("reference_detections", "export_detections", "matched")}
+        summary = {
+            k: sum(m[k] for m in merged) for k in ("reference_detections", "export_detections", "matched")
+        }
         for stat in ("max_box_diff", "max_score_diff"):
             vals = [m[stat] for m in merged if m[stat] is not None]
             summary[stat] = max(vals) if vals else None
@@ -224,5 +246,13 @@ def export(
     return report
 
 
-__all__ = ["FORMATS", "ExportError", "ExportVerificationError", "compare_detections", "drift", "export",
-           "load_runner", "sample_images"]
+__all__ = [
+    "FORMATS",
+    "ExportError",
+    "ExportVerificationError",
+    "compare_detections",
+    "drift",
+    "export",
+    "load_runner",
+    "sample_images",
+]

@@ -15,7 +15,10 @@ def layer_names(model):
 def describe_failure(error, model, fmt):
     """A message naming the layer(s) and op(s) that a converter could not export."""
     text = str(error)
-    ops = sorted(set(re.findall(r"'tf\.(\w+)' op is neither", text)) | set(re.findall(r"TF Select ops: ([\w, ]+)", text)))
+    ops = sorted(
+        set(re.findall(r"'tf\.(\w+)' op is neither", text))
+        | set(re.findall(r"TF Select ops: ([\w, ]+)", text))
+    )
     found = [n for n in layer_names(model) if re.search(rf"(^|[/\"@ ]){re.escape(n)}(_\d+)?[/@\"]", text)]
     # the innermost layer is the most specific; keep the order of the model
     where = f"layer(s) {', '.join(repr(n) for n in found)}" if found else "an unidentified layer"

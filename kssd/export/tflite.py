@@ -19,8 +19,15 @@ import tempfile
 QUANTIZATIONS = (None, "float16", "int8", "dynamic_int8")
 
 # Layers of kssd.inference.build_inference_model that are not the network: kept float32.
-_FLOAT_LAYERS = ("InputLayer", "ResizePad", "LevelGrids", "AnchorBoxes", "DecodeDetections",
-                 "NonMaxSuppression", "RecoverBoxes")
+_FLOAT_LAYERS = (
+    "InputLayer",
+    "ResizePad",
+    "LevelGrids",
+    "AnchorBoxes",
+    "DecodeDetections",
+    "NonMaxSuppression",
+    "RecoverBoxes",
+)
 # TFLite operators whose int8 version is a network layer doing arithmetic (as opposed to moving
 # data: reshape, pad, concatenation...).
 _COMPUTE_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "TRANSPOSE_CONV", "FULLY_CONNECTED", "BATCH_MATMUL")

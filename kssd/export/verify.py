@@ -67,8 +67,7 @@ def load_runner(path, fmt, num_threads=None):
     if fmt == "tflite":
         import tensorflow as tf
 
-        interpreter = tf.lite.Interpreter(model_path=path,
-                                          num_threads=num_threads or os.cpu_count() or 1)
+        interpreter = tf.lite.Interpreter(model_path=path, num_threads=num_threads or os.cpu_count() or 1)
         runner = interpreter.get_signature_runner("serve")
 
         def run(images):
@@ -147,15 +146,27 @@ def compare_detections(reference, candidate, box_tolerance=0.5, score_tolerance=
         >>> compare_detections(d, d)["ok"]
         True
     """
-    report = {"matched": 0, "unmatched": 0, "excused": 0, "max_box_diff": 0.0, "max_score_diff": 0.0,
-              "problems": []}
+    report = {
+        "matched": 0,
+        "unmatched": 0,
+        "excused": 0,
+        "max_box_diff": 0.0,
+        "max_score_diff": 0.0,
+        "problems": [],
+    }
     k_max = reference["scores"].shape[1]
     for b in range(reference["scores"].shape[0]):
         sides = []
         for det in (reference, candidate):
             n = int(det["num_detections"][b])
-            sides.append((np.asarray(det["boxes"][b, :n], "float64"), np.asarray(det["scores"][b, :n], "float64"),
-                          np.asarray(det["classes"][b, :n]).astype(int), n))
+            sides.append(
+                (
+                    np.asarray(det["boxes"][b, :n], "float64"),
+                    np.asarray(det["scores"][b, :n], "float64"),
+                    np.asarray(det["classes"][b, :n]).astype(int),
+                    n,
+                )
+            )
         (rb, rs, rc, rn), (cb, cs, cc, cn) = sides
         used = np.zeros(cn, bool)
         unmatched_ref = []
@@ -176,9 +187,9 @@ def compare_detections(reference, candidate, box_tolerance=0.5, score_tolerance=
         leftovers += [("export", cs[j], cb[j], cn) for j in np.flatnonzero(~used)]
         for side, score, box, n in leftovers:
             floor = min(rs.min() if rn else np.inf, cs.min() if cn else np.inf)
-            borderline = (score_threshold is not None and abs(score - score_threshold) <= score_tolerance) or (
-                n == k_max and abs(score - floor) <= score_tolerance
-            )
+            borderline = (
+                score_threshold is not None and abs(score - score_threshold) <= score_tolerance
+            ) or (n == k_max and abs(score - floor) <= score_tolerance)
             if borderline:
                 report["excused"] += 1
             else:

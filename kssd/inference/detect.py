@@ -48,11 +48,15 @@ def to_rgb_uint8(image, name="image"):
         return read_image(image)
     array = np.asarray(image)
     if array.dtype == object or array.dtype.kind not in "uif":
-        raise ValueError(f"{name}: expected an image array (uint8 RGB) or a file path, got dtype {array.dtype}")
+        raise ValueError(
+            f"{name}: expected an image array (uint8 RGB) or a file path, got dtype {array.dtype}"
+        )
     if array.ndim == 2:
         array = array[..., None]
     if array.ndim != 3 or array.shape[-1] not in (1, 3, 4):
-        raise ValueError(f"{name}: expected shape (H, W), (H, W, 1), (H, W, 3) or (H, W, 4), got {array.shape}")
+        raise ValueError(
+            f"{name}: expected shape (H, W), (H, W, 1), (H, W, 3) or (H, W, 4), got {array.shape}"
+        )
     if array.shape[0] == 0 or array.shape[1] == 0:
         raise ValueError(f"{name}: empty image (shape {array.shape})")
     if array.shape[-1] == 1:
@@ -67,8 +71,10 @@ def to_rgb_uint8(image, name="image"):
         if not np.all(np.isfinite(array)):
             raise ValueError(f"{name}: the float image holds NaN or infinite values")
         if array.max() <= 1.0 and array.max() > 0:
-            warnings.warn(f"{name}: float image with values in 0..1; kssd expects 0..255 (multiply by 255)",
-                          stacklevel=3)
+            warnings.warn(
+                f"{name}: float image with values in 0..1; kssd expects 0..255 (multiply by 255)",
+                stacklevel=3,
+            )
         return np.clip(np.round(array), 0, 255).astype(np.uint8)
     if array.min() < 0 or array.max() > 255:
         raise ValueError(
@@ -191,7 +197,7 @@ def detect(
         by_shape.setdefault(array.shape, []).append(i)
     for indices in by_shape.values():
         for start in range(0, len(indices), max(1, int(batch_size))):
-            chunk = indices[start:start + max(1, int(batch_size))]
+            chunk = indices[start : start + max(1, int(batch_size))]
             out = call(np.stack([arrays[i] for i in chunk]))
             out = {k: keras.ops.convert_to_numpy(out[k]) for k in DETECTION_KEYS}
             for row, i in enumerate(chunk):

@@ -23,6 +23,8 @@ def is_inference_model(model):
     """
     outputs = getattr(model, "output", None)
     return isinstance(outputs, dict) and set(DETECTION_KEYS) <= set(outputs)
+
+
 _ANCHOR_BOX_KEYS = ("steps", "min_sizes", "scales", "aspect_ratios", "extra_box", "clip", "centers")
 
 
@@ -63,7 +65,9 @@ def _model_input_size(model):
     size = getattr(model, "input_size", None)
     if size is not None:
         return tuple(int(v) for v in size)
-    shape = tuple(model.input_shape) if not isinstance(model.input_shape, list) else tuple(model.input_shape[0])
+    shape = (
+        tuple(model.input_shape) if not isinstance(model.input_shape, list) else tuple(model.input_shape[0])
+    )
     if len(shape) == 4 and shape[1] is not None and shape[2] is not None:
         return int(shape[1]), int(shape[2])
     return None
@@ -73,7 +77,9 @@ def _is_dynamic(model, anchor_args):
     dynamic = getattr(model, "dynamic", None)
     if dynamic is not None:
         return bool(dynamic)
-    shape = tuple(model.input_shape) if not isinstance(model.input_shape, list) else tuple(model.input_shape[0])
+    shape = (
+        tuple(model.input_shape) if not isinstance(model.input_shape, list) else tuple(model.input_shape[0])
+    )
     return shape[1] is None and shape[2] is None and anchor_args.get("steps") is not None
 
 
@@ -133,7 +139,9 @@ def resolve_input_size(model, input_size="spec", anchors=None):
         or len(input_size) != 2
         or not all(isinstance(v, (int, np.integer)) and v > 0 for v in input_size)
     ):
-        raise ValueError(f'`input_size` must be "spec", None or (height, width) positive ints, got {input_size!r}')
+        raise ValueError(
+            f'`input_size` must be "spec", None or (height, width) positive ints, got {input_size!r}'
+        )
     size = (int(input_size[0]), int(input_size[1]))
     if not dynamic and own is not None and size != own:
         raise ValueError(
@@ -239,8 +247,12 @@ def build_inference_model(
 
     images = keras.Input((None, None, 3), dtype="uint8", name="images")
     if size is None:
-        prep = ResizePad("pad", pad_to_multiple=_max_stride(anchor_args), pad_value=_pad_value(model, pad_value),
-                         name="resize_pad")
+        prep = ResizePad(
+            "pad",
+            pad_to_multiple=_max_stride(anchor_args),
+            pad_value=_pad_value(model, pad_value),
+            name="resize_pad",
+        )
     else:
         prep = ResizePad(resize, target_size=size, pad_value=_pad_value(model, pad_value), name="resize_pad")
     net_input, info = prep(images)

@@ -122,7 +122,9 @@ class AnchorBoxes(keras.layers.Layer):
                 f"(height, width, channels), got shape {tuple(images.shape)}"
             )
         if not isinstance(feature_maps, (list, tuple)) or len(feature_maps) != self.num_levels:
-            got = len(feature_maps) if isinstance(feature_maps, (list, tuple)) else type(feature_maps).__name__
+            got = (
+                len(feature_maps) if isinstance(feature_maps, (list, tuple)) else type(feature_maps).__name__
+            )
             raise ValueError(
                 f"`feature_maps` must be a list of {self.num_levels} tensors (one per level), got {got}"
             )

@@ -46,9 +46,7 @@ class DecodeDetections(keras.layers.Layer):
         except (TypeError, ValueError):
             values = None
         if values is None or len(values) != 2 or min(values) <= 0:
-            raise ValueError(
-                f"`variances` must be two positive numbers (centre, size), got {variances!r}"
-            )
+            raise ValueError(f"`variances` must be two positive numbers (centre, size), got {variances!r}")
         self.variances = variances
         self.clip = clip
         self._variances = tuple(values)
@@ -61,14 +59,11 @@ class DecodeDetections(keras.layers.Layer):
                 f"one object class (last dim >= 6), got shape {tuple(y_pred.shape)}"
             )
         if len(anchors.shape) != 2 or anchors.shape[-1] != 4:
-            raise ValueError(
-                f"`anchors` must have shape (num_anchors, 4), got shape {tuple(anchors.shape)}"
-            )
+            raise ValueError(f"`anchors` must have shape (num_anchors, 4), got shape {tuple(anchors.shape)}")
         a_pred, a_anchor = y_pred.shape[1], anchors.shape[0]
         if a_pred is not None and a_anchor is not None and a_pred != a_anchor:
             raise ValueError(
-                f"`y_pred` has {a_pred} anchors (axis 1) but `anchors` has {a_anchor} rows: "
-                "they must match"
+                f"`y_pred` has {a_pred} anchors (axis 1) but `anchors` has {a_anchor} rows: they must match"
             )
 
     def build(self, y_pred_shape, anchors_shape=None):

@@ -10,7 +10,6 @@ import types
 import keras
 from keras import ops
 
-
 IMPLEMENTATIONS = ("portable", "tensorflow")
 
 #: kssd's post-processing defaults, in one place (read-only; copy with ``dict(...)``).
@@ -102,9 +101,7 @@ def _portable_nms(boxes, scores, score_threshold, iou_threshold, per_class, max_
     top_scores, top_slots = ops.top_k(flat_scores, k, sorted=True)
     valid = top_scores > neg_inf
     top_ids = ops.take_along_axis(flat_ids, top_slots, axis=1)
-    out_boxes = ops.stack(
-        [ops.take_along_axis(boxes[..., i], top_ids, axis=1) for i in range(4)], axis=-1
-    )
+    out_boxes = ops.stack([ops.take_along_axis(boxes[..., i], top_ids, axis=1) for i in range(4)], axis=-1)
     classes = ops.take(class_of_slot, top_slots)
     out_boxes = ops.where(valid[..., None], out_boxes, 0.0)
     out_scores = ops.where(valid, top_scores, 0.0)
@@ -348,9 +345,7 @@ class NonMaxSuppression(keras.layers.Layer):
             _check_count(max_detections_per_class, "max_detections_per_class")
         _check_count(max_detections, "max_detections")
         if implementation not in IMPLEMENTATIONS:
-            raise ValueError(
-                f"`implementation` must be one of {IMPLEMENTATIONS}, got {implementation!r}"
-            )
+            raise ValueError(f"`implementation` must be one of {IMPLEMENTATIONS}, got {implementation!r}")
         if implementation == "tensorflow" and keras.backend.backend() != "tensorflow":
             raise ValueError(
                 '`implementation="tensorflow"` needs the TensorFlow backend, but the Keras '

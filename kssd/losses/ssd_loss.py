@@ -71,9 +71,7 @@ def _per_image_terms(y_true, y_pred, neg_pos_ratio, min_negatives):
     score = ops.where(candidate, ops.stop_gradient(ce), -1.0)  # CE >= 0 > -1
     order = ops.argsort(-score, axis=-1)
     rank = ops.argsort(order, axis=-1)
-    negative = ops.logical_and(
-        candidate, ops.cast(rank, dtype) < ops.expand_dims(num_neg, -1)
-    )
+    negative = ops.logical_and(candidate, ops.cast(rank, dtype) < ops.expand_dims(num_neg, -1))
     selected = ops.cast(ops.logical_or(positive, negative), dtype)
     conf = ops.sum(ce * selected, axis=-1)  # (B,)
 
@@ -181,8 +179,9 @@ class SSDLoss(keras.losses.Loss):
         1.5113
     """
 
-    def __init__(self, neg_pos_ratio=3.0, alpha=1.0, min_negatives=0,
-                 reduction="sum_over_batch_size", name="ssd_loss"):
+    def __init__(
+        self, neg_pos_ratio=3.0, alpha=1.0, min_negatives=0, reduction="sum_over_batch_size", name="ssd_loss"
+    ):
         _check_args(neg_pos_ratio, alpha, min_negatives)
         super().__init__(name=name, reduction=reduction)
         self.neg_pos_ratio = neg_pos_ratio

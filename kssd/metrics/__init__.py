@@ -24,7 +24,15 @@ from kssd.metrics.widerface import (
 )
 
 __all__ = [
-    "average_precision", "coco_category_mapping", "coco_map", "detections_to_coco",
-    "evaluate_widerface", "load_widerface_ground_truth", "pairwise_iou", "read_map_folder",
-    "read_widerface_predictions", "voc_map", "write_widerface_predictions",
+    "average_precision",
+    "coco_category_mapping",
+    "coco_map",
+    "detections_to_coco",
+    "evaluate_widerface",
+    "load_widerface_ground_truth",
+    "pairwise_iou",
+    "read_map_folder",
+    "read_widerface_predictions",
+    "voc_map",
+    "write_widerface_predictions",
 ]

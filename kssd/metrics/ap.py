@@ -77,8 +77,7 @@ def average_precision(recall, precision, method="area"):
     rec = np.asarray(recall, dtype=np.float64).ravel()
     prec = np.asarray(precision, dtype=np.float64).ravel()
     if rec.shape != prec.shape:
-        raise ValueError(
-            f"recall and precision must have the same length, got {rec.size} and {prec.size}")
+        raise ValueError(f"recall and precision must have the same length, got {rec.size} and {prec.size}")
     if rec.size == 0:
         return 0.0
     prec = np.nan_to_num(prec, nan=0.0)

@@ -9,8 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-COCO_STAT_NAMES = ("AP", "AP50", "AP75", "APs", "APm", "APl",
-                   "AR1", "AR10", "AR100", "ARs", "ARm", "ARl")
+COCO_STAT_NAMES = ("AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100", "ARs", "ARm", "ARl")
 _MAX_NAMES = 5
 
 
@@ -20,8 +19,8 @@ def _pycocotools():
         from pycocotools.cocoeval import COCOeval
     except ImportError as error:
         raise ImportError(
-            "kssd.metrics.coco_map needs pycocotools, which is not installed: "
-            "pip install pycocotools") from error
+            "kssd.metrics.coco_map needs pycocotools, which is not installed: pip install pycocotools"
+        ) from error
     return COCO, COCOeval
 
 
@@ -47,7 +46,8 @@ def _check_results(results, image_ids, category_ids):
     if not isinstance(results, list):
         raise ValueError(
             f"detections must be a list of COCO results (dicts with image_id, category_id, bbox, "
-            f"score), got {type(results).__name__}")
+            f"score), got {type(results).__name__}"
+        )
     clean = []
     bad_images, bad_categories = set(), set()
     for index, item in enumerate(results):
@@ -56,28 +56,30 @@ def _check_results(results, image_ids, category_ids):
             bbox, score = item["bbox"], item["score"]
         except (KeyError, TypeError):
             raise ValueError(
-                f"detections[{index}] must be a dict with image_id, category_id, bbox and score, "
-                f"got {item!r}") from None
+                f"detections[{index}] must be a dict with image_id, category_id, bbox and score, got {item!r}"
+            ) from None
         bbox = [float(v) for v in np.asarray(bbox, dtype=np.float64).ravel()]
         if len(bbox) != 4 or not np.all(np.isfinite(bbox)) or not np.isfinite(float(score)):
             raise ValueError(
                 f"detections[{index}] needs a finite bbox [x, y, w, h] and score, got "
-                f"bbox={item['bbox']!r} score={score!r}")
+                f"bbox={item['bbox']!r} score={score!r}"
+            )
         if image_id not in image_ids:
             bad_images.add(image_id)
         if category_id not in category_ids:
             bad_categories.add(category_id)
-        clean.append({"image_id": image_id, "category_id": category_id, "bbox": bbox,
-                      "score": float(score)})
+        clean.append({"image_id": image_id, "category_id": category_id, "bbox": bbox, "score": float(score)})
     if bad_images:
         raise ValueError(
             f"detections name {len(bad_images)} image id(s) that are not in the ground truth, "
-            f"e.g. {sorted(bad_images, key=str)[:_MAX_NAMES]}")
+            f"e.g. {sorted(bad_images, key=str)[:_MAX_NAMES]}"
+        )
     if bad_categories:
         raise ValueError(
             f"detections name {len(bad_categories)} category id(s) that are not in the ground "
             f"truth's categories, e.g. {sorted(bad_categories, key=str)[:_MAX_NAMES]}; use the "
-            f"dataset's original category ids (see coco_category_mapping)")
+            f"dataset's original category ids (see coco_category_mapping)"
+        )
     return clean
 
 
@@ -122,26 +124,34 @@ def coco_map(ground_truth, detections, image_ids=None, verbose=False):
     COCO, COCOeval = _pycocotools()
     dataset = copy.deepcopy(_load_json(ground_truth, "COCO ground-truth"))
     if not isinstance(dataset, Mapping) or "images" not in dataset or "annotations" not in dataset:
-        raise ValueError("ground_truth must be a COCO instances dataset with 'images', "
-                         "'annotations' and 'categories'")
+        raise ValueError(
+            "ground_truth must be a COCO instances dataset with 'images', 'annotations' and 'categories'"
+        )
     dataset.setdefault("categories", [])
     coco_gt = _coco_from_dict(COCO, dataset)
-    results = _check_results(_load_json(detections, "COCO results"),
-                             set(coco_gt.getImgIds()), set(coco_gt.getCatIds()))
+    results = _check_results(
+        _load_json(detections, "COCO results"), set(coco_gt.getImgIds()), set(coco_gt.getCatIds())
+    )
     if results:
         with contextlib.redirect_stdout(io.StringIO()):
             coco_dt = coco_gt.loadRes(results)
     else:  # pycocotools' loadRes cannot take an empty list
-        coco_dt = _coco_from_dict(COCO, {"images": list(dataset["images"]),
-                                         "categories": copy.deepcopy(dataset["categories"]),
-                                         "annotations": []})
+        coco_dt = _coco_from_dict(
+            COCO,
+            {
+                "images": list(dataset["images"]),
+                "categories": copy.deepcopy(dataset["categories"]),
+                "annotations": [],
+            },
+        )
     evaluator = COCOeval(coco_gt, coco_dt, "bbox")
     if image_ids is not None:
         image_ids = list(image_ids)
         unknown = [i for i in image_ids if i not in coco_gt.imgs]
         if unknown:
-            raise ValueError(f"image_ids holds {len(unknown)} id(s) not in the ground truth, e.g. "
-                             f"{unknown[:_MAX_NAMES]}")
+            raise ValueError(
+                f"image_ids holds {len(unknown)} id(s) not in the ground truth, e.g. {unknown[:_MAX_NAMES]}"
+            )
         evaluator.params.imgIds = image_ids
     sink = contextlib.nullcontext() if verbose else contextlib.redirect_stdout(io.StringIO())
     with sink:
@@ -219,7 +229,8 @@ def detections_to_coco(detections, image_ids, category_ids=None):
     if scores.shape != boxes.shape[:2] or classes.shape != boxes.shape[:2]:
         raise ValueError(
             f"detections['scores'] {scores.shape} and ['classes'] {classes.shape} must match "
-            f"boxes {boxes.shape[:2]}")
+            f"boxes {boxes.shape[:2]}"
+        )
     image_ids = list(image_ids)
     if len(image_ids) != boxes.shape[0]:
         raise ValueError(f"got {len(image_ids)} image_ids for a batch of {boxes.shape[0]}")
@@ -241,10 +252,16 @@ def detections_to_coco(detections, image_ids, category_ids=None):
                 unmapped.add(label)
                 continue
             x1, y1, x2, y2 = boxes[row, k]
-            results.append({"image_id": image_id, "category_id": category,
-                            "bbox": [float(x1), float(y1), float(x2 - x1), float(y2 - y1)],
-                            "score": float(scores[row, k])})
+            results.append(
+                {
+                    "image_id": image_id,
+                    "category_id": category,
+                    "bbox": [float(x1), float(y1), float(x2 - x1), float(y2 - y1)],
+                    "score": float(scores[row, k]),
+                }
+            )
     if unmapped:
         raise ValueError(
-            f"category_ids has no entry for class id(s) {sorted(unmapped, key=str)[:_MAX_NAMES]}")
+            f"category_ids has no entry for class id(s) {sorted(unmapped, key=str)[:_MAX_NAMES]}"
+        )
     return results

@@ -42,8 +42,7 @@ def _labels_of(entry, image_id, what):
     elif "classes" in entry:
         labels = entry["classes"]
     else:
-        raise ValueError(
-            f"{what}[{image_id!r}] has no 'labels' (or 'classes') key; keys are {sorted(entry)}")
+        raise ValueError(f"{what}[{image_id!r}] has no 'labels' (or 'classes') key; keys are {sorted(entry)}")
     return [_plain(x) for x in np.asarray(labels).ravel().tolist()]
 
 
@@ -54,8 +53,7 @@ def _boxes_of(entry, image_id, what, bounding_box_format="xyxy"):
     if boxes.size == 0:
         return boxes.reshape(0, 4)
     if boxes.ndim != 2 or boxes.shape[1] != 4:
-        raise ValueError(
-            f"{what}[{image_id!r}]['boxes'] must have shape (N, 4) xyxy, got {boxes.shape}")
+        raise ValueError(f"{what}[{image_id!r}]['boxes'] must have shape (N, 4) xyxy, got {boxes.shape}")
     if not np.all(np.isfinite(boxes)):
         raise ValueError(f"{what}[{image_id!r}]['boxes'] contains NaN or infinite values")
     return _to_xyxy(boxes, bounding_box_format)
@@ -67,8 +65,7 @@ def _parse_ground_truth(ground_truths, bounding_box_format):
         boxes = _boxes_of(entry, image_id, "ground_truths", bounding_box_format)
         labels = _labels_of(entry, image_id, "ground_truths")
         if len(labels) != len(boxes):
-            raise ValueError(
-                f"ground_truths[{image_id!r}] has {len(boxes)} boxes but {len(labels)} labels")
+            raise ValueError(f"ground_truths[{image_id!r}] has {len(boxes)} boxes but {len(labels)} labels")
         difficult = entry.get("difficult")
         if difficult is None:
             difficult = np.zeros(len(boxes), dtype=bool)
@@ -77,7 +74,8 @@ def _parse_ground_truth(ground_truths, bounding_box_format):
             if len(difficult) != len(boxes):
                 raise ValueError(
                     f"ground_truths[{image_id!r}] has {len(boxes)} boxes but "
-                    f"{len(difficult)} 'difficult' flags")
+                    f"{len(difficult)} 'difficult' flags"
+                )
         parsed[image_id] = (boxes, labels, difficult)
     return parsed
 
@@ -88,14 +86,14 @@ def _parse_detections(detections, known_images, bounding_box_format):
         raise ValueError(
             f"detections hold {len(unknown)} image id(s) that are not in ground_truths, e.g. "
             f"{unknown[:5]}; every evaluated image needs a ground-truth entry (use empty "
-            f"'boxes' and 'labels' for images without objects)")
+            f"'boxes' and 'labels' for images without objects)"
+        )
     parsed = {}
     for image_id, entry in detections.items():
         boxes = _boxes_of(entry, image_id, "detections", bounding_box_format)
         labels = _labels_of(entry, image_id, "detections")
         if "scores" not in entry:
-            raise ValueError(
-                f"detections[{image_id!r}] has no 'scores' key; keys are {sorted(entry)}")
+            raise ValueError(f"detections[{image_id!r}] has no 'scores' key; keys are {sorted(entry)}")
         scores = np.asarray(entry["scores"], dtype=np.float64).ravel()
         count = entry.get("num_detections")
         if count is not None:  # kssd detections are zero-padded to max_detections
@@ -104,7 +102,8 @@ def _parse_detections(detections, known_images, bounding_box_format):
         if not len(boxes) == len(labels) == len(scores):
             raise ValueError(
                 f"detections[{image_id!r}] has {len(boxes)} boxes, {len(labels)} labels and "
-                f"{len(scores)} scores; they must be equal")
+                f"{len(scores)} scores; they must be equal"
+            )
         if not np.all(np.isfinite(scores)):
             raise ValueError(f"detections[{image_id!r}]['scores'] contains NaN or infinite values")
         parsed[image_id] = (boxes, labels, scores)
@@ -170,8 +169,15 @@ def _evaluate_class(name, gt, dets, iou_threshold, inclusive_pixels, matching):
     return num_gt, len(order), int(tp.sum()), int(fp.sum()), recall, precision
 
 
-def voc_map(ground_truths, detections, iou_threshold=0.5, method="area", inclusive_pixels=True,
-            matching="voc", bounding_box_format="xyxy"):
+def voc_map(
+    ground_truths,
+    detections,
+    iou_threshold=0.5,
+    method="area",
+    inclusive_pixels=True,
+    matching="voc",
+    bounding_box_format="xyxy",
+):
     """Mean average precision over classes with PASCAL VOC conventions.
 
     For each class, all detections of that class (over all images) are ranked by score. Going
@@ -244,23 +250,34 @@ def voc_map(ground_truths, detections, iou_threshold=0.5, method="area", inclusi
     if bounding_box_format not in PIXEL_FORMATS:
         raise ValueError(
             f"bounding_box_format must be one of {PIXEL_FORMATS} (pixel coordinates), got "
-            f"{bounding_box_format!r}; convert relative boxes to pixels first")
+            f"{bounding_box_format!r}; convert relative boxes to pixels first"
+        )
     gt = _parse_ground_truth(ground_truths, bounding_box_format)
     dets = _parse_detections(detections, gt, bounding_box_format)
 
-    gt_classes = {label for _, labels, difficult in gt.values()
-                  for label, hard in zip(labels, difficult) if not hard}
+    gt_classes = {
+        label for _, labels, difficult in gt.values() for label, hard in zip(labels, difficult) if not hard
+    }
     det_counts = {}
     for _, labels, _ in dets.values():
         for label in labels:
             det_counts[label] = det_counts.get(label, 0) + 1
 
-    result = {"mAP": 0.0, "per_class": {}, "num_ground_truth": {}, "num_detections": {},
-              "true_positives": {}, "false_positives": {}, "precision": {}, "recall": {},
-              "classes_without_ground_truth": {}}
+    result = {
+        "mAP": 0.0,
+        "per_class": {},
+        "num_ground_truth": {},
+        "num_detections": {},
+        "true_positives": {},
+        "false_positives": {},
+        "precision": {},
+        "recall": {},
+        "classes_without_ground_truth": {},
+    }
     for name in sorted(gt_classes, key=_class_sort_key):
         num_gt, num_det, tp, fp, recall, precision = _evaluate_class(
-            name, gt, dets, float(iou_threshold), inclusive_pixels, matching)
+            name, gt, dets, float(iou_threshold), inclusive_pixels, matching
+        )
         result["per_class"][name] = average_precision(recall, precision, method)
         result["num_ground_truth"][name] = num_gt
         result["num_detections"][name] = num_det
@@ -279,8 +296,7 @@ def _numbers(tokens, path, line_number, what):
     try:
         return [float(t) for t in tokens]
     except ValueError:
-        raise ValueError(
-            f"{path}:{line_number}: expected {what}, got {' '.join(tokens)!r}") from None
+        raise ValueError(f"{path}:{line_number}: expected {what}, got {' '.join(tokens)!r}") from None
 
 
 def _read_lines(path):
@@ -340,13 +356,16 @@ def read_map_folder(gt_dir, det_dir=None):
             if len(tokens) < 5:
                 raise ValueError(
                     f"{path}:{number}: expected 'class left top right bottom [difficult]', "
-                    f"got {' '.join(tokens)!r}")
+                    f"got {' '.join(tokens)!r}"
+                )
             boxes.append(_numbers(tokens[-4:], path, number, "'class left top right bottom'"))
             labels.append(" ".join(tokens[:-4]))
             difficult.append(hard)
-        ground_truths[path.stem] = {"boxes": np.asarray(boxes, dtype=np.float64).reshape(-1, 4),
-                                    "labels": labels,
-                                    "difficult": np.asarray(difficult, dtype=bool)}
+        ground_truths[path.stem] = {
+            "boxes": np.asarray(boxes, dtype=np.float64).reshape(-1, 4),
+            "labels": labels,
+            "difficult": np.asarray(difficult, dtype=bool),
+        }
     detections = {}
     if det_dir is None:
         return ground_truths, detections
@@ -363,17 +382,20 @@ def read_map_folder(gt_dir, det_dir=None):
             if len(tokens) < 6:
                 raise ValueError(
                     f"{path}:{number}: expected 'class confidence left top right bottom', "
-                    f"got {' '.join(tokens)!r}")
-            values = _numbers(tokens[-5:], path, number,
-                              "'class confidence left top right bottom'")
+                    f"got {' '.join(tokens)!r}"
+                )
+            values = _numbers(tokens[-5:], path, number, "'class confidence left top right bottom'")
             scores.append(values[0])
             boxes.append(values[1:])
             labels.append(" ".join(tokens[:-5]))
-        detections[path.stem] = {"boxes": np.asarray(boxes, dtype=np.float64).reshape(-1, 4),
-                                 "labels": labels,
-                                 "scores": np.asarray(scores, dtype=np.float64)}
+        detections[path.stem] = {
+            "boxes": np.asarray(boxes, dtype=np.float64).reshape(-1, 4),
+            "labels": labels,
+            "scores": np.asarray(scores, dtype=np.float64),
+        }
     if orphans:
         raise ValueError(
             f"{len(orphans)} detection file(s) in {det_dir} have no ground-truth file in "
-            f"{gt_dir}, e.g. {orphans[:5]}")
+            f"{gt_dir}, e.g. {orphans[:5]}"
+        )
     return ground_truths, detections

@@ -20,7 +20,8 @@ def _loadmat(path):
         from scipy.io import loadmat
     except ImportError as error:  # pragma: no cover - scipy is a dev dependency
         raise ImportError(
-            "reading the WIDER FACE .mat ground truth needs scipy: pip install scipy") from error
+            "reading the WIDER FACE .mat ground truth needs scipy: pip install scipy"
+        ) from error
     if not Path(path).is_file():
         raise FileNotFoundError(f"WIDER FACE ground-truth file not found: {path}")
     return loadmat(str(path))
@@ -80,7 +81,8 @@ def load_widerface_ground_truth(gt_dir):
                 if keep.size and (keep.min() < 0 or keep.max() >= len(face_boxes)):
                     raise ValueError(
                         f"wider_{setting}_val.mat: gt_list of {key} has face index out of range "
-                        f"1..{len(face_boxes)}")
+                        f"1..{len(face_boxes)}"
+                    )
                 entry[setting] = keep
             result[key] = entry
     return result
@@ -103,7 +105,8 @@ def _check_predictions(key, value):
         return array.reshape(0, 5)
     if array.ndim != 2 or array.shape[1] != 5:
         raise ValueError(
-            f"predictions[{key!r}] must have shape (N, 5) = x, y, w, h, score; got {array.shape}")
+            f"predictions[{key!r}] must have shape (N, 5) = x, y, w, h, score; got {array.shape}"
+        )
     if not np.all(np.isfinite(array)):
         raise ValueError(f"predictions[{key!r}] contains NaN or infinite values")
     return array
@@ -120,7 +123,8 @@ def _image_pr(pred, gt_boxes, keep_mask, iou_threshold, thresholds):
     overlaps = pairwise_iou(
         np.concatenate([pred[:, :2], pred[:, :2] + pred[:, 2:4]], axis=1),
         np.concatenate([gt_boxes[:, :2], gt_boxes[:, :2] + gt_boxes[:, 2:4]], axis=1),
-        inclusive_pixels=True)
+        inclusive_pixels=True,
+    )
     recalled = np.zeros(len(gt_boxes), dtype=np.int8)  # 0 not yet, 1 found, -1 ignored face
     is_proposal = np.ones(len(pred), dtype=bool)
     recall_after = np.zeros(len(pred))
@@ -209,7 +213,8 @@ def evaluate_widerface(predictions, gt_dir, images=None, iou_threshold=0.5):
     if unknown:
         raise ValueError(
             f"{len(unknown)} prediction key(s) are not WIDER FACE val images, e.g. "
-            f"{unknown[:_MAX_NAMES]}; keys look like '0--Parade/0_Parade_marchingband_1_465.jpg'")
+            f"{unknown[:_MAX_NAMES]}; keys look like '0--Parade/0_Parade_marchingband_1_465.jpg'"
+        )
     if images is None:
         selected = list(gt)
     else:
@@ -217,16 +222,18 @@ def evaluate_widerface(predictions, gt_dir, images=None, iou_threshold=0.5):
         bad = [name for name in selected if name not in gt]
         if bad:
             raise ValueError(
-                f"{len(bad)} name(s) in images are not WIDER FACE val images, e.g. "
-                f"{bad[:_MAX_NAMES]}")
+                f"{len(bad)} name(s) in images are not WIDER FACE val images, e.g. {bad[:_MAX_NAMES]}"
+            )
     missing = [name for name in selected if name not in preds]
     if missing:
         warnings.warn(
             f"{len(missing)} of {len(selected)} evaluated images have no predictions and count as "
-            f"having no detections, e.g. {missing[:_MAX_NAMES]}", UserWarning, stacklevel=2)
+            f"having no detections, e.g. {missing[:_MAX_NAMES]}",
+            UserWarning,
+            stacklevel=2,
+        )
 
-    arrays = {key: _check_predictions(preds[key][0], preds[key][1])
-              for key in selected if key in preds}
+    arrays = {key: _check_predictions(preds[key][0], preds[key][1]) for key in selected if key in preds}
     all_scores = [a[:, 4] for a in arrays.values() if len(a)]
     if all_scores:
         scores = np.concatenate(all_scores)
@@ -386,8 +393,7 @@ def read_widerface_predictions(pred_dir):
         try:
             count = int(float(lines[1].strip()))
         except ValueError:
-            raise ValueError(
-                f"{path}:2: expected the number of boxes, got {lines[1]!r}") from None
+            raise ValueError(f"{path}:2: expected the number of boxes, got {lines[1]!r}") from None
         rows = []
         for number, line in enumerate(lines[2:], start=3):
             tokens = line.split()
@@ -402,6 +408,5 @@ def read_widerface_predictions(pred_dir):
             rows.append(values)
         if len(rows) != count:
             raise ValueError(f"{path}: the count line says {count} boxes but {len(rows)} follow")
-        result[f"{path.parent.name}/{path.stem}.jpg"] = np.asarray(
-            rows, dtype=np.float64).reshape(-1, 5)
+        result[f"{path.parent.name}/{path.stem}.jpg"] = np.asarray(rows, dtype=np.float64).reshape(-1, 5)
     return result

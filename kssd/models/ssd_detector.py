@@ -113,17 +113,30 @@ class SSDDetector(keras.Model):
         (1, 128, 6)
     """
 
-    def __init__(self, network, anchor_generator, num_classes, *, feature_sizes=None,
-                 class_names=None, variances=(0.1, 0.2), match_threshold=0.45,
-                 matching="bipartite", negative_threshold=None, prediction_decoder=None,
-                 normalization=None, input_size=None, dynamic=None, **kwargs):
+    def __init__(
+        self,
+        network,
+        anchor_generator,
+        num_classes,
+        *,
+        feature_sizes=None,
+        class_names=None,
+        variances=(0.1, 0.2),
+        match_threshold=0.45,
+        matching="bipartite",
+        negative_threshold=None,
+        prediction_decoder=None,
+        normalization=None,
+        input_size=None,
+        dynamic=None,
+        **kwargs,
+    ):
         if isinstance(network, dict):
             network = keras.saving.deserialize_keras_object(network)
         if not isinstance(network, keras.Model):
             raise ValueError(f"`network` must be a keras.Model, got {type(network).__name__}")
         anchor_generator = _as_layer(anchor_generator, AnchorBoxes, "anchor_generator")
-        prediction_decoder = _as_layer(prediction_decoder, NonMaxSuppression,
-                                       "prediction_decoder")
+        prediction_decoder = _as_layer(prediction_decoder, NonMaxSuppression, "prediction_decoder")
         if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
             raise ValueError(f"`num_classes` must be an int >= 1 (objects only), got {num_classes!r}")
         check_matching(matching, match_threshold, negative_threshold)
@@ -134,8 +147,9 @@ class SSDDetector(keras.Model):
             input_size = own_size
         contract = {
             "num_classes": int(num_classes),
-            "class_names": (list(class_names) if class_names is not None
-                            else default_class_names(num_classes)),
+            "class_names": (
+                list(class_names) if class_names is not None else default_class_names(num_classes)
+            ),
             "variances": tuple(float(v) for v in variances),
             "match_threshold": float(match_threshold),
             "matching": matching,
@@ -146,8 +160,9 @@ class SSDDetector(keras.Model):
             "feature_sizes": copy.deepcopy(feature_sizes),
         }
         if len(contract["class_names"]) != num_classes:
-            raise ValueError(f"`class_names` has {len(contract['class_names'])} names but "
-                             f"num_classes is {num_classes}")
+            raise ValueError(
+                f"`class_names` has {len(contract['class_names'])} names but num_classes is {num_classes}"
+            )
         # Plain data and weightless layers, kept out of Keras' attribute tracking (the
         # network's layers are the model's layers; these add no weights).
         object.__setattr__(self, "_contract", contract)

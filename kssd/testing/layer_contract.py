@@ -85,9 +85,7 @@ def _check_shapes(outputs, expected_shapes, what):
         return
     if isinstance(outputs, (list, tuple)):
         if len(outputs) != len(expected_shapes):
-            raise AssertionError(
-                f"{what}: {len(outputs)} outputs but {len(expected_shapes)} expected shapes"
-            )
+            raise AssertionError(f"{what}: {len(outputs)} outputs but {len(expected_shapes)} expected shapes")
         for i, (out, shape) in enumerate(zip(outputs, expected_shapes)):
             _check_shapes(out, shape, f"{what}[{i}]")
         return
@@ -261,7 +259,10 @@ def run_model_saving_test(model, input_data, *, rtol=1e-6, atol=1e-6, fresh_proc
             env = dict(os.environ, KERAS_BACKEND=keras.backend.backend())
             result = subprocess.run(
                 [sys.executable, "-c", _FRESH_LOADER, str(path), str(inputs_path), str(outputs_path)],
-                capture_output=True, text=True, env=env, check=False,
+                capture_output=True,
+                text=True,
+                env=env,
+                check=False,
             )
             if result.returncode != 0:
                 raise AssertionError(
@@ -392,7 +393,9 @@ def run_layer_contract(
     # 2b. from_config with the same weights -> same outputs
     rebuilt(*tensors, **call_kwargs)
     rebuilt.set_weights(layer.get_weights())
-    assert_outputs_close(rebuilt(*tensors, **call_kwargs), reference, rtol, atol, f"{name}.from_config output")
+    assert_outputs_close(
+        rebuilt(*tensors, **call_kwargs), reference, rtol, atol, f"{name}.from_config output"
+    )
 
     # 4. symbolic call in a functional model
     symbolic_args = _symbolic(args, dynamic_batch)
@@ -416,8 +419,10 @@ def run_layer_contract(
             assert_outputs_close(compiled, reference, rtol, atol, f"{name} compiled output")
 
     # 6. save / load
-    loaded = run_model_saving_test(model, [np.asarray(x) for x in keras.tree.flatten(args)], rtol=rtol, atol=atol)
-    loaded_layers = [l for l in loaded.layers if isinstance(l, layer_cls)]
+    loaded = run_model_saving_test(
+        model, [np.asarray(x) for x in keras.tree.flatten(args)], rtol=rtol, atol=atol
+    )
+    loaded_layers = [layer for layer in loaded.layers if isinstance(layer, layer_cls)]
     if len(loaded_layers) != 1:
         raise AssertionError(f"the loaded model holds {len(loaded_layers)} {name} layers, expected 1")
     if _plain(loaded_layers[0].get_config()) != _plain(layer.get_config()):

@@ -8,6 +8,7 @@ Examples:
 
 import importlib
 
+from kssd_zoo.blocks import common, mobilenetv2, vgg  # noqa: F401,E402
 from kssd_zoo.blocks.registry import (  # noqa: F401
     get_block,
     get_head,
@@ -16,7 +17,6 @@ from kssd_zoo.blocks.registry import (  # noqa: F401
     register_block,
     register_head,
 )
-from kssd_zoo.blocks import common, mobilenetv2, vgg  # noqa: F401,E402
 
 # Families written by other modules register themselves when present.
 for _family in ("ultraface",):

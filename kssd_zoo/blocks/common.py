@@ -76,9 +76,7 @@ def _pad(x, padding, kernel_size, strides, dilation_rate, name):
         if padding:
             x = keras.layers.ZeroPadding2D(padding, name=f"{name}_pad")(x)
         return x, "valid"
-    raise ValueError(
-        f"padding must be 'same', 'valid', 'symmetric' or a non-negative int, got {padding!r}"
-    )
+    raise ValueError(f"padding must be 'same', 'valid', 'symmetric' or a non-negative int, got {padding!r}")
 
 
 @register_block("conv")
@@ -200,9 +198,7 @@ def conv_dw(inputs, *, name, filters, strides=1, padding="symmetric", activation
         (None, 8, 10, 16)
     """
     x, mode = _pad(inputs, padding, 3, strides, 1, name)
-    x = keras.layers.DepthwiseConv2D(
-        3, strides=strides, padding=mode, use_bias=False, name=f"{name}_dw"
-    )(x)
+    x = keras.layers.DepthwiseConv2D(3, strides=strides, padding=mode, use_bias=False, name=f"{name}_dw")(x)
     x = bn_activation(x, f"{name}_dw", activation)
     x = keras.layers.Conv2D(filters, 1, use_bias=False, name=f"{name}_pw")(x)
     return bn_activation(x, f"{name}_pw", activation)
@@ -285,7 +281,15 @@ def l2_norm(inputs, *, name, gamma_init=20.0):
 
 @register_block("extra_layer")
 def extra_layer(
-    inputs, *, name, filters, reduce_filters=None, strides=2, padding="symmetric", use_bn=False, activation="relu"
+    inputs,
+    *,
+    name,
+    filters,
+    reduce_filters=None,
+    strides=2,
+    padding="symmetric",
+    use_bn=False,
+    activation="relu",
 ):
     """SSD extra feature layer: 1x1 reduce conv + act, then 3x3 conv (strides) + act.
 
@@ -317,7 +321,9 @@ def extra_layer(
         x = keras.layers.BatchNormalization(name=f"{name}_reduce_bn")(x)
     x = _activate(x, activation, f"{name}_reduce_relu")
     x, mode = _pad(x, padding, 3, strides, 1, name)
-    x = keras.layers.Conv2D(filters, 3, strides=strides, padding=mode, use_bias=not use_bn, name=f"{name}_conv")(x)
+    x = keras.layers.Conv2D(
+        filters, 3, strides=strides, padding=mode, use_bias=not use_bn, name=f"{name}_conv"
+    )(x)
     if use_bn:
         x = keras.layers.BatchNormalization(name=f"{name}_bn")(x)
     return _activate(x, activation, f"{name}_relu")

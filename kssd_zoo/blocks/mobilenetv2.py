@@ -56,7 +56,9 @@ def inverted_residual(inputs, *, name, filters, expansion=6, strides=1, momentum
     if expansion != 1:
         x = keras.layers.Conv2D(expansion * in_channels, 1, use_bias=False, name=f"{name}_expand")(x)
         x = bn_activation(x, f"{name}_expand", "relu6", **bn)
-    x = keras.layers.DepthwiseConv2D(3, strides=strides, padding="same", use_bias=False, name=f"{name}_depthwise")(x)
+    x = keras.layers.DepthwiseConv2D(
+        3, strides=strides, padding="same", use_bias=False, name=f"{name}_depthwise"
+    )(x)
     x = bn_activation(x, f"{name}_depthwise", "relu6", **bn)
     x = keras.layers.Conv2D(filters, 1, use_bias=False, name=f"{name}_project")(x)
     x = keras.layers.BatchNormalization(name=f"{name}_project_bn", **bn)(x)

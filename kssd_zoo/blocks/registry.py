@@ -64,9 +64,7 @@ def _register(table, kind, name):
     def decorator(fn):
         if name in table and table[name] is not fn:
             old = table[name]
-            raise ValueError(
-                f"{kind} {name!r} is already registered by {old.__module__}.{old.__qualname__}"
-            )
+            raise ValueError(f"{kind} {name!r} is already registered by {old.__module__}.{old.__qualname__}")
         table[name] = fn
         return fn
 

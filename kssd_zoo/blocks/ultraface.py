@@ -92,8 +92,7 @@ def _conv(x, filters, kernel_size, strides, dilation, use_bias, name, depthwise=
 
 
 def _bn_relu(x, prefix, momentum, relu=True):
-    return bn_activation(x, prefix, "relu" if relu else None, epsilon=BN_EPSILON,
-                         momentum=momentum)
+    return bn_activation(x, prefix, "relu" if relu else None, epsilon=BN_EPSILON, momentum=momentum)
 
 
 def _check_stride(strides, name):
@@ -173,8 +172,12 @@ def _rfb_branches(inter):
     return [
         [(inter, 1, 1, False), (2 * inter, 3, 1, True), (2 * inter, 3, 2, False)],
         [(inter, 1, 1, False), (2 * inter, 3, 1, True), (2 * inter, 3, 3, False)],
-        [(inter, 1, 1, False), ((inter // 2) * 3, 3, 1, True), (2 * inter, 3, 1, True),
-         (2 * inter, 3, 5, False)],
+        [
+            (inter, 1, 1, False),
+            ((inter // 2) * 3, 3, 1, True),
+            (2 * inter, 3, 1, True),
+            (2 * inter, 3, 5, False),
+        ],
     ]
 
 
@@ -218,15 +221,24 @@ def ultraface_rfb(inputs, *, name, filters, strides=1, scale=1.0, map_reduce=8, 
     for i, branch in enumerate(_rfb_branches(inter)):
         x = inputs
         for j, (f, k, d, relu) in enumerate(branch):
-            x = _basic_conv(x, f, k, f"{name}_b{i}_{j}", strides=strides if j == 0 else 1,
-                            dilation=d, relu=relu, momentum=momentum)
+            x = _basic_conv(
+                x,
+                f,
+                k,
+                f"{name}_b{i}_{j}",
+                strides=strides if j == 0 else 1,
+                dilation=d,
+                relu=relu,
+                momentum=momentum,
+            )
         outs.append(x)
     x = keras.layers.Concatenate(axis=-1, name=f"{name}_concat")(outs)
     x = _basic_conv(x, filters, 1, f"{name}_linear", relu=False, momentum=momentum)
     if scale != 1.0:
         x = keras.layers.Rescaling(float(scale), name=f"{name}_scale")(x)
-    short = _basic_conv(inputs, filters, 1, f"{name}_shortcut", strides=strides, relu=False,
-                        momentum=momentum)
+    short = _basic_conv(
+        inputs, filters, 1, f"{name}_shortcut", strides=strides, relu=False, momentum=momentum
+    )
     x = keras.layers.Add(name=f"{name}_add")([x, short])
     return keras.layers.ReLU(name=f"{name}_relu")(x)
 
@@ -235,8 +247,7 @@ def _rfb_units(name, **_):
     units = []
     for i, branch in enumerate(_rfb_branches(8)):
         units += [(f"{name}_b{i}_{j}_conv", f"{name}_b{i}_{j}_bn") for j in range(len(branch))]
-    units += [(f"{name}_linear_conv", f"{name}_linear_bn"),
-              (f"{name}_shortcut_conv", f"{name}_shortcut_bn")]
+    units += [(f"{name}_linear_conv", f"{name}_linear_bn"), (f"{name}_shortcut_conv", f"{name}_shortcut_bn")]
     return units
 
 
@@ -316,8 +327,7 @@ def _head_kinds(separable, num_levels, name):
         return [True] * (num_levels - 1) + [False]
     if not isinstance(separable, (list, tuple)) or len(separable) != num_levels:
         raise ValueError(
-            f"head {name!r}: `separable` must list one true/false per level ({num_levels}), "
-            f"got {separable!r}"
+            f"head {name!r}: `separable` must list one true/false per level ({num_levels}), got {separable!r}"
         )
     return [bool(s) for s in separable]
 

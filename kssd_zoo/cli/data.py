@@ -19,57 +19,97 @@ from kssd.data.readers import FORMATS, READERS, available_splits, detect_format,
 def add_parser(subparsers):
     """Register ``kssd data`` with its ``convert`` and ``stats`` subcommands."""
     parser = subparsers.add_parser(
-        "data", help="convert datasets to TFRecords, dataset statistics",
-        description="Dataset tools: conversion to sharded TFRecords and statistics.")
+        "data",
+        help="convert datasets to TFRecords, dataset statistics",
+        description="Dataset tools: conversion to sharded TFRecords and statistics.",
+    )
     sub = parser.add_subparsers(dest="data_command", metavar="{convert,stats}")
     parser.set_defaults(func=lambda args: _no_subcommand(parser))
 
     convert = sub.add_parser(
-        "convert", help="convert a dataset to sharded kssd TFRecords",
+        "convert",
+        help="convert a dataset to sharded kssd TFRecords",
         description="Convert a dataset in its usual layout to sharded kssd TFRecords. "
-                    "Unreadable images are skipped and counted; boxes are clipped to the "
-                    "image and empty boxes dropped, all counted in the summary.")
+        "Unreadable images are skipped and counted; boxes are clipped to the "
+        "image and empty boxes dropped, all counted in the summary.",
+    )
     convert.add_argument("source", metavar="SRC", help="dataset root in the format's layout")
-    convert.add_argument("--format", choices=sorted(READERS), default=None,
-                         help="source format (default: detected from the layout)")
+    convert.add_argument(
+        "--format",
+        choices=sorted(READERS),
+        default=None,
+        help="source format (default: detected from the layout)",
+    )
     convert.add_argument("--out", required=True, metavar="DIR", help="output directory")
-    convert.add_argument("--split", action="append", default=None, metavar="SPLIT",
-                         help="split to convert; repeat or comma-separate for several "
-                              "(default: every split present)")
-    convert.add_argument("--num-shards", type=int, default=1, metavar="N",
-                         help="shards per split (default: 1)")
-    convert.add_argument("--overwrite", action="store_true",
-                         help="replace existing shards of the converted splits")
-    convert.add_argument("--class-names", default=None, metavar="NAMES",
-                         help="comma-separated class names in id order (voc, yolo, imglab; "
-                              "default: the format's own list)")
+    convert.add_argument(
+        "--split",
+        action="append",
+        default=None,
+        metavar="SPLIT",
+        help="split to convert; repeat or comma-separate for several (default: every split present)",
+    )
+    convert.add_argument(
+        "--num-shards", type=int, default=1, metavar="N", help="shards per split (default: 1)"
+    )
+    convert.add_argument(
+        "--overwrite", action="store_true", help="replace existing shards of the converted splits"
+    )
+    convert.add_argument(
+        "--class-names",
+        default=None,
+        metavar="NAMES",
+        help="comma-separated class names in id order (voc, yolo, imglab; default: the format's own list)",
+    )
     convert.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     convert.set_defaults(func=run_convert)
 
     stats = sub.add_parser(
-        "stats", help="box-size histogram and anchor coverage",
+        "stats",
+        help="box-size histogram and anchor coverage",
         description="Box-size histogram (sizes measured after resizing to the model input) "
-                    "and the share of boxes whose best anchor reaches the match threshold.")
-    stats.add_argument("source", metavar="SRC",
-                       help="dataset root, or TFRecord file / glob / directory")
-    stats.add_argument("--format", choices=sorted(FORMATS), default=None,
-                       help="source format (default: detected)")
-    stats.add_argument("--split", action="append", default=None, metavar="SPLIT",
-                       help="split to analyse; repeat or comma-separate for several "
-                            "(default: every split present)")
-    stats.add_argument("--model", default=None, metavar="NAME",
-                       help="kssd_zoo model whose input size and anchors are used")
-    stats.add_argument("--image-size", type=int, nargs=2, default=None, metavar=("H", "W"),
-                       help="input size to measure boxes at (default: the model's, or the "
-                            "original image size without a model)")
-    stats.add_argument("--match-threshold", type=float, default=None,
-                       help="IoU a box's best anchor must reach (default: the model's)")
-    stats.add_argument("--matching", default=None, choices=MATCHING_STRATEGIES,
-                       help="training matcher whose boxes without a positive anchor are "
-                            "counted (default: the model's)")
-    stats.add_argument("--size-measure", default="sqrt_area",
-                       choices=("sqrt_area", "min_side", "max_side"),
-                       help="box size used for the buckets (default: sqrt_area)")
+        "and the share of boxes whose best anchor reaches the match threshold.",
+    )
+    stats.add_argument("source", metavar="SRC", help="dataset root, or TFRecord file / glob / directory")
+    stats.add_argument(
+        "--format", choices=sorted(FORMATS), default=None, help="source format (default: detected)"
+    )
+    stats.add_argument(
+        "--split",
+        action="append",
+        default=None,
+        metavar="SPLIT",
+        help="split to analyse; repeat or comma-separate for several (default: every split present)",
+    )
+    stats.add_argument(
+        "--model", default=None, metavar="NAME", help="kssd_zoo model whose input size and anchors are used"
+    )
+    stats.add_argument(
+        "--image-size",
+        type=int,
+        nargs=2,
+        default=None,
+        metavar=("H", "W"),
+        help="input size to measure boxes at (default: the model's, or the "
+        "original image size without a model)",
+    )
+    stats.add_argument(
+        "--match-threshold",
+        type=float,
+        default=None,
+        help="IoU a box's best anchor must reach (default: the model's)",
+    )
+    stats.add_argument(
+        "--matching",
+        default=None,
+        choices=MATCHING_STRATEGIES,
+        help="training matcher whose boxes without a positive anchor are counted (default: the model's)",
+    )
+    stats.add_argument(
+        "--size-measure",
+        default="sqrt_area",
+        choices=("sqrt_area", "min_side", "max_side"),
+        help="box size used for the buckets (default: sqrt_area)",
+    )
     stats.set_defaults(func=run_stats)
 
 
@@ -108,8 +148,9 @@ def run_convert(args):
         raise ValueError(f"--num-shards must be >= 1, got {args.num_shards}")
     format = args.format or detect_format(args.source)
     if format == "tfrecord":
-        raise ValueError(f"{args.source} already holds TFRecords; convert reads "
-                         f"{', '.join(sorted(READERS))} datasets")
+        raise ValueError(
+            f"{args.source} already holds TFRecords; convert reads {', '.join(sorted(READERS))} datasets"
+        )
     splits = _splits(args.source, format, args.split)
     if not args.overwrite:
         for split in splits:
@@ -117,7 +158,8 @@ def run_convert(args):
             if existing:
                 raise FileExistsError(
                     f"{args.out} already holds shards of split {split!r} (e.g. {existing[0]}); "
-                    "pass --overwrite to replace them")
+                    "pass --overwrite to replace them"
+                )
     kwargs = _reader_kwargs(args)
     if kwargs and format not in ("voc", "yolo", "imglab"):
         raise ValueError(f"--class-names applies to voc, yolo and imglab sources, not {format}")
@@ -125,12 +167,21 @@ def run_convert(args):
     for split in splits:
         reader = open_reader(args.source, format, split, **kwargs)
         stats = write_tfrecords(
-            reader, args.out, split, args.num_shards, overwrite=args.overwrite,
-            class_names=reader.class_names, source_format=format, source_stats=reader.stats,
-            progress=not args.no_progress)
+            reader,
+            args.out,
+            split,
+            args.num_shards,
+            overwrite=args.overwrite,
+            class_names=reader.class_names,
+            source_format=format,
+            source_stats=reader.stats,
+            progress=not args.no_progress,
+        )
         paths = shard_paths(args.out, split, args.num_shards)
-        title = (f"{format} {split} -> {paths[0] if len(paths) == 1 else paths[0] + ' ...'} "
-                 f"({len(paths)} shard{'s' if len(paths) > 1 else ''})")
+        title = (
+            f"{format} {split} -> {paths[0] if len(paths) == 1 else paths[0] + ' ...'} "
+            f"({len(paths)} shard{'s' if len(paths) > 1 else ''})"
+        )
         print(stats.table(title=title, images_label="images written"))
         failed |= stats.images == 0
     if failed:
@@ -147,8 +198,9 @@ def _records_for(source, format, split):
         info = read_dataset_info(source) if os.path.isdir(source) else None
         if split is not None and os.path.isdir(source):
             pattern = os.path.join(source, f"{split}-*.tfrecord")
-        records = [dict(r, image_bytes=None if r["height"] else r["image_bytes"])
-                   for r in read_tfrecords(pattern)]
+        records = [
+            dict(r, image_bytes=None if r["height"] else r["image_bytes"]) for r in read_tfrecords(pattern)
+        ]
         return split or str(source), records, (info or {}).get("class_names")
     reader = open_reader(source, format, split)
     return split, list(reader), reader.class_names
@@ -186,11 +238,18 @@ def run_stats(args):
         histogram = box_size_histogram(records, image_size, size_measure=args.size_measure)
         coverage = None
         if anchors is not None:
-            coverage = anchor_coverage(records, anchors, image_size, match_threshold,
-                                       size_measure=args.size_measure, matching=matching)
+            coverage = anchor_coverage(
+                records,
+                anchors,
+                image_size,
+                match_threshold,
+                size_measure=args.size_measure,
+                matching=matching,
+            )
         at = f"at {image_size[0]}x{image_size[1]}" if image_size else "at original size"
-        title = (f"{format} {name}: {len(records)} images, {sum(histogram.values())} boxes, "
-                 f"box sizes ({args.size_measure}) {at}"
-                 + (f", anchors of {args.model}" if args.model else ""))
+        title = (
+            f"{format} {name}: {len(records)} images, {sum(histogram.values())} boxes, "
+            f"box sizes ({args.size_measure}) {at}" + (f", anchors of {args.model}" if args.model else "")
+        )
         print(format_stats_table(histogram, coverage, title=title))
     return 0

@@ -9,8 +9,9 @@ def add_parser(subparsers):
         "time on the CPU, evaluate mAP@0.5 on held-out images and write a picture.",
     )
     parser.add_argument("--out", default="demo_out", help="output folder (default: demo_out)")
-    parser.add_argument("--seconds", type=float, default=120.0,
-                        help="training time budget in seconds (default: 120)")
+    parser.add_argument(
+        "--seconds", type=float, default=120.0, help="training time budget in seconds (default: 120)"
+    )
     parser.add_argument("--seed", type=int, default=0, help="data and training seed (default: 0)")
     parser.set_defaults(func=run)
 

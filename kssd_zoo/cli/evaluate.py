@@ -18,21 +18,29 @@ def add_parser(subparsers):
         "--weights) on --data and print a results table. widerface uses the official val "
         ".mat files when --widerface-gt is given or found under the dataset root, else "
         "AP over every valid face (AP_all).",
-        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("model", metavar="MODEL", help=".keras file, zoo model name or YAML spec")
-    parser.add_argument("--data", required=True,
-                        help="shapes[:N], TFRecords, or a dataset root")
+    parser.add_argument("--data", required=True, help="shapes[:N], TFRecords, or a dataset root")
     parser.add_argument("--split", default=None, help="split of --data (e.g. val, train2017)")
-    parser.add_argument("--metric", choices=("widerface", "voc07", "voc12", "coco"),
-                        default=None, help="default: widerface for face models, else voc12")
+    parser.add_argument(
+        "--metric",
+        choices=("widerface", "voc07", "voc12", "coco"),
+        default=None,
+        help="default: widerface for face models, else voc12",
+    )
     parser.add_argument("--weights", default=None, help="weights file or preset for the model")
     parser.add_argument("--batch-size", type=int, default=16, help="default 16")
-    parser.add_argument("--score-threshold", type=float, default=0.01,
-                        help="detection score threshold (default 0.01)")
+    parser.add_argument(
+        "--score-threshold", type=float, default=0.01, help="detection score threshold (default 0.01)"
+    )
     parser.add_argument("--max-images", type=int, default=None, help="first N images only")
-    parser.add_argument("--widerface-gt", default=None,
-                        help="folder with the official wider_face_val.mat and "
-                        "wider_{easy,medium,hard}_val.mat")
+    parser.add_argument(
+        "--widerface-gt",
+        default=None,
+        help="folder with the official wider_face_val.mat and wider_{easy,medium,hard}_val.mat",
+    )
     parser.add_argument("--coco-json", default=None, help="COCO instances JSON for --metric coco")
     parser.add_argument("--json", default=None, help="also write the results to this file")
     parser.set_defaults(func=run)
@@ -47,17 +55,29 @@ def run(args):
     if args.batch_size < 1:
         raise ValueError(f"--batch-size must be >= 1, got {args.batch_size}")
     model = load(args.model, weights=args.weights)
-    result = evaluate(model, args.data, args.metric, split=args.split,
-                      batch_size=args.batch_size, score_threshold=args.score_threshold,
-                      max_images=args.max_images, widerface_ground_truth=args.widerface_gt,
-                      coco_ground_truth=args.coco_json, progress=True)
+    result = evaluate(
+        model,
+        args.data,
+        args.metric,
+        split=args.split,
+        batch_size=args.batch_size,
+        score_threshold=args.score_threshold,
+        max_images=args.max_images,
+        widerface_ground_truth=args.widerface_gt,
+        coco_ground_truth=args.coco_json,
+        progress=True,
+    )
     print()
     for message in result["warnings"]:
         print(f"warning: {message}")
-    print(results_table(result["metrics"],
-                        title=f"{model.name} on {args.data}: {result['metric']}, "
-                              f"{result['images']} images, {result['detections']} detections, "
-                              f"{result['seconds']:.1f} s"))
+    print(
+        results_table(
+            result["metrics"],
+            title=f"{model.name} on {args.data}: {result['metric']}, "
+            f"{result['images']} images, {result['detections']} detections, "
+            f"{result['seconds']:.1f} s",
+        )
+    )
     if args.json:
         with open(args.json, "w", encoding="utf-8") as handle:
             json.dump({k: v for k, v in result.items()}, handle, indent=1)

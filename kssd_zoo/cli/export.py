@@ -8,7 +8,8 @@ def add_parser(subparsers):
     from kssd.export.tflite import QUANTIZATIONS
 
     parser = subparsers.add_parser(
-        "export", help="export a detector (with resize, decode and NMS) and verify the artifact",
+        "export",
+        help="export a detector (with resize, decode and NMS) and verify the artifact",
         description="Export MODEL end to end (uint8 images in, pixel boxes out). The artifact is "
         "reloaded and compared with the Keras inference model; a mismatch is an error.",
     )
@@ -18,20 +19,33 @@ def add_parser(subparsers):
     parser.add_argument("--weights", default=None, help="weights file or preset name")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output")
     parser.add_argument(
-        "--quantization", choices=[q for q in QUANTIZATIONS if q], default=None,
+        "--quantization",
+        choices=[q for q in QUANTIZATIONS if q],
+        default=None,
         help="TFLite only: float16 weights; int8 = full-integer network calibrated on "
         "--representative-images (default: the sample images; decode/NMS stay float); "
         "dynamic_int8 = int8 weights, float activations",
     )
     parser.add_argument(
-        "--representative-images", nargs="+", default=None, metavar="IMAGE_OR_DIR",
+        "--representative-images",
+        nargs="+",
+        default=None,
+        metavar="IMAGE_OR_DIR",
         help="int8 only: images (files or folders) to calibrate activation ranges on; use "
         "typical inputs of the deployment",
     )
-    parser.add_argument("--max-representative", type=int, default=200, metavar="N",
-                        help="use at most N representative images (default 200)")
     parser.add_argument(
-        "--verify-images", nargs="+", default=None, metavar="IMAGE_OR_DIR",
+        "--max-representative",
+        type=int,
+        default=200,
+        metavar="N",
+        help="use at most N representative images (default 200)",
+    )
+    parser.add_argument(
+        "--verify-images",
+        nargs="+",
+        default=None,
+        metavar="IMAGE_OR_DIR",
         help="images (files or folders, at most 50) to compare the artifact with Keras on "
         "(default: synthetic sample images; real images give a meaningful quantization drift)",
     )
@@ -50,8 +64,8 @@ def read_images(inputs, limit, option):
     Returns:
         ``(images, skipped)``: at most ``limit`` images and the messages of the skipped files.
     """
-    from kssd_zoo.cli.predict import collect_images
     from kssd.data.images import ImageReadError, read_image
+    from kssd_zoo.cli.predict import collect_images
 
     images, skipped = [], []
     for path in collect_images(inputs):
@@ -62,8 +76,10 @@ def read_images(inputs, limit, option):
         except ImageReadError as error:
             skipped.append(str(error))
     if not images:
-        raise ValueError(f"{option}: no readable image in {' '.join(inputs)}"
-                         + (f" ({len(skipped)} unreadable)" if skipped else ""))
+        raise ValueError(
+            f"{option}: no readable image in {' '.join(inputs)}"
+            + (f" ({len(skipped)} unreadable)" if skipped else "")
+        )
     return images, skipped
 
 
@@ -78,21 +94,34 @@ def run(args):
             raise ValueError("--representative-images only applies to --quantization int8")
         if args.max_representative < 1:
             raise ValueError(f"--max-representative must be >= 1, got {args.max_representative}")
-        representative, skipped = read_images(args.representative_images,
-                                              args.max_representative, "--representative-images")
-        print(f"calibrating on {len(representative)} image(s)"
-              + (f"; skipped {len(skipped)} unreadable: {'; '.join(skipped[:3])}" if skipped else ""))
+        representative, skipped = read_images(
+            args.representative_images, args.max_representative, "--representative-images"
+        )
+        print(
+            f"calibrating on {len(representative)} image(s)"
+            + (f"; skipped {len(skipped)} unreadable: {'; '.join(skipped[:3])}" if skipped else "")
+        )
     verify_images = None
     if args.verify_images:
         verify_images, skipped = read_images(args.verify_images, 50, "--verify-images")
-        print(f"verifying on {len(verify_images)} image(s)"
-              + (f"; skipped {len(skipped)} unreadable" if skipped else ""))
+        print(
+            f"verifying on {len(verify_images)} image(s)"
+            + (f"; skipped {len(skipped)} unreadable" if skipped else "")
+        )
     model = load(args.model, args.weights)
     report = export(
-        model, args.format, args.out, overwrite=args.overwrite, quantization=args.quantization,
-        representative_images=representative, verify_images=verify_images,
-        score_threshold=args.score_threshold, iou_threshold=args.iou_threshold,
-        max_detections=args.max_detections, input_size=parse_input_size(args.input_size), resize=args.resize,
+        model,
+        args.format,
+        args.out,
+        overwrite=args.overwrite,
+        quantization=args.quantization,
+        representative_images=representative,
+        verify_images=verify_images,
+        score_threshold=args.score_threshold,
+        iou_threshold=args.iou_threshold,
+        max_detections=args.max_detections,
+        input_size=parse_input_size(args.input_size),
+        resize=args.resize,
     )
     report.pop("ops", None)
     print(json.dumps(report, indent=1, default=str))

@@ -26,9 +26,7 @@ def _subcommand_modules():
 
 def build_parser():
     """Build the argument parser with every subcommand registered."""
-    parser = argparse.ArgumentParser(
-        prog="kssd", description="SSD object detection for Keras 3."
-    )
+    parser = argparse.ArgumentParser(prog="kssd", description="SSD object detection for Keras 3.")
     parser.add_argument("--version", action="version", version=f"kssd {kssd.__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module in _subcommand_modules():

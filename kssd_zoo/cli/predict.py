@@ -23,7 +23,8 @@ def collect_images(inputs):
 
 def add_parser(subparsers):
     parser = subparsers.add_parser(
-        "predict", help="detect objects in images; write drawn images and a COCO results JSON",
+        "predict",
+        help="detect objects in images; write drawn images and a COCO results JSON",
         description="Run a detector on images and folders. Writes one drawn image per input, "
         "detections.json (COCO results list: image_id, category_id, bbox [x, y, w, h] in pixels, score) "
         "and images.json (image_id -> file name, categories, skipped files).",
@@ -35,8 +36,11 @@ def add_parser(subparsers):
     parser.add_argument("--score-threshold", type=float, default=None)
     parser.add_argument("--iou-threshold", type=float, default=None)
     parser.add_argument("--max-detections", type=int, default=None)
-    parser.add_argument("--input-size", default="spec",
-                        help='"spec" (default), "native" (each image at its own size, padded) or HxW, e.g. 480x640')
+    parser.add_argument(
+        "--input-size",
+        default="spec",
+        help='"spec" (default), "native" (each image at its own size, padded) or HxW, e.g. 480x640',
+    )
     parser.set_defaults(func=run)
     return parser
 
@@ -75,26 +79,49 @@ def run(args):
         except ImageReadError as error:
             skipped.append(str(error))
             continue
-        det = detect(model, image, score_threshold=args.score_threshold, iou_threshold=args.iou_threshold,
-                     max_detections=args.max_detections, input_size=parse_input_size(args.input_size))[0]
+        det = detect(
+            model,
+            image,
+            score_threshold=args.score_threshold,
+            iou_threshold=args.iou_threshold,
+            max_detections=args.max_detections,
+            input_size=parse_input_size(args.input_size),
+        )[0]
         image_id = len(file_names)
         file_names.append(str(path))
         for box, score, cls in zip(det["boxes"], det["scores"], det["classes"]):
             x1, y1, x2, y2 = (float(v) for v in box)
-            results.append({"image_id": image_id, "category_id": int(cls),
-                            "bbox": [round(x1, 2), round(y1, 2), round(x2 - x1, 2), round(y2 - y1, 2)],
-                            "score": round(float(score), 5)})
+            results.append(
+                {
+                    "image_id": image_id,
+                    "category_id": int(cls),
+                    "bbox": [round(x1, 2), round(y1, 2), round(x2 - x1, 2), round(y2 - y1, 2)],
+                    "score": round(float(score), 5),
+                }
+            )
         drawn = draw_detections(image, det["boxes"], det["classes"], det["scores"], class_names=names)
-        target = out_dir / f"{path.stem}_det{path.suffix if path.suffix.lower() in ('.jpg', '.jpeg', '.png') else '.png'}"
+        target = (
+            out_dir
+            / f"{path.stem}_det{path.suffix if path.suffix.lower() in ('.jpg', '.jpeg', '.png') else '.png'}"
+        )
         cv2.imwrite(str(target), cv2.cvtColor(drawn, cv2.COLOR_RGB2BGR))
     categories = [{"id": i + 1, "name": n} for i, n in enumerate(names or [])]
     with open(out_dir / "detections.json", "w") as handle:
         json.dump(results, handle)
     with open(out_dir / "images.json", "w") as handle:
-        json.dump({"images": [{"id": i, "file_name": f} for i, f in enumerate(file_names)],
-                   "categories": categories, "skipped": skipped}, handle, indent=1)
-    print(f"{len(file_names)} images, {len(results)} detections -> {out_dir / 'detections.json'} "
-          f"(COCO results; file names in images.json)")
+        json.dump(
+            {
+                "images": [{"id": i, "file_name": f} for i, f in enumerate(file_names)],
+                "categories": categories,
+                "skipped": skipped,
+            },
+            handle,
+            indent=1,
+        )
+    print(
+        f"{len(file_names)} images, {len(results)} detections -> {out_dir / 'detections.json'} "
+        f"(COCO results; file names in images.json)"
+    )
     if skipped:
         print(f"skipped {len(skipped)} unreadable file(s):", file=sys.stderr)
         for line in skipped:

@@ -27,40 +27,86 @@ def add_parser(subparsers):
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("inputs", nargs="*", metavar="INPUT", help="image files, folders or video files")
-    parser.add_argument("--sticker", default="crown",
-                        help="built-in sticker (crown, party_hat, sunglasses, cat_whiskers) or an RGBA "
-                        "PNG file (default: crown)")
-    parser.add_argument("--anchor", choices=["top_of_head", "forehead", "eyes", "nose"], default=None,
-                        help="face point for the sticker (default: the built-in's; top_of_head for PNG files)")
-    parser.add_argument("--width-ratio", type=float, default=None,
-                        help="sticker width relative to the face width (default: the sticker's)")
+    parser.add_argument(
+        "--sticker",
+        default="crown",
+        help="built-in sticker (crown, party_hat, sunglasses, cat_whiskers) or an RGBA "
+        "PNG file (default: crown)",
+    )
+    parser.add_argument(
+        "--anchor",
+        choices=["top_of_head", "forehead", "eyes", "nose"],
+        default=None,
+        help="face point for the sticker (default: the built-in's; top_of_head for PNG files)",
+    )
+    parser.add_argument(
+        "--width-ratio",
+        type=float,
+        default=None,
+        help="sticker width relative to the face width (default: the sticker's)",
+    )
     parser.add_argument("--out", required=True, help="output folder")
-    parser.add_argument("--model", default=None,
-                        help="zoo model name or .keras file for --detector ssd (default: ultraface_rfb)")
-    parser.add_argument("--weights", default=None,
-                        help="weight file or preset (default for the face SSD: the ultraface_rfb_320 "
-                        "preset, downloaded once; offline: the path of version-RFB-320.onnx)")
-    parser.add_argument("--detector", choices=["ssd", "dlib-hog"], default="ssd",
-                        help="face detector (default: ssd)")
-    parser.add_argument("--class", dest="class_name", default=None,
-                        help="class to put stickers on, for a multi-class --model (default: face)")
-    parser.add_argument("--landmarks", default="68",
-                        help="dlib landmarks: 68, 5, a .dat path or none (default: 68; needs "
-                        "`pip install face_recognition_models` or a path; missing -> box placement)")
-    parser.add_argument("--min-landmark-size", type=float, default=40.0,
-                        help="faces at least this many pixels get landmarks (default: 40)")
-    parser.add_argument("--long-side", type=int, default=None,
-                        help="detection resolution, long side in px (default: the image's own size, at most 2048)")
-    parser.add_argument("--score-threshold", type=float, default=None,
-                        help="detection score threshold (default: the model's, 0.7 for UltraFace)")
-    parser.add_argument("--no-alpha", choices=["white", "opaque", "error"], default="white",
-                        help="sticker PNG without alpha: near-white becomes transparent (default), "
-                        "paste opaque, or stop with an error")
+    parser.add_argument(
+        "--model",
+        default=None,
+        help="zoo model name or .keras file for --detector ssd (default: ultraface_rfb)",
+    )
+    parser.add_argument(
+        "--weights",
+        default=None,
+        help="weight file or preset (default for the face SSD: the ultraface_rfb_320 "
+        "preset, downloaded once; offline: the path of version-RFB-320.onnx)",
+    )
+    parser.add_argument(
+        "--detector", choices=["ssd", "dlib-hog"], default="ssd", help="face detector (default: ssd)"
+    )
+    parser.add_argument(
+        "--class",
+        dest="class_name",
+        default=None,
+        help="class to put stickers on, for a multi-class --model (default: face)",
+    )
+    parser.add_argument(
+        "--landmarks",
+        default="68",
+        help="dlib landmarks: 68, 5, a .dat path or none (default: 68; needs "
+        "`pip install face_recognition_models` or a path; missing -> box placement)",
+    )
+    parser.add_argument(
+        "--min-landmark-size",
+        type=float,
+        default=40.0,
+        help="faces at least this many pixels get landmarks (default: 40)",
+    )
+    parser.add_argument(
+        "--long-side",
+        type=int,
+        default=None,
+        help="detection resolution, long side in px (default: the image's own size, at most 2048)",
+    )
+    parser.add_argument(
+        "--score-threshold",
+        type=float,
+        default=None,
+        help="detection score threshold (default: the model's, 0.7 for UltraFace)",
+    )
+    parser.add_argument(
+        "--no-alpha",
+        choices=["white", "opaque", "error"],
+        default="white",
+        help="sticker PNG without alpha: near-white becomes transparent (default), "
+        "paste opaque, or stop with an error",
+    )
     parser.add_argument("--report", default=None, help="write a JSON report (faces, placements) to this file")
-    parser.add_argument("--camera", type=int, default=None, metavar="N", help="read webcam N instead of files")
+    parser.add_argument(
+        "--camera", type=int, default=None, metavar="N", help="read webcam N instead of files"
+    )
     parser.add_argument("--max-frames", type=int, default=None, help="stop a video/webcam after N frames")
-    parser.add_argument("--overwrite", action="store_true",
-                        help="replace existing outputs (default: add a _1, _2, ... suffix)")
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace existing outputs (default: add a _1, _2, ... suffix)",
+    )
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     parser.set_defaults(func=run)
 
@@ -71,9 +117,17 @@ def _make_stickerer(args):
     if args.detector == "dlib-hog" and args.model is not None:
         raise ValueError("--model is for --detector ssd; --detector dlib-hog takes no model")
     return Stickerer(
-        args.detector, model=args.model, weights=args.weights, sticker=args.sticker, anchor=args.anchor,
-        width_ratio=args.width_ratio, landmarks=args.landmarks, min_landmark_size=args.min_landmark_size,
-        class_name=args.class_name, long_side=args.long_side, score_threshold=args.score_threshold,
+        args.detector,
+        model=args.model,
+        weights=args.weights,
+        sticker=args.sticker,
+        anchor=args.anchor,
+        width_ratio=args.width_ratio,
+        landmarks=args.landmarks,
+        min_landmark_size=args.min_landmark_size,
+        class_name=args.class_name,
+        long_side=args.long_side,
+        score_threshold=args.score_threshold,
         on_missing_alpha=args.no_alpha,
     )
 
@@ -108,20 +162,39 @@ def run(args):
         show = display_available()
         target = unique_path(out_dir / f"camera_{args.camera}.mp4", overwrite=args.overwrite)
         frames = []
-        print("live preview: press q or Esc to stop" if show else
-              f"no display: writing the stream to {target} (Ctrl-C to stop)")
-        count = process_camera(stickerer, args.camera, target, show=show, max_frames=args.max_frames,
-                               on_frame=lambda i, faces: frames.append({"frame": i, "faces": faces}))
+        print(
+            "live preview: press q or Esc to stop"
+            if show
+            else f"no display: writing the stream to {target} (Ctrl-C to stop)"
+        )
+        count = process_camera(
+            stickerer,
+            args.camera,
+            target,
+            show=show,
+            max_frames=args.max_frames,
+            on_frame=lambda i, faces: frames.append({"frame": i, "faces": faces}),
+        )
         print(f"{len(frames)} frames written to {target}")
         if args.report:
-            Path(args.report).write_text(json.dumps({"camera": args.camera, "output": str(target),
-                                                     "frames": count, "per_frame": frames}, indent=2))
+            Path(args.report).write_text(
+                json.dumps(
+                    {"camera": args.camera, "output": str(target), "frames": count, "per_frame": frames},
+                    indent=2,
+                )
+            )
         return 0
 
     from kssd_zoo.sticker.batch import run_batch
 
-    result = run_batch(stickerer, args.inputs, args.out, overwrite=args.overwrite, report=args.report,
-                       progress=not args.no_progress)
+    result = run_batch(
+        stickerer,
+        args.inputs,
+        args.out,
+        overwrite=args.overwrite,
+        report=args.report,
+        progress=not args.no_progress,
+    )
     if args.report:
         print(f"report written to {args.report}")
     return 0 if result["items"] or not result["skipped"] else 1

@@ -21,50 +21,73 @@ def add_parser(subparsers):
         "dataset root (WIDER FACE, VOC, COCO, YOLO layouts). Validation: --val-data, else the "
         "data's val split, else --val-fraction of the training images. Writes checkpoints, "
         "history.csv, TensorBoard logs, model.keras and results.json into --out.",
-        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("model", metavar="MODEL_OR_SPEC",
-                        help="zoo model name (e.g. face_ssd), YAML spec path or .keras file")
-    parser.add_argument("--data", required=True,
-                        help="training data: shapes[:N], TFRecords, or a dataset root")
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "model", metavar="MODEL_OR_SPEC", help="zoo model name (e.g. face_ssd), YAML spec path or .keras file"
+    )
+    parser.add_argument(
+        "--data", required=True, help="training data: shapes[:N], TFRecords, or a dataset root"
+    )
     parser.add_argument("--val-data", default=None, help="validation data (same forms)")
-    parser.add_argument("--train-split", default=None,
-                        help="split of --data to train on (default: the reader's first split)")
-    parser.add_argument("--val-split", default=None,
-                        help="split of --val-data (or of --data) to validate on")
-    parser.add_argument("--val-fraction", type=float, default=0.1,
-                        help="fraction held out when there is no validation split (default 0.1)")
-    parser.add_argument("--max-val-images", type=int, default=500,
-                        help="evaluate on at most this many images (default 500)")
+    parser.add_argument(
+        "--train-split", default=None, help="split of --data to train on (default: the reader's first split)"
+    )
+    parser.add_argument("--val-split", default=None, help="split of --val-data (or of --data) to validate on")
+    parser.add_argument(
+        "--val-fraction",
+        type=float,
+        default=0.1,
+        help="fraction held out when there is no validation split (default 0.1)",
+    )
+    parser.add_argument(
+        "--max-val-images", type=int, default=500, help="evaluate on at most this many images (default 500)"
+    )
     parser.add_argument("--epochs", type=int, default=None, help="default: the spec's")
     parser.add_argument("--batch-size", type=int, default=None, help="default: the spec's")
-    parser.add_argument("--steps-per-epoch", type=int, default=None,
-                        help="default: training images // batch size")
-    parser.add_argument("--learning-rate", type=float, default=None,
-                        help="override the spec's (initial) learning rate")
-    parser.add_argument("--augmentation", choices=("face", "ssd", "none"), default=None,
-                        help="default: the spec's")
-    parser.add_argument("--metric", choices=("voc07", "voc12", "widerface", "coco"),
-                        default=None, help="validation metric (default: widerface for face "
-                        "models, else voc12)")
-    parser.add_argument("--eval-every", type=int, default=1,
-                        help="evaluate every N epochs (default 1)")
+    parser.add_argument(
+        "--steps-per-epoch", type=int, default=None, help="default: training images // batch size"
+    )
+    parser.add_argument(
+        "--learning-rate", type=float, default=None, help="override the spec's (initial) learning rate"
+    )
+    parser.add_argument(
+        "--augmentation", choices=("face", "ssd", "none"), default=None, help="default: the spec's"
+    )
+    parser.add_argument(
+        "--metric",
+        choices=("voc07", "voc12", "widerface", "coco"),
+        default=None,
+        help="validation metric (default: widerface for face models, else voc12)",
+    )
+    parser.add_argument("--eval-every", type=int, default=1, help="evaluate every N epochs (default 1)")
     parser.add_argument("--out", default="runs/train", help="run folder (default runs/train)")
-    parser.add_argument("--resume", action="store_true",
-                        help="continue from the last good checkpoint in --out")
-    parser.add_argument("--weights", default=None,
-                        help="initial weights: file (.weights.h5, .keras, .onnx) or preset")
-    parser.add_argument("--mixed-precision", action="store_true",
-                        help="mixed_float16 on GPU, mixed_bfloat16 on CPU")
+    parser.add_argument(
+        "--resume", action="store_true", help="continue from the last good checkpoint in --out"
+    )
+    parser.add_argument(
+        "--weights", default=None, help="initial weights: file (.weights.h5, .keras, .onnx) or preset"
+    )
+    parser.add_argument(
+        "--mixed-precision", action="store_true", help="mixed_float16 on GPU, mixed_bfloat16 on CPU"
+    )
     parser.add_argument("--jit-compile", action="store_true", help="XLA-compile the train step")
-    parser.add_argument("--time-limit", type=float, default=None,
-                        help="stop after the epoch that ends past this many seconds")
+    parser.add_argument(
+        "--time-limit", type=float, default=None, help="stop after the epoch that ends past this many seconds"
+    )
     parser.add_argument("--no-tensorboard", action="store_true", help="no TensorBoard logs")
     parser.add_argument("--seed", type=int, default=0, help="seed (default 0)")
-    parser.add_argument("--bn-momentum", type=float, default=None, metavar="M",
-                        help="momentum of every BatchNormalization layer (default: the spec's; "
-                             "0.9 suits short runs)")
-    parser.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2),
-                        help="Keras verbosity (default 1: progress bar)")
+    parser.add_argument(
+        "--bn-momentum",
+        type=float,
+        default=None,
+        metavar="M",
+        help="momentum of every BatchNormalization layer (default: the spec's; 0.9 suits short runs)",
+    )
+    parser.add_argument(
+        "--verbose", type=int, default=1, choices=(0, 1, 2), help="Keras verbosity (default 1: progress bar)"
+    )
     parser.set_defaults(func=run)
 
 
@@ -80,16 +103,31 @@ def run(args):
     if args.bn_momentum is not None and not 0.0 <= args.bn_momentum <= 1.0:
         raise ValueError(f"--bn-momentum must be in [0, 1], got {args.bn_momentum}")
     result = train(
-        args.model, args.data, args.val_data, epochs=args.epochs, batch_size=args.batch_size,
-        steps_per_epoch=args.steps_per_epoch, out_dir=args.out, resume=args.resume,
-        weights=args.weights, mixed_precision=args.mixed_precision,
-        jit_compile=True if args.jit_compile else "auto", metric=args.metric,
-        eval_every=args.eval_every, augmentation=args.augmentation,
-        learning_rate=args.learning_rate, val_fraction=args.val_fraction,
-        train_split=args.train_split, val_split=args.val_split,
-        max_val_images=args.max_val_images, seed=args.seed, time_limit=args.time_limit,
-        tensorboard=not args.no_tensorboard, batch_norm_momentum=args.bn_momentum,
-        verbose=args.verbose)
+        args.model,
+        args.data,
+        args.val_data,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        steps_per_epoch=args.steps_per_epoch,
+        out_dir=args.out,
+        resume=args.resume,
+        weights=args.weights,
+        mixed_precision=args.mixed_precision,
+        jit_compile=True if args.jit_compile else "auto",
+        metric=args.metric,
+        eval_every=args.eval_every,
+        augmentation=args.augmentation,
+        learning_rate=args.learning_rate,
+        val_fraction=args.val_fraction,
+        train_split=args.train_split,
+        val_split=args.val_split,
+        max_val_images=args.max_val_images,
+        seed=args.seed,
+        time_limit=args.time_limit,
+        tensorboard=not args.no_tensorboard,
+        batch_norm_momentum=args.bn_momentum,
+        verbose=args.verbose,
+    )
     print()
     history = result["history"]
     summary = {}
@@ -97,8 +135,15 @@ def run(args):
         summary["final loss"] = history["loss"][-1]
     summary.update(result["val_metrics"] or {})
     if summary:
-        print(results_table(summary, title=f"{result['metric']} after epoch "
-                                           f"{result['initial_epoch'] + len(history.get('loss', []))}"))
-    print(f"trained {len(history.get('loss', []))} epoch(s) in {result['train_seconds']:.0f} s; "
-          f"model: {result['model_path']}; checkpoints: {result['checkpoints']}")
+        print(
+            results_table(
+                summary,
+                title=f"{result['metric']} after epoch "
+                f"{result['initial_epoch'] + len(history.get('loss', []))}",
+            )
+        )
+    print(
+        f"trained {len(history.get('loss', []))} epoch(s) in {result['train_seconds']:.0f} s; "
+        f"model: {result['model_path']}; checkpoints: {result['checkpoints']}"
+    )
     return 0

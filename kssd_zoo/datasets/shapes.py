@@ -44,8 +44,9 @@ def _shape_mask(rng, kind, height, width, size):
         cv2.circle(mask, (int(round(cx)), int(round(cy))), max(int(size / 2), 1), 255, -1)
     elif kind == 2:
         half = size / 2
-        cv2.rectangle(mask, (int(cx - half), int(cy - half)),
-                      (int(cx + half) - 1, int(cy + half) - 1), 255, -1)
+        cv2.rectangle(
+            mask, (int(cx - half), int(cy - half)), (int(cx + half) - 1, int(cy + half) - 1), 255, -1
+        )
     else:
         angle = rng.uniform(0, 2 * np.pi)
         angles = angle + np.array([0.0, 2 * np.pi / 3, 4 * np.pi / 3])
@@ -60,14 +61,26 @@ def _shape_mask(rng, kind, height, width, size):
 
 def _overlaps(box, boxes, margin=2.0):
     for other in boxes:
-        if (box[0] < other[2] + margin and other[0] < box[2] + margin
-                and box[1] < other[3] + margin and other[1] < box[3] + margin):
+        if (
+            box[0] < other[2] + margin
+            and other[0] < box[2] + margin
+            and box[1] < other[3] + margin
+            and other[1] < box[3] + margin
+        ):
             return True
     return False
 
 
-def generate_image(seed, split_index, index, image_size=(128, 128), max_objects=4,
-                   min_objects=1, size_range=(0.1, 0.4), noise_std=8.0):
+def generate_image(
+    seed,
+    split_index,
+    index,
+    image_size=(128, 128),
+    max_objects=4,
+    min_objects=1,
+    size_range=(0.1, 0.4),
+    noise_std=8.0,
+):
     """Generate image ``index`` of a split: ``(image uint8 RGB (H, W, 3), boxes, labels)``.
 
     Args:
@@ -109,12 +122,21 @@ def generate_image(seed, split_index, index, image_size=(128, 128), max_objects=
     if noise_std > 0:
         noise = noise_std * rng.standard_normal(image.shape, dtype=np.float32)
         image = np.clip(image + noise, 0, 255).astype(np.uint8)
-    return (image, np.asarray(boxes, np.float32).reshape(-1, 4),
-            np.asarray(labels, np.int32).reshape(-1))
+    return (image, np.asarray(boxes, np.float32).reshape(-1, 4), np.asarray(labels, np.int32).reshape(-1))
 
 
-def shapes(num_images=1000, image_size=(128, 128), split="train", seed=0, max_objects=4, *,
-           min_objects=1, size_range=(0.1, 0.4), noise_std=8.0, encode_png=False):
+def shapes(
+    num_images=1000,
+    image_size=(128, 128),
+    split="train",
+    seed=0,
+    max_objects=4,
+    *,
+    min_objects=1,
+    size_range=(0.1, 0.4),
+    noise_std=8.0,
+    encode_png=False,
+):
     """Generate the shapes detection dataset as kssd records.
 
     Each image holds ``min_objects``..``max_objects`` non-overlapping filled circles (class 1),
@@ -157,27 +179,38 @@ def shapes(num_images=1000, image_size=(128, 128), split="train", seed=0, max_ob
     records = []
     for index in range(int(num_images)):
         image, boxes, labels = generate_image(
-            seed, _SPLITS[split], index, (height, width), max_objects, min_objects, size_range,
-            noise_std)
+            seed, _SPLITS[split], index, (height, width), max_objects, min_objects, size_range, noise_std
+        )
         image_bytes = None
         if encode_png:
             image_bytes = cv2.imencode(".png", cv2.cvtColor(image, cv2.COLOR_RGB2BGR))[1].tobytes()
-        records.append({
-            "image_id": f"shapes/{split}/{index:06d}.png",
-            "image_path": None,
-            "image_bytes": image_bytes,
-            "image": image,
-            "height": height,
-            "width": width,
-            "boxes": boxes,
-            "labels": labels,
-            "attributes": {},
-        })
+        records.append(
+            {
+                "image_id": f"shapes/{split}/{index:06d}.png",
+                "image_path": None,
+                "image_bytes": image_bytes,
+                "image": image,
+                "height": height,
+                "width": width,
+                "boxes": boxes,
+                "labels": labels,
+                "attributes": {},
+            }
+        )
     return records
 
 
-def shapes_dataset(model=None, *, num_images=1000, image_size=None, split="train", seed=0,
-                   max_objects=4, batch_size=32, **load_kwargs):
+def shapes_dataset(
+    model=None,
+    *,
+    num_images=1000,
+    image_size=None,
+    split="train",
+    seed=0,
+    max_objects=4,
+    batch_size=32,
+    **load_kwargs,
+):
     """The shapes dataset as a ready ``tf.data`` pipeline (see :func:`kssd.data.load_dataset`).
 
     Args:

@@ -90,8 +90,13 @@ class Sticker:
 
     def metadata(self):
         """JSON-friendly description (no pixels)."""
-        return {"name": self.name, "anchor": self.anchor, "reference": list(self.reference),
-                "width_ratio": float(self.width_ratio), "size": list(self.rgba.shape[:2])}
+        return {
+            "name": self.name,
+            "anchor": self.anchor,
+            "reference": list(self.reference),
+            "width_ratio": float(self.width_ratio),
+            "size": list(self.rgba.shape[:2]),
+        }
 
 
 def list_stickers():
@@ -149,15 +154,19 @@ def read_rgba(path, *, on_missing_alpha="white"):
     if on_missing_alpha == "error":
         raise ValueError(
             f"sticker file {path}: no alpha channel (expected an RGBA PNG with a transparent "
-            "background); save it with transparency, or allow the near-white fallback")
+            "background); save it with transparency, or allow the near-white fallback"
+        )
     if on_missing_alpha == "opaque":
-        warnings.warn(f"sticker file {path} has no alpha channel: it is pasted as an opaque rectangle",
-                      stacklevel=2)
+        warnings.warn(
+            f"sticker file {path} has no alpha channel: it is pasted as an opaque rectangle", stacklevel=2
+        )
         alpha = np.full(rgb.shape[:2], 255, np.uint8)
     elif on_missing_alpha == "white":
         warnings.warn(
             f"sticker file {path} has no alpha channel: treating near-white pixels (all channels "
-            f">= {_WHITE_HARD}) as transparent; save an RGBA PNG for exact edges", stacklevel=2)
+            f">= {_WHITE_HARD}) as transparent; save an RGBA PNG for exact edges",
+            stacklevel=2,
+        )
         alpha = _white_to_alpha(rgb)
     else:
         raise ValueError(f"`on_missing_alpha` must be 'white', 'opaque' or 'error', got {on_missing_alpha!r}")
@@ -197,14 +206,20 @@ def load_sticker(sticker="crown", *, anchor=None, reference=None, width_ratio=No
         if sticker.ndim != 3 or sticker.shape[-1] != 4:
             raise ValueError(f"a sticker array must be uint8 RGBA (H, W, 4); got shape {sticker.shape}")
         chosen = anchor or "top_of_head"
-        base = Sticker("array", np.ascontiguousarray(sticker.astype(np.uint8)), chosen,
-                       DEFAULT_REFERENCE[chosen], 1.0)
+        base = Sticker(
+            "array", np.ascontiguousarray(sticker.astype(np.uint8)), chosen, DEFAULT_REFERENCE[chosen], 1.0
+        )
     elif isinstance(sticker, (str, os.PathLike)):
         text = os.fspath(sticker)
         if text in BUILTIN_STICKERS:
             meta = BUILTIN_STICKERS[text]
-            base = Sticker(text, read_rgba(ASSET_DIR / f"{text}.png"), meta["anchor"],
-                           tuple(meta["reference"]), float(meta["width_ratio"]))
+            base = Sticker(
+                text,
+                read_rgba(ASSET_DIR / f"{text}.png"),
+                meta["anchor"],
+                tuple(meta["reference"]),
+                float(meta["width_ratio"]),
+            )
         elif Path(text).expanduser().is_file():
             chosen = anchor or "top_of_head"
             rgba = read_rgba(Path(text).expanduser(), on_missing_alpha=on_missing_alpha)
@@ -212,9 +227,12 @@ def load_sticker(sticker="crown", *, anchor=None, reference=None, width_ratio=No
         else:
             raise ValueError(
                 f"sticker {text!r}: neither a built-in sticker ({', '.join(list_stickers())}) nor an "
-                "existing image file")
+                "existing image file"
+            )
     else:
-        raise TypeError(f"`sticker` must be a name, a path, an RGBA array or a Sticker; got {type(sticker).__name__}")
+        raise TypeError(
+            f"`sticker` must be a name, a path, an RGBA array or a Sticker; got {type(sticker).__name__}"
+        )
 
     chosen_anchor = anchor or base.anchor
     if reference is None:

@@ -96,8 +96,10 @@ def _write_image(path, rgb):
     suffix = path.suffix.lower()
     if suffix not in (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"):
         path = path.with_suffix(".png")
-    ok, data = cv2.imencode(suffix if suffix in (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
-                            else ".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    ok, data = cv2.imencode(
+        suffix if suffix in (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff") else ".png",
+        cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR),
+    )
     if not ok:
         raise OSError(f"could not encode {path}")
     data.tofile(str(path))
@@ -143,34 +145,64 @@ def run_batch(stickerer, inputs, out_dir, *, overwrite=False, report=None, progr
             out, faces = stickerer(image)
             written = _write_image(target, out)
             faces_total += len(faces)
-            items.append({"input": str(path), "output": str(written), "kind": "image",
-                          "size": [int(image.shape[0]), int(image.shape[1])], "faces": faces})
+            items.append(
+                {
+                    "input": str(path),
+                    "output": str(written),
+                    "kind": "image",
+                    "size": [int(image.shape[0]), int(image.shape[1])],
+                    "faces": faces,
+                }
+            )
         else:
             frames = []
             target.parent.mkdir(parents=True, exist_ok=True)
             try:
-                count = process_video(stickerer, path, target,
-                                      on_frame=lambda i, faces: frames.append({"frame": i, "faces": faces}))
+                count = process_video(
+                    stickerer,
+                    path,
+                    target,
+                    on_frame=lambda i, faces, frames=frames: frames.append({"frame": i, "faces": faces}),
+                )
             except ValueError as err:
                 skipped.append({"input": str(path), "reason": "unreadable video", "detail": str(err)})
                 continue
             props = video_properties(path)
             faces_total += sum(len(f["faces"]) for f in frames)
-            items.append({"input": str(path), "output": str(target), "kind": "video",
-                          "size": [props["height"], props["width"]], "fps": props["fps"],
-                          "frames": count, "per_frame": frames})
+            items.append(
+                {
+                    "input": str(path),
+                    "output": str(target),
+                    "kind": "video",
+                    "size": [props["height"], props["width"]],
+                    "fps": props["fps"],
+                    "frames": count,
+                    "per_frame": frames,
+                }
+            )
     bar.close()
     result = {
         "sticker": stickerer.sticker.metadata(),
         "detector": stickerer.detector_name,
-        "landmarks": None if stickerer.landmarks is None else str(getattr(stickerer.landmarks, "path", "custom")),
+        "landmarks": None
+        if stickerer.landmarks is None
+        else str(getattr(stickerer.landmarks, "path", "custom")),
         "items": items,
         "skipped": skipped,
-        "summary": {"inputs": len(jobs), "written": len(items), "skipped": len(skipped), "faces": faces_total,
-                    "faces_with_landmarks": int(sum(
-                        sum(f["landmarks"] for f in it["faces"]) if it["kind"] == "image"
-                        else sum(f["landmarks"] for fr in it["per_frame"] for f in fr["faces"])
-                        for it in items))},
+        "summary": {
+            "inputs": len(jobs),
+            "written": len(items),
+            "skipped": len(skipped),
+            "faces": faces_total,
+            "faces_with_landmarks": int(
+                sum(
+                    sum(f["landmarks"] for f in it["faces"])
+                    if it["kind"] == "image"
+                    else sum(f["landmarks"] for fr in it["per_frame"] for f in fr["faces"])
+                    for it in items
+                )
+            ),
+        },
     }
     if report is not None:
         report = Path(report)
@@ -193,8 +225,14 @@ def _json_default(value):
 
 def print_summary(result):
     """Print a small table: per output the number of faces, then the skipped inputs."""
-    rows = [(Path(it["output"]).name, it["kind"],
-             str(len(it["faces"])) if it["kind"] == "image" else f"{it['frames']} frames") for it in result["items"]]
+    rows = [
+        (
+            Path(it["output"]).name,
+            it["kind"],
+            str(len(it["faces"])) if it["kind"] == "image" else f"{it['frames']} frames",
+        )
+        for it in result["items"]
+    ]
     width = max([len(r[0]) for r in rows] + [6])
     print(f"{'output':<{width}}  {'kind':<5}  faces")
     for name, kind, faces in rows:
@@ -202,5 +240,7 @@ def print_summary(result):
     for skip in result["skipped"]:
         print(f"skipped {skip['input']}: {skip['reason']}")
     s = result["summary"]
-    print(f"{s['written']} written, {s['skipped']} skipped, {s['faces']} faces "
-          f"({s['faces_with_landmarks']} placed with landmarks)")
+    print(
+        f"{s['written']} written, {s['skipped']} skipped, {s['faces']} faces "
+        f"({s['faces_with_landmarks']} placed with landmarks)"
+    )

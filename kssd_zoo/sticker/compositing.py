@@ -91,8 +91,14 @@ def transform_sticker(premultiplied, reference_px, centre, scale, angle):
     out_w, out_h = max(1, x1 - x0), max(1, y1 - y0)
     if abs(theta) < 1e-9 and abs(tx) < 1e-6 and abs(ty) < 1e-6 and (out_w, out_h) == (new_w, new_h):
         return np.ascontiguousarray(resized, np.float32), x0, y0
-    patch = cv2.warpAffine(resized, matrix, (out_w, out_h), flags=cv2.INTER_LINEAR,
-                           borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0, 0))
+    patch = cv2.warpAffine(
+        resized,
+        matrix,
+        (out_w, out_h),
+        flags=cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_CONSTANT,
+        borderValue=(0, 0, 0, 0),
+    )
     return patch.astype(np.float32), x0, y0
 
 
@@ -125,7 +131,7 @@ def alpha_blend(image, patch, x0, y0, *, out=None):
     ix1, iy1 = min(x0 + pw, width), min(y0 + ph, height)
     if ix0 >= ix1 or iy0 >= iy1:
         return out
-    part = patch[iy0 - y0:iy1 - y0, ix0 - x0:ix1 - x0]
+    part = patch[iy0 - y0 : iy1 - y0, ix0 - x0 : ix1 - x0]
     background = image[iy0:iy1, ix0:ix1].astype(np.float32)
     alpha = np.clip(part[..., 3:4], 0.0, 1.0)
     blended = part[..., :3] * 255.0 + (1.0 - alpha) * background
@@ -158,6 +164,7 @@ def composite(image, sticker, placement, *, out=None, premultiplied=None):
     """
     if premultiplied is None:
         premultiplied = premultiply(sticker.rgba)
-    patch, x0, y0 = transform_sticker(premultiplied, sticker.reference_px, placement.centre,
-                                      placement.scale, placement.angle)
+    patch, x0, y0 = transform_sticker(
+        premultiplied, sticker.reference_px, placement.centre, placement.scale, placement.angle
+    )
     return alpha_blend(image, patch, x0, y0, out=out)

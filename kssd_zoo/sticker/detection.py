@@ -74,15 +74,17 @@ def _class_index(model, class_name):
             return 1
         raise ValueError(
             f"model {model.name!r} detects {len(names)} classes ({', '.join(names)}): choose the one "
-            "to put stickers on with --class NAME / class_name=NAME")
+            "to put stickers on with --class NAME / class_name=NAME"
+        )
     if isinstance(class_name, int) or (isinstance(class_name, str) and class_name.isdigit()):
         index = int(class_name)
         if not 1 <= index <= max(len(names), 1):
             raise ValueError(f"class id {index} out of range 1..{len(names)} for model {model.name!r}")
         return index
     if class_name not in names:
-        raise ValueError(f"class {class_name!r} is not detected by model {model.name!r}; its classes: "
-                         f"{', '.join(names)}")
+        raise ValueError(
+            f"class {class_name!r} is not detected by model {model.name!r}; its classes: {', '.join(names)}"
+        )
     return names.index(class_name) + 1
 
 
@@ -105,9 +107,10 @@ def _load_face_model(model, weights):
         raise WeightsUnavailableError(
             f"could not download the face detector weights {weights!r} ({err}). Pass a local copy: "
             "`kssd sticker ... --weights /path/to/version-RFB-320.onnx` on the command line or "
-            "`weights=\"/path/to/version-RFB-320.onnx\"` in Python (the file is "
+            '`weights="/path/to/version-RFB-320.onnx"` in Python (the file is '
             "models/onnx/version-RFB-320.onnx of github.com/Linzaer/"
-            "Ultra-Light-Fast-Generic-Face-Detector-1MB)") from err
+            "Ultra-Light-Fast-Generic-Face-Detector-1MB)"
+        ) from err
 
 
 class SSDFaceDetector:
@@ -134,17 +137,30 @@ class SSDFaceDetector:
 
     name = "ssd"
 
-    def __init__(self, model=None, weights=None, *, class_name=None, long_side=None, max_side=2048,
-                 score_threshold=None, iou_threshold=None, multiscale=True):
+    def __init__(
+        self,
+        model=None,
+        weights=None,
+        *,
+        class_name=None,
+        long_side=None,
+        max_side=2048,
+        score_threshold=None,
+        iou_threshold=None,
+        multiscale=True,
+    ):
         from kssd.inference import resolve_input_size
 
         self.model = _load_face_model(model, weights)
         self.class_id = _class_index(self.model, class_name)
         self.num_classes = max(len(getattr(self.model, "class_names", None) or []), 1)
         post = dict(getattr(self.model, "postprocess", None) or {})
-        self.score_threshold = float(score_threshold if score_threshold is not None
-                                     else post.get("score_threshold", 0.5))
-        self.iou_threshold = float(iou_threshold if iou_threshold is not None else post.get("iou_threshold", 0.4))
+        self.score_threshold = float(
+            score_threshold if score_threshold is not None else post.get("score_threshold", 0.5)
+        )
+        self.iou_threshold = float(
+            iou_threshold if iou_threshold is not None else post.get("iou_threshold", 0.4)
+        )
         self.max_detections = int(post.get("max_detections", 200))
         self.long_side = None if long_side is None else int(long_side)
         self.max_side = int(max_side)
@@ -180,12 +196,20 @@ class SSDFaceDetector:
             scale = float(long_side) / max(height, width)
             rh, rw = max(1, int(round(height * scale))), max(1, int(round(width * scale)))
             if (rh, rw) != (height, width):
-                image = cv2.resize(image, (rw, rh), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+                image = cv2.resize(
+                    image, (rw, rh), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+                )
         # NMS is per class; room for max_detections of every class, so other classes never crowd
         # out the chosen one.
-        found = detect(self.model, image, score_threshold=self.score_threshold, iou_threshold=self.iou_threshold,
-                       max_detections=self.max_detections * self.num_classes,
-                       max_detections_per_class=self.max_detections, input_size=self.input_size)[0]
+        found = detect(
+            self.model,
+            image,
+            score_threshold=self.score_threshold,
+            iou_threshold=self.iou_threshold,
+            max_detections=self.max_detections * self.num_classes,
+            max_detections_per_class=self.max_detections,
+            input_size=self.input_size,
+        )[0]
         keep = found["classes"] == self.class_id
         boxes = found["boxes"][keep] * np.array([width / rw, height / rh] * 2, np.float32)
         boxes = np.clip(boxes, 0, [width, height, width, height]).astype(np.float32)
@@ -234,8 +258,9 @@ class DlibHogDetector:
         image = np.ascontiguousarray(np.asarray(image, np.uint8))
         rects, scores, _ = self._detector.run(image, self.upsample, self.threshold)
         height, width = image.shape[:2]
-        boxes = np.array([[r.left(), r.top(), r.right() + 1, r.bottom() + 1] for r in rects],
-                         np.float32).reshape(-1, 4)
+        boxes = np.array(
+            [[r.left(), r.top(), r.right() + 1, r.bottom() + 1] for r in rects], np.float32
+        ).reshape(-1, 4)
         boxes = np.clip(boxes, 0, [width, height, width, height]).astype(np.float32)
         return {"boxes": boxes, "scores": np.asarray(scores, np.float32).reshape(-1)}
 

@@ -64,17 +64,23 @@ def read_dlib_xml(path):
     """
     from kssd.data.imglab import ImglabReader
 
-    return [{"image_path": Path(r["image_path"]),
-             "boxes": r["boxes"][r["attributes"]["difficult"] == 0].astype(np.float64)}
-            for r in ImglabReader(path)]
+    return [
+        {
+            "image_path": Path(r["image_path"]),
+            "boxes": r["boxes"][r["attributes"]["difficult"] == 0].astype(np.float64),
+        }
+        for r in ImglabReader(path)
+    ]
 
 
 def read_wider_parade(root):
     """Records of the WIDER FACE train annotation file under ``root`` (the widerface_mini layout)."""
     from kssd.data.widerface import WiderFaceReader
 
-    return [{"image_path": Path(r["image_path"]), "boxes": np.asarray(r["boxes"], np.float64).reshape(-1, 4)}
-            for r in WiderFaceReader(root, split="train")]
+    return [
+        {"image_path": Path(r["image_path"]), "boxes": np.asarray(r["boxes"], np.float64).reshape(-1, 4)}
+        for r in WiderFaceReader(root, split="train")
+    ]
 
 
 def evaluate(detector, records, thresholds=(0.3, 0.4, 0.5)):
@@ -107,16 +113,25 @@ def evaluate(detector, records, thresholds=(0.3, 0.4, 0.5)):
         tiny = gt[(gt[:, 2] - gt[:, 0]) < 20]
         small += len(tiny)
         small_matched += match_count(tiny, boxes, min(thresholds))
-    return {"faces": faces, "detections": detections, "matched": matched,
-            "recall": {t: (matched[t] / faces if faces else 0.0) for t in thresholds},
-            "small_faces": small, "small_matched": small_matched,
-            "seconds": time.perf_counter() - started}
+    return {
+        "faces": faces,
+        "detections": detections,
+        "matched": matched,
+        "recall": {t: (matched[t] / faces if faces else 0.0) for t in thresholds},
+        "small_faces": small,
+        "small_matched": small_matched,
+        "seconds": time.perf_counter() - started,
+    }
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description="Face recall of the sticker detectors (SSD vs dlib HOG).")
     parser.add_argument("--shared", default="../shared", help="the shared data folder (default: ../shared)")
-    parser.add_argument("--weights", default=None, help="UltraFace-RFB weights (default: <shared>/models/ultraface/version-RFB-320.onnx)")
+    parser.add_argument(
+        "--weights",
+        default=None,
+        help="UltraFace-RFB weights (default: <shared>/models/ultraface/version-RFB-320.onnx)",
+    )
     parser.add_argument("--score-threshold", type=float, default=None)
     parser.add_argument("--long-side", type=int, default=None)
     args = parser.parse_args(argv)
@@ -129,23 +144,29 @@ def main(argv=None):
         "dlib PASCAL testing (5 images)": read_dlib_xml(shared / "data/faces/dlib_pascal/testing.xml"),
     }
     detectors = {
-        "face SSD (UltraFace-RFB, native size)": SSDFaceDetector(weights=str(weights), long_side=args.long_side,
-                                                                  score_threshold=args.score_threshold),
-        "face SSD at 320 px": SSDFaceDetector(weights=str(weights), long_side=320, multiscale=False,
-                                              score_threshold=args.score_threshold),
+        "face SSD (UltraFace-RFB, native size)": SSDFaceDetector(
+            weights=str(weights), long_side=args.long_side, score_threshold=args.score_threshold
+        ),
+        "face SSD at 320 px": SSDFaceDetector(
+            weights=str(weights), long_side=320, multiscale=False, score_threshold=args.score_threshold
+        ),
         "dlib HOG (upsample 1)": DlibHogDetector(upsample=1),
         "dlib HOG (upsample 2)": DlibHogDetector(upsample=2),
     }
-    print("| data | detector | faces | detections | recall@0.3 | recall@0.4 | recall@0.5 | faces < 20 px found | s |")
+    print(
+        "| data | detector | faces | detections | recall@0.3 | recall@0.4 | recall@0.5 | faces < 20 px found | s |"
+    )
     print("|---|---|---|---|---|---|---|---|---|")
     for set_name, records in sets.items():
         for det_name, detector in detectors.items():
             r = evaluate(detector, records)
             rec = r["recall"]
-            print(f"| {set_name} | {det_name} | {r['faces']} | {r['detections']} | "
-                  f"{r['matched'][0.3]} ({rec[0.3]:.2f}) | {r['matched'][0.4]} ({rec[0.4]:.2f}) | "
-                  f"{r['matched'][0.5]} ({rec[0.5]:.2f}) | {r['small_matched']}/{r['small_faces']} | "
-                  f"{r['seconds']:.1f} |")
+            print(
+                f"| {set_name} | {det_name} | {r['faces']} | {r['detections']} | "
+                f"{r['matched'][0.3]} ({rec[0.3]:.2f}) | {r['matched'][0.4]} ({rec[0.4]:.2f}) | "
+                f"{r['matched'][0.5]} ({rec[0.5]:.2f}) | {r['small_matched']}/{r['small_faces']} | "
+                f"{r['seconds']:.1f} |"
+            )
     return 0
 
 

@@ -130,18 +130,23 @@ def resolve_predictor(landmarks="68"):
                 f"dlib's {text}-point landmark model was not found (install it with "
                 f"`pip install face_recognition_models`, or pass the path of {_FILES[text]} "
                 "with --landmarks PATH / landmarks=PATH): stickers are placed from the face boxes "
-                "alone", stacklevel=2)
+                "alone",
+                stacklevel=2,
+            )
             return None
         try:
             import dlib  # noqa: F401
         except ImportError:
-            warnings.warn("dlib is not installed (pip install dlib-bin): stickers are placed from the "
-                          "face boxes alone", stacklevel=2)
+            warnings.warn(
+                "dlib is not installed (pip install dlib-bin): stickers are placed from the face boxes alone",
+                stacklevel=2,
+            )
             return None
         return LandmarkPredictor(path)
     path = Path(text).expanduser()
     if not path.is_file():
         raise FileNotFoundError(
             f"landmarks={text!r}: no such file (expected '68', '5', 'none' or the path of a dlib "
-            "shape predictor .dat file)")
+            "shape predictor .dat file)"
+        )
     return LandmarkPredictor(path)

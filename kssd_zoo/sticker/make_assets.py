@@ -63,11 +63,17 @@ def draw_crown():
     band = _pts([[40, 240], [472, 240], [472, 300], [40, 300]])
     _paint(canvas, lambda m: cv2.fillPoly(m, [band], 255, cv2.LINE_AA), dark_gold)
     for (x, y), colour in zip([(40, 104), (256, 34), (472, 104)], [(220, 20, 60)] * 3):
-        _paint(canvas, lambda m, x=x, y=y: cv2.circle(m, tuple(_pts([x, y])), 18 * _SUPERSAMPLE, 255, -1,
-                                                      cv2.LINE_AA), colour)
+        _paint(
+            canvas,
+            lambda m, x=x, y=y: cv2.circle(m, tuple(_pts([x, y])), 18 * _SUPERSAMPLE, 255, -1, cv2.LINE_AA),
+            colour,
+        )
     for x, colour in zip([130, 256, 382], [(30, 144, 255), (220, 20, 60), (50, 205, 50)]):
-        _paint(canvas, lambda m, x=x: cv2.circle(m, tuple(_pts([x, 270])), 18 * _SUPERSAMPLE, 255, -1,
-                                                 cv2.LINE_AA), colour)
+        _paint(
+            canvas,
+            lambda m, x=x: cv2.circle(m, tuple(_pts([x, 270])), 18 * _SUPERSAMPLE, 255, -1, cv2.LINE_AA),
+            colour,
+        )
     return _reduce(canvas)
 
 
@@ -80,14 +86,18 @@ def draw_party_hat():
     cv2.fillPoly(cone_mask, [cone], 255, cv2.LINE_AA)
     for k, y in enumerate(range(110, 380, 70)):
         stripe = np.zeros_like(cone_mask)
-        cv2.line(stripe, tuple(_pts([0, y + 40])), tuple(_pts([320, y - 40])), 255, 18 * _SUPERSAMPLE,
-                 cv2.LINE_AA)
+        cv2.line(
+            stripe, tuple(_pts([0, y + 40])), tuple(_pts([320, y - 40])), 255, 18 * _SUPERSAMPLE, cv2.LINE_AA
+        )
         stripe = np.minimum(stripe, cone_mask)
         on = stripe > 0
         canvas[on, :3] = (255, 215, 0) if k % 2 == 0 else (0, 206, 209)
         canvas[on, 3] = 255
-    _paint(canvas, lambda m: cv2.circle(m, tuple(_pts([160, 40])), 30 * _SUPERSAMPLE, 255, -1, cv2.LINE_AA),
-           (255, 99, 71))
+    _paint(
+        canvas,
+        lambda m: cv2.circle(m, tuple(_pts([160, 40])), 30 * _SUPERSAMPLE, 255, -1, cv2.LINE_AA),
+        (255, 99, 71),
+    )
     return _reduce(canvas)
 
 
@@ -96,17 +106,44 @@ def draw_sunglasses():
     canvas = _canvas(192, 512)
     frame = (20, 20, 20)
     for cx in (136, 376):
-        _paint(canvas, lambda m, cx=cx: cv2.ellipse(m, tuple(_pts([cx, 96])), tuple(_pts([104, 72])), 0, 0, 360,
-                                                    255, -1, cv2.LINE_AA), frame)
-        _paint(canvas, lambda m, cx=cx: cv2.ellipse(m, tuple(_pts([cx, 96])), tuple(_pts([92, 60])), 0, 0, 360,
-                                                    255, -1, cv2.LINE_AA), (45, 45, 60), alpha=235)
-        _paint(canvas, lambda m, cx=cx: cv2.ellipse(m, tuple(_pts([cx - 40, 70])), tuple(_pts([26, 10])), -25, 0,
-                                                    360, 255, -1, cv2.LINE_AA), (200, 200, 220), alpha=200)
-    _paint(canvas, lambda m: cv2.ellipse(m, tuple(_pts([256, 84])), tuple(_pts([30, 22])), 0, 180, 360, 255,
-                                         7 * _SUPERSAMPLE, cv2.LINE_AA), frame)
+        _paint(
+            canvas,
+            lambda m, cx=cx: cv2.ellipse(
+                m, tuple(_pts([cx, 96])), tuple(_pts([104, 72])), 0, 0, 360, 255, -1, cv2.LINE_AA
+            ),
+            frame,
+        )
+        _paint(
+            canvas,
+            lambda m, cx=cx: cv2.ellipse(
+                m, tuple(_pts([cx, 96])), tuple(_pts([92, 60])), 0, 0, 360, 255, -1, cv2.LINE_AA
+            ),
+            (45, 45, 60),
+            alpha=235,
+        )
+        _paint(
+            canvas,
+            lambda m, cx=cx: cv2.ellipse(
+                m, tuple(_pts([cx - 40, 70])), tuple(_pts([26, 10])), -25, 0, 360, 255, -1, cv2.LINE_AA
+            ),
+            (200, 200, 220),
+            alpha=200,
+        )
+    _paint(
+        canvas,
+        lambda m: cv2.ellipse(
+            m, tuple(_pts([256, 84])), tuple(_pts([30, 22])), 0, 180, 360, 255, 7 * _SUPERSAMPLE, cv2.LINE_AA
+        ),
+        frame,
+    )
     for x0, x1 in ((8, 36), (476, 504)):
-        _paint(canvas, lambda m, x0=x0, x1=x1: cv2.line(m, tuple(_pts([x0, 60])), tuple(_pts([x1, 60])), 255,
-                                                        12 * _SUPERSAMPLE, cv2.LINE_AA), frame)
+        _paint(
+            canvas,
+            lambda m, x0=x0, x1=x1: cv2.line(
+                m, tuple(_pts([x0, 60])), tuple(_pts([x1, 60])), 255, 12 * _SUPERSAMPLE, cv2.LINE_AA
+            ),
+            frame,
+        )
     return _reduce(canvas)
 
 
@@ -118,14 +155,31 @@ def draw_cat_whiskers():
         for dy in (-40, 0, 40):
             start = [256 + side * 60, 128 + dy * 0.25]
             end = [256 + side * 240, 128 + dy * 1.6]
-            _paint(canvas, lambda m, s=start, e=end: cv2.line(m, tuple(_pts(s)), tuple(_pts(e)), 255,
-                                                              6 * _SUPERSAMPLE, cv2.LINE_AA), ink)
+            _paint(
+                canvas,
+                lambda m, s=start, e=end: cv2.line(
+                    m, tuple(_pts(s)), tuple(_pts(e)), 255, 6 * _SUPERSAMPLE, cv2.LINE_AA
+                ),
+                ink,
+            )
     nose = _pts([[226, 104], [286, 104], [256, 140]])
     _paint(canvas, lambda m: cv2.fillPoly(m, [nose], 255, cv2.LINE_AA), (255, 130, 160))
     for side in (-1, 1):
-        _paint(canvas, lambda m, side=side: cv2.ellipse(m, tuple(_pts([256 + side * 20, 150])),
-                                                        tuple(_pts([20, 16])), 0, 0, 180, 255,
-                                                        5 * _SUPERSAMPLE, cv2.LINE_AA), ink)
+        _paint(
+            canvas,
+            lambda m, side=side: cv2.ellipse(
+                m,
+                tuple(_pts([256 + side * 20, 150])),
+                tuple(_pts([20, 16])),
+                0,
+                0,
+                180,
+                255,
+                5 * _SUPERSAMPLE,
+                cv2.LINE_AA,
+            ),
+            ink,
+        )
     return _reduce(canvas)
 
 
@@ -180,7 +234,9 @@ def write_assets(directory=ASSET_DIR):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description="Draw kssd's built-in stickers as RGBA PNGs.")
-    parser.add_argument("--out", default=str(ASSET_DIR), help="output folder (default: the package's assets/)")
+    parser.add_argument(
+        "--out", default=str(ASSET_DIR), help="output folder (default: the package's assets/)"
+    )
     args = parser.parse_args(argv)
     for path in write_assets(args.out):
         print(path)

@@ -198,8 +198,13 @@ def frame_from_landmarks(points):
         raise ValueError(f"landmarks must have shape (68, 2) or (5, 2); got {points.shape}")
     left, right = (a, b) if a[0] <= b[0] else (b, a)
     eyes = (left + right) / 2.0
-    return FaceFrame(eyes=(_r(eyes[0]), _r(eyes[1])), angle=roll_angle(left, right), width=_r(width),
-                     nose=(_r(nose[0]), _r(nose[1])), source="landmarks")
+    return FaceFrame(
+        eyes=(_r(eyes[0]), _r(eyes[1])),
+        angle=roll_angle(left, right),
+        width=_r(width),
+        nose=(_r(nose[0]), _r(nose[1])),
+        source="landmarks",
+    )
 
 
 def place_sticker(sticker, frame):
@@ -226,5 +231,11 @@ def place_sticker(sticker, frame):
     """
     target_width = float(sticker.width_ratio) * float(frame.width)
     scale = target_width / float(sticker.rgba.shape[1])
-    return Placement(centre=frame.point(sticker.anchor), scale=_r(scale), angle=float(frame.angle),
-                     anchor=sticker.anchor, source=frame.source, width=_r(target_width))
+    return Placement(
+        centre=frame.point(sticker.anchor),
+        scale=_r(scale),
+        angle=float(frame.angle),
+        anchor=sticker.anchor,
+        source=frame.source,
+        width=_r(target_width),
+    )

@@ -74,16 +74,38 @@ class Stickerer:
         [30.0, 50.0]
     """
 
-    def __init__(self, detector="ssd", *, model=None, weights=None, sticker="crown", anchor=None,
-                 width_ratio=None, landmarks="68", min_landmark_size=40, class_name=None, long_side=None,
-                 score_threshold=None, on_missing_alpha="white", **detector_kwargs):
+    def __init__(
+        self,
+        detector="ssd",
+        *,
+        model=None,
+        weights=None,
+        sticker="crown",
+        anchor=None,
+        width_ratio=None,
+        landmarks="68",
+        min_landmark_size=40,
+        class_name=None,
+        long_side=None,
+        score_threshold=None,
+        on_missing_alpha="white",
+        **detector_kwargs,
+    ):
         if model is not None and detector in ("dlib-hog", "dlib", "hog"):
             raise ValueError("`model` is for detector='ssd'; the dlib-hog detector takes no model")
-        self.detector = make_detector(detector, model, weights, class_name=class_name, long_side=long_side,
-                                      score_threshold=score_threshold, **detector_kwargs)
+        self.detector = make_detector(
+            detector,
+            model,
+            weights,
+            class_name=class_name,
+            long_side=long_side,
+            score_threshold=score_threshold,
+            **detector_kwargs,
+        )
         self.detector_name = getattr(self.detector, "name", "custom")
-        self.sticker = load_sticker(sticker, anchor=anchor, width_ratio=width_ratio,
-                                    on_missing_alpha=on_missing_alpha)
+        self.sticker = load_sticker(
+            sticker, anchor=anchor, width_ratio=width_ratio, on_missing_alpha=on_missing_alpha
+        )
         self._premultiplied = premultiply(self.sticker.rgba)
         self.landmarks = resolve_predictor(landmarks)
         self.min_landmark_size = float(min_landmark_size)
@@ -99,8 +121,9 @@ class Stickerer:
                 points = self.landmarks(image, _landmark_box(box, self.detector_name))
                 frame = frame_from_landmarks(points)
             except ValueError as err:
-                warnings.warn(f"landmarks failed on face {list(map(float, box))}: {err}; using the box",
-                              stacklevel=3)
+                warnings.warn(
+                    f"landmarks failed on face {list(map(float, box))}: {err}; using the box", stacklevel=3
+                )
             else:
                 ratio = frame.width / max(x2 - x1, 1e-6)
                 if 1.0 / _LANDMARK_WIDTH_TOLERANCE <= ratio <= _LANDMARK_WIDTH_TOLERANCE:
@@ -134,12 +157,14 @@ class Stickerer:
             frame = self._frame(image, box)
             placement = place_sticker(self.sticker, frame)
             composite(out, self.sticker, placement, out=out, premultiplied=self._premultiplied)
-            faces.append({
-                "box": [round(float(v), 2) for v in box],
-                "score": round(float(score), 4),
-                "landmarks": frame.source == "landmarks",
-                "placement": placement.to_dict(),
-            })
+            faces.append(
+                {
+                    "box": [round(float(v), 2) for v in box],
+                    "score": round(float(score), 4),
+                    "landmarks": frame.source == "landmarks",
+                    "placement": placement.to_dict(),
+                }
+            )
         return out, faces
 
     apply = __call__
@@ -195,7 +220,9 @@ def sticker(image, model=None, sticker="crown", *, weights=None, detector="ssd",
     key = _cache_key(detector, model, weights, dict(kwargs, sticker=sticker, landmarks=landmarks))
     stickerer = _CACHE.get(key)
     if stickerer is None:
-        stickerer = Stickerer(detector, model=model, weights=weights, sticker=sticker, landmarks=landmarks, **kwargs)
+        stickerer = Stickerer(
+            detector, model=model, weights=weights, sticker=sticker, landmarks=landmarks, **kwargs
+        )
         _CACHE.clear()  # keep one: detectors hold models
         _CACHE[key] = stickerer
     return stickerer(image)

@@ -20,7 +20,9 @@ DEFAULT_FPS = 25.0
 
 
 def _open_writer(path, fps, size):
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), float(fps), (int(size[0]), int(size[1])))
+    writer = cv2.VideoWriter(
+        str(path), cv2.VideoWriter_fourcc(*"mp4v"), float(fps), (int(size[0]), int(size[1]))
+    )
     if not writer.isOpened():
         raise OSError(f"could not open {path} for writing (OpenCV VideoWriter, mp4v)")
     return writer
@@ -46,8 +48,18 @@ def video_properties(path):
         capture.release()
 
 
-def process_stream(stickerer, capture, out_path, *, fps=None, max_frames=None, show=False,
-                   on_frame=None, progress=None, window="kssd sticker"):
+def process_stream(
+    stickerer,
+    capture,
+    out_path,
+    *,
+    fps=None,
+    max_frames=None,
+    show=False,
+    on_frame=None,
+    progress=None,
+    window="kssd sticker",
+):
     """Read frames from an open ``cv2.VideoCapture``, sticker them and write ``out_path``.
 
     Args:
@@ -149,7 +161,9 @@ def display_available():
     return True
 
 
-def process_camera(stickerer, index, out_path=None, *, show=None, max_frames=None, on_frame=None, progress=None):
+def process_camera(
+    stickerer, index, out_path=None, *, show=None, max_frames=None, on_frame=None, progress=None
+):
     """Sticker a webcam stream: live preview when a display exists, otherwise frames to ``out_path``.
 
     Args:
@@ -173,8 +187,15 @@ def process_camera(stickerer, index, out_path=None, *, show=None, max_frames=Non
     if not capture.isOpened():
         raise ValueError(f"camera {index!r}: OpenCV could not open it")
     try:
-        return process_stream(stickerer, capture, out_path, max_frames=max_frames, show=show,
-                              on_frame=on_frame, progress=progress)
+        return process_stream(
+            stickerer,
+            capture,
+            out_path,
+            max_frames=max_frames,
+            show=show,
+            on_frame=on_frame,
+            progress=progress,
+        )
     except KeyboardInterrupt:
         return -1
     finally:

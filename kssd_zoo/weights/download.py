@@ -194,8 +194,14 @@ def _progress_bar(fname, total, progress):
     except ImportError:  # pragma: no cover - tqdm is a dependency
         return None
     total = int(total) if total and str(total).isdigit() else None
-    return tqdm(total=total, unit="B", unit_scale=True, desc=fname,
-                disable=None if progress is None else not progress, leave=False)
+    return tqdm(
+        total=total,
+        unit="B",
+        unit_scale=True,
+        desc=fname,
+        disable=None if progress is None else not progress,
+        leave=False,
+    )
 
 
 def copy_into_cache(path, sha256, cache_dir=None, fname=None):
@@ -225,5 +231,10 @@ def copy_into_cache(path, sha256, cache_dir=None, fname=None):
 
 
 __all__ = [
-    "ChecksumError", "FetchError", "copy_into_cache", "fetch", "resolve_cache_dir", "sha256_of",
+    "ChecksumError",
+    "FetchError",
+    "copy_into_cache",
+    "fetch",
+    "resolve_cache_dir",
+    "sha256_of",
 ]

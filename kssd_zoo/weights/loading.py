@@ -98,8 +98,8 @@ def load_preset(model, name, *, cache_dir=None):
     spec = getattr(model, "spec", None)
     if isinstance(spec, dict) and spec.get("name") not in (None, preset["model"]):
         warnings.warn(
-            f"weights preset {name!r} is for model {preset['model']!r}, loading into "
-            f"{spec.get('name')!r}", stacklevel=2,
+            f"weights preset {name!r} is for model {preset['model']!r}, loading into {spec.get('name')!r}",
+            stacklevel=2,
         )
     size = getattr(model, "input_size", None)
     if size is not None and tuple(size) != tuple(preset["input_shape"][:2]):

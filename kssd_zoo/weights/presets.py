@@ -24,12 +24,9 @@ Examples:
 """
 
 _ULTRAFACE_BASE = (
-    "https://raw.githubusercontent.com/Linzaer/Ultra-Light-Fast-Generic-Face-Detector-1MB/"
-    "master/models/onnx/"
+    "https://raw.githubusercontent.com/Linzaer/Ultra-Light-Fast-Generic-Face-Detector-1MB/master/models/onnx/"
 )
 _ULTRAFACE_SOURCE = "https://github.com/Linzaer/Ultra-Light-Fast-Generic-Face-Detector-1MB"
-
-
 
 
 def _ultraface(fname, sha256, model, input_shape, description):

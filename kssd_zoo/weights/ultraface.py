@@ -125,17 +125,28 @@ def read_onnx_convs(path):
             raise ValueError(f"{path}: Conv node {node.name or node.output[0]!r} has no constant weight")
         bias = arrays.get(node.input[2]) if len(node.input) > 2 and node.input[2] else None
         conv = OnnxConv(
-            index=len(convs), name=node.input[1], weight=weight.astype("float32"),
-            bias=None if bias is None else bias.astype("float32"), group=int(a.get("group", 1)),
-            strides=tuple(a.get("strides", (1, 1))), dilations=tuple(a.get("dilations", (1, 1))),
-            pads=tuple(a.get("pads", (0, 0, 0, 0))), input=node.input[0], output=node.output[0],
+            index=len(convs),
+            name=node.input[1],
+            weight=weight.astype("float32"),
+            bias=None if bias is None else bias.astype("float32"),
+            group=int(a.get("group", 1)),
+            strides=tuple(a.get("strides", (1, 1))),
+            dilations=tuple(a.get("dilations", (1, 1))),
+            pads=tuple(a.get("pads", (0, 0, 0, 0))),
+            input=node.input[0],
+            output=node.output[0],
         )
         users = consumers.get(node.output[0], [])
         if len(users) == 1 and users[0].op_type == "BatchNormalization":
             bn = users[0]
             scale, beta, mean, var = (arrays[t].astype("float32") for t in bn.input[1:5])
-            conv.bn = {"gamma": scale, "beta": beta, "mean": mean, "var": var,
-                       "epsilon": float(attrs(bn).get("epsilon", 1e-5))}
+            conv.bn = {
+                "gamma": scale,
+                "beta": beta,
+                "mean": mean,
+                "var": var,
+                "epsilon": float(attrs(bn).get("epsilon", 1e-5)),
+            }
             conv.output = bn.output[0]
         convs.append(conv)
         by_output[conv.output] = conv
@@ -215,8 +226,12 @@ def _keras_units(model):
     heads_spec = spec["heads"]
     head_name = _head_name(model, heads_spec)
     try:
-        head_units = weight_units(heads_spec["block"], head_name, num_levels=len(heads_spec["from"]),
-                                  **(heads_spec.get("args") or {}))
+        head_units = weight_units(
+            heads_spec["block"],
+            head_name,
+            num_levels=len(heads_spec["from"]),
+            **(heads_spec.get("args") or {}),
+        )
     except KeyError as err:
         raise ValueError(f"heads.block: {err.args[0]}") from None
     heads = {(level, role): pairs for level, role, pairs in head_units}

@@ -31,8 +31,7 @@ def test_encode_hand_values():
     np.testing.assert_allclose(np_(encode(boxes, ANCHORS)), expected, atol=1e-5)
     # Variances (1, 1) give the raw offsets.
     raw = np_(encode(boxes, ANCHORS, variances=(1.0, 1.0)))
-    np.testing.assert_allclose(raw, [[0.25, 0.125, 0, 0], [0, 0, math.log(2), math.log(0.5)]],
-                               atol=1e-6)
+    np.testing.assert_allclose(raw, [[0.25, 0.125, 0, 0], [0, 0, math.log(2), math.log(0.5)]], atol=1e-6)
 
 
 def test_decode_hand_values():
@@ -42,7 +41,8 @@ def test_decode_hand_values():
     # Zero offsets decode to the anchors themselves (in corner form).
     np.testing.assert_allclose(
         np_(decode(np.zeros((2, 4), "float32"), ANCHORS)),
-        [[0.4, 0.3, 0.6, 0.7], [0.25, 0.55, 0.35, 0.65]], atol=1e-6,
+        [[0.4, 0.3, 0.6, 0.7], [0.25, 0.55, 0.35, 0.65]],
+        atol=1e-6,
     )
 
 
@@ -51,9 +51,9 @@ def test_round_trip_random_batched(variances, compiled):
     enc = compiled(functools.partial(encode, variances=variances))
     dec = compiled(functools.partial(decode, variances=variances))
     rng = np.random.default_rng(1)
-    anchors = np.concatenate(
-        [rng.uniform(0.1, 0.9, (20, 2)), rng.uniform(0.05, 0.5, (20, 2))], -1
-    ).astype("float32")
+    anchors = np.concatenate([rng.uniform(0.1, 0.9, (20, 2)), rng.uniform(0.05, 0.5, (20, 2))], -1).astype(
+        "float32"
+    )
     low = rng.uniform(0, 0.7, (3, 20, 2))
     boxes = np.concatenate([low, low + rng.uniform(0.02, 0.3, (3, 20, 2))], -1).astype("float32")
     offsets = enc(boxes, anchors)

@@ -53,10 +53,13 @@ def test_convert_format_same_format_is_identity():
     assert convert_format(boxes, "xyxy", "xyxy") is boxes
 
 
-@pytest.mark.parametrize("kwargs, name", [
-    ({"source": "xyxy", "target": "cxcywh"}, "target"),
-    ({"source": "XYXY", "target": "xyxy"}, "source"),
-])
+@pytest.mark.parametrize(
+    "kwargs, name",
+    [
+        ({"source": "xyxy", "target": "cxcywh"}, "target"),
+        ({"source": "XYXY", "target": "xyxy"}, "source"),
+    ],
+)
 def test_convert_format_unknown_format_named(kwargs, name):
     with pytest.raises(ValueError, match=name):
         convert_format(np.zeros((1, 4), "float32"), **kwargs)

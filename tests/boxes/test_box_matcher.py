@@ -40,7 +40,7 @@ def brute_force_bipartite(gt, valid, anchors, threshold, negative_threshold=None
     free_boxes = [g for g in range(len(gt)) if valid[g]]
     free_anchors = list(range(len(anchors)))
     while free_boxes and free_anchors:
-        best = max(((overlaps[g, a], -g, -a) for g in free_boxes for a in free_anchors))
+        best = max((overlaps[g, a], -g, -a) for g in free_boxes for a in free_anchors)
         g, a = -best[1], -best[2]
         matched[a], positive[a] = g, True
         free_boxes.remove(g)
@@ -83,8 +83,14 @@ def brute_force_match(gt, valid, anchors, threshold):
 
 
 ANCHORS = np.array(
-    [[0.0, 0.0, 0.5, 0.5], [0.5, 0.0, 1.0, 0.5], [0.0, 0.5, 0.5, 1.0], [0.5, 0.5, 1.0, 1.0],
-     [0.25, 0.25, 0.75, 0.75]], "float32",
+    [
+        [0.0, 0.0, 0.5, 0.5],
+        [0.5, 0.0, 1.0, 0.5],
+        [0.0, 0.5, 0.5, 1.0],
+        [0.5, 0.5, 1.0, 1.0],
+        [0.25, 0.25, 0.75, 0.75],
+    ],
+    "float32",
 )
 
 
@@ -166,11 +172,11 @@ def test_bipartite_random_crowded_cases_against_brute_force(seed, compiled):
     valid[0] = True
     threshold = float(rng.choice([0.3, 0.45, 0.5]))
     negative = None if seed % 4 == 1 else threshold - 0.1
-    match = compiled(functools.partial(match_anchors, match_threshold=threshold,
-                                       negative_threshold=negative))
+    match = compiled(functools.partial(match_anchors, match_threshold=threshold, negative_threshold=negative))
     idx, pos, ignored = (np_(t) for t in match(gt, valid, anchors))
     expected_idx, expected_pos, expected_ignored = brute_force_bipartite(
-        gt, valid, anchors, threshold, negative)
+        gt, valid, anchors, threshold, negative
+    )
     np.testing.assert_array_equal(pos, expected_pos)
     np.testing.assert_array_equal(idx, np.where(expected_pos, expected_idx, 0))
     np.testing.assert_array_equal(ignored, expected_ignored)
@@ -179,8 +185,7 @@ def test_bipartite_random_crowded_cases_against_brute_force(seed, compiled):
     owners = set(idx[pos].tolist())
     assert owners == set(np.flatnonzero(valid).tolist())
     if crowded:  # the case the forced rule gets wrong: some box loses its only anchor
-        _, forced_pos, _ = (np_(t) for t in match_anchors(gt, valid, anchors, 0.99,
-                                                          matching="forced"))
+        _, forced_pos, _ = (np_(t) for t in match_anchors(gt, valid, anchors, 0.99, matching="forced"))
         assert forced_pos.sum() < valid.sum()
 
 
@@ -196,8 +201,7 @@ def test_forced_random_cases_against_brute_force(seed, compiled):
     valid = rng.uniform(size=num_gt) < 0.8
     valid[0] = True
     threshold = float(rng.choice([0.3, 0.45, 0.5]))
-    match = compiled(functools.partial(match_anchors, match_threshold=threshold,
-                                       matching="forced"))
+    match = compiled(functools.partial(match_anchors, match_threshold=threshold, matching="forced"))
     idx, pos, _ = match(gt, valid, anchors)
     expected_idx, expected_pos = brute_force_match(gt, valid, anchors, threshold)
     np.testing.assert_array_equal(np_(pos), expected_pos)
@@ -206,8 +210,9 @@ def test_forced_random_cases_against_brute_force(seed, compiled):
     # every valid box owns at least one anchor, unless a later box took its best anchor
     # (the rule has no bipartite resolution of such conflicts)
     owners = set(np_(idx)[np_(pos)].tolist())
-    best = {g: int(np.argmax([brute_iou for brute_iou in _row(gt[g], anchors)]))
-            for g in np.flatnonzero(valid)}
+    best = {
+        g: int(np.argmax([brute_iou for brute_iou in _row(gt[g], anchors)])) for g in np.flatnonzero(valid)
+    }
     for g, a in best.items():
         if not any(best[h] == a for h in best if h > g):
             assert g in owners
@@ -219,10 +224,11 @@ def _row(box, anchors):
 
 def test_neutral_zone_hand_case():
     # anchor IoUs with the box: 1.0, 0.5, 0.25, 0
-    anchors = np.array([[0, 0, .4, .4], [0, 0, .4, .8], [0, 0, .8, .8], [.5, .5, 1, 1]], "float32")
-    gt = np.array([[0, 0, .4, .4]], "float32")
-    _, pos, ignored = match_anchors(gt, np.array([True]), anchors, match_threshold=0.6,
-                                    negative_threshold=0.25)
+    anchors = np.array([[0, 0, 0.4, 0.4], [0, 0, 0.4, 0.8], [0, 0, 0.8, 0.8], [0.5, 0.5, 1, 1]], "float32")
+    gt = np.array([[0, 0, 0.4, 0.4]], "float32")
+    _, pos, ignored = match_anchors(
+        gt, np.array([True]), anchors, match_threshold=0.6, negative_threshold=0.25
+    )
     assert np_(pos).tolist() == [True, False, False, False]
     assert np_(ignored).tolist() == [False, True, True, False]
     _, _, ignored = match_anchors(gt, np.array([True]), anchors, match_threshold=0.6)
@@ -231,7 +237,7 @@ def test_neutral_zone_hand_case():
 
 def test_more_boxes_than_anchors_and_bad_arguments():
     anchors = ANCHORS[:2]
-    gt = np.array([[0, 0, .5, .5], [.5, 0, 1, .5], [0, 0, .4, .4]], "float32")
+    gt = np.array([[0, 0, 0.5, 0.5], [0.5, 0, 1, 0.5], [0, 0, 0.4, 0.4]], "float32")
     idx, pos, _ = match_anchors(gt, np.ones(3, bool), anchors, 0.99)
     assert np_(pos).tolist() == [True, True] and np_(idx).tolist() == [0, 1]
     with pytest.raises(ValueError, match="`matching`"):

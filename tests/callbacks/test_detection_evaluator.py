@@ -12,9 +12,15 @@ def _records(n=4):
     records = []
     for i in range(n):
         box = np.array([[4.0 + i, 4.0, 20.0 + i, 24.0]], "float32")
-        records.append({"image_id": f"ev/{i}.jpg", "image": np.zeros((32, 40, 3), "uint8"),
-                        "boxes": box, "labels": np.array([1 + i % 2], "int32"),
-                        "attributes": {}})
+        records.append(
+            {
+                "image_id": f"ev/{i}.jpg",
+                "image": np.zeros((32, 40, 3), "uint8"),
+                "boxes": box,
+                "labels": np.array([1 + i % 2], "int32"),
+                "attributes": {},
+            }
+        )
     return records
 
 
@@ -55,11 +61,17 @@ def _model():
 
 def test_metric_is_logged_into_history_and_csv(tmp_path):
     records = _records()
-    evaluator = DetectionEvaluator(records, metric="voc12", detect_fn=_half(records), every=2,
-                                   class_names=["a", "b"], verbose=0)
+    evaluator = DetectionEvaluator(
+        records, metric="voc12", detect_fn=_half(records), every=2, class_names=["a", "b"], verbose=0
+    )
     csv_path = tmp_path / "h.csv"
-    history = _model().fit(np.ones((4, 2)), np.ones((4, 1)), epochs=3, verbose=0,
-                           callbacks=[evaluator, keras.callbacks.CSVLogger(str(csv_path))])
+    history = _model().fit(
+        np.ones((4, 2)),
+        np.ones((4, 1)),
+        epochs=3,
+        verbose=0,
+        callbacks=[evaluator, keras.callbacks.CSVLogger(str(csv_path))],
+    )
     # class 1 lives in images 0 and 2 (found), class 2 in images 1 and 3 (missed)
     assert evaluator.history[1] == {"mAP": 0.5, "AP/a": 1.0, "AP/b": 0.0}
     assert sorted(evaluator.history) == [1, 2]  # every 2 epochs, and the last one
@@ -77,9 +89,17 @@ def test_tensorboard_after_it_receives_the_metric(tmp_path):
         def on_epoch_end(self, epoch, logs=None):
             seen.append(dict(logs))
 
-    _model().fit(np.ones((4, 2)), np.ones((4, 1)), epochs=1, verbose=0, callbacks=[
-        DetectionEvaluator(records, detect_fn=_perfect(records), verbose=0),
-        keras.callbacks.TensorBoard(str(tmp_path / "tb")), Spy()])
+    _model().fit(
+        np.ones((4, 2)),
+        np.ones((4, 1)),
+        epochs=1,
+        verbose=0,
+        callbacks=[
+            DetectionEvaluator(records, detect_fn=_perfect(records), verbose=0),
+            keras.callbacks.TensorBoard(str(tmp_path / "tb")),
+            Spy(),
+        ],
+    )
     assert seen[0]["val_mAP"] == 1.0
     assert list((tmp_path / "tb").rglob("events.out.tfevents*"))
 
@@ -136,8 +156,9 @@ class OneAnchorDetector(OneAnchor):
 
 def test_detect_fn_from_model_scales_boxes_to_each_image():
     detect = make_detect_fn(OneAnchor(), batch_size=2, anchors=ONE_ANCHOR)
-    found = detect([np.zeros((40, 80, 3), "uint8"), np.zeros((16, 16, 3), "uint8"),
-                    np.zeros((100, 20, 3), "uint8")])
+    found = detect(
+        [np.zeros((40, 80, 3), "uint8"), np.zeros((16, 16, 3), "uint8"), np.zeros((100, 20, 3), "uint8")]
+    )
     # stretched to 16 x 16 (the training geometry): the centre anchor is the image's centre half
     np.testing.assert_allclose(found[0]["boxes"], [[20, 10, 60, 30]], atol=1e-4)
     np.testing.assert_allclose(found[1]["boxes"], [[4, 4, 12, 12]], atol=1e-4)
@@ -166,8 +187,10 @@ def test_detect_fn_is_kssd_inference_detect_at_the_evaluation_threshold():
 
     model = kssd_zoo.tiny_ssd(compile=False)
     rng = np.random.default_rng(0)
-    images = [rng.integers(0, 255, (96, 160, 3), dtype=np.uint8),
-              rng.integers(0, 255, (128, 128, 3), dtype=np.uint8)]
+    images = [
+        rng.integers(0, 255, (96, 160, 3), dtype=np.uint8),
+        rng.integers(0, 255, (128, 128, 3), dtype=np.uint8),
+    ]
     found = make_detect_fn(model)(images)
     expected = detect(model, images, score_threshold=0.01, resize="stretch")
     assert len(found) == 2
@@ -179,8 +202,14 @@ def test_detect_fn_is_kssd_inference_detect_at_the_evaluation_threshold():
 
 
 def test_evaluator_builds_detection_from_the_model():
-    records = [{"image_id": "c.jpg", "image": np.zeros((40, 80, 3), "uint8"),
-                "boxes": np.array([[20.0, 10.0, 60.0, 30.0]]), "labels": np.array([2])}]
+    records = [
+        {
+            "image_id": "c.jpg",
+            "image": np.zeros((40, 80, 3), "uint8"),
+            "boxes": np.array([[20.0, 10.0, 60.0, 30.0]]),
+            "labels": np.array([2]),
+        }
+    ]
     evaluator = DetectionEvaluator(records, metric="voc12", verbose=0)
     evaluator.set_model(OneAnchorDetector())
     logs = {}

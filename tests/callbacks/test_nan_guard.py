@@ -24,10 +24,19 @@ def test_reports_epoch_batch_and_step(epoch, batch, capsys):
 
     guard = NaNGuard()
     for e in range(epoch):
-        model.fit(x, y, batch_size=4, epochs=e + 1, initial_epoch=e, shuffle=False, verbose=0,
-                  callbacks=[guard])
-    model.fit(bad, y, batch_size=4, epochs=epoch + 3, initial_epoch=epoch, shuffle=False,
-              verbose=0, callbacks=[guard])
+        model.fit(
+            x, y, batch_size=4, epochs=e + 1, initial_epoch=e, shuffle=False, verbose=0, callbacks=[guard]
+        )
+    model.fit(
+        bad,
+        y,
+        batch_size=4,
+        epochs=epoch + 3,
+        initial_epoch=epoch,
+        shuffle=False,
+        verbose=0,
+        callbacks=[guard],
+    )
     assert guard.bad_batch["epoch"] == epoch + 1
     assert guard.bad_batch["batch"] == batch
     assert guard.bad_batch["step"] == epoch * per_epoch + batch + 1
@@ -42,14 +51,14 @@ def test_raise_error():
     model = _model()
     x = np.full((8, 3), np.nan, "float32")
     with pytest.raises(FloatingPointError, match="epoch 1 .* batch 0"):
-        model.fit(x, np.ones((8, 1)), batch_size=4, epochs=1, verbose=0,
-                  callbacks=[NaNGuard(raise_error=True)])
+        model.fit(
+            x, np.ones((8, 1)), batch_size=4, epochs=1, verbose=0, callbacks=[NaNGuard(raise_error=True)]
+        )
 
 
 def test_finite_losses_pass():
     model = _model()
     guard = NaNGuard()
-    model.fit(np.ones((8, 3)), np.ones((8, 1)), batch_size=4, epochs=2, verbose=0,
-              callbacks=[guard])
+    model.fit(np.ones((8, 3)), np.ones((8, 1)), batch_size=4, epochs=2, verbose=0, callbacks=[guard])
     assert guard.bad_batch is None
     assert int(model.optimizer.iterations) == 4

@@ -10,8 +10,9 @@ from kssd.callbacks import ResumableCheckpoint, WarmUpMultiStep
 
 def _model(seed):
     keras.utils.set_random_seed(seed)
-    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8, activation="relu"),
-                              keras.layers.Dense(2)])
+    model = keras.Sequential(
+        [keras.Input((4,)), keras.layers.Dense(8, activation="relu"), keras.layers.Dense(2)]
+    )
     # a step-based schedule, so a wrong restored step would change the updates
     schedule = WarmUpMultiStep(0.05, [9], decay_rate=0.1, warmup_steps=3, min_learning_rate=0.001)
     model.compile(keras.optimizers.Adam(schedule), "mse")
@@ -25,8 +26,16 @@ def _data():
 
 def _fit(model, epochs, initial_epoch=0, callbacks=()):
     x, y = _data()
-    model.fit(x, y, batch_size=8, epochs=epochs, initial_epoch=initial_epoch, shuffle=False,
-              verbose=0, callbacks=list(callbacks))
+    model.fit(
+        x,
+        y,
+        batch_size=8,
+        epochs=epochs,
+        initial_epoch=initial_epoch,
+        shuffle=False,
+        verbose=0,
+        callbacks=list(callbacks),
+    )
 
 
 def test_resume_equals_uninterrupted_run(tmp_path):
@@ -51,7 +60,9 @@ def test_resume_equals_uninterrupted_run(tmp_path):
     assert state["epoch"] == 4 and state["iterations"] == 12
     # `keep=2`: only the two newest weight files stay
     assert sorted(p.name for p in tmp_path.glob("*.weights.h5")) == [
-        "epoch-0003.weights.h5", "epoch-0004.weights.h5"]
+        "epoch-0003.weights.h5",
+        "epoch-0004.weights.h5",
+    ]
 
 
 def test_restore_keeps_the_compiled_constant_rate(tmp_path, capsys):
@@ -95,8 +106,9 @@ def test_kill_during_save_keeps_last_good_checkpoint(tmp_path, monkeypatch):
 
 
 def test_state_naming_a_missing_file_is_reported(tmp_path):
-    (tmp_path / "checkpoint.json").write_text(json.dumps(
-        {"epoch": 3, "weights": "epoch-0003.weights.h5", "iterations": 9}))
+    (tmp_path / "checkpoint.json").write_text(
+        json.dumps({"epoch": 3, "weights": "epoch-0003.weights.h5", "iterations": 9})
+    )
     with pytest.raises(FileNotFoundError, match="epoch-0003.weights.h5"):
         ResumableCheckpoint(tmp_path).restore(_model(0))
 
@@ -105,4 +117,7 @@ def test_every_and_last_epoch(tmp_path):
     model = _model(seed=1)
     _fit(model, 3, callbacks=[ResumableCheckpoint(tmp_path, every=2, keep=5)])
     assert sorted(os.listdir(tmp_path)) == [
-        "checkpoint.json", "epoch-0002.weights.h5", "epoch-0003.weights.h5"]
+        "checkpoint.json",
+        "epoch-0002.weights.h5",
+        "epoch-0003.weights.h5",
+    ]

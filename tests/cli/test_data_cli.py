@@ -6,20 +6,35 @@ import cv2
 import numpy as np
 import pytest
 
-from kssd_zoo.cli.main import main
 from kssd.data import WiderFaceReader, read_dataset_info, read_tfrecords
+from kssd_zoo.cli.main import main
 
 
 def test_convert_widerface_mini_and_read_back(shared, tmp_path, capsys):
     root = shared("data", "faces", "widerface_mini")
     out = tmp_path / "out"
-    code = main(["data", "convert", "--format", "widerface", str(root), "--out", str(out),
-                 "--num-shards", "2", "--no-progress"])
+    code = main(
+        [
+            "data",
+            "convert",
+            "--format",
+            "widerface",
+            str(root),
+            "--out",
+            str(out),
+            "--num-shards",
+            "2",
+            "--no-progress",
+        ]
+    )
     assert code == 0
     text = capsys.readouterr().out
     assert "images written" in text and " 10" in text and " 146" in text
     assert sorted(p.name for p in out.iterdir()) == [
-        "dataset.json", "train-00000-of-00002.tfrecord", "train-00001-of-00002.tfrecord"]
+        "dataset.json",
+        "train-00000-of-00002.tfrecord",
+        "train-00001-of-00002.tfrecord",
+    ]
     truth = {r["image_id"]: r["boxes"] for r in WiderFaceReader(root)}
     back = list(read_tfrecords(out))
     assert len(back) == 10 and sum(len(r["boxes"]) for r in back) == 146
@@ -30,12 +45,25 @@ def test_convert_widerface_mini_and_read_back(shared, tmp_path, capsys):
     assert info["splits"]["train"]["boxes"] == 146
 
     # An existing output is not overwritten without --overwrite.
-    code = main(["data", "convert", "--format", "widerface", str(root), "--out", str(out),
-                 "--no-progress"])
+    code = main(["data", "convert", "--format", "widerface", str(root), "--out", str(out), "--no-progress"])
     assert code == 2
     assert "--overwrite" in capsys.readouterr().err
-    assert main(["data", "convert", "--format", "widerface", str(root), "--out", str(out),
-                 "--overwrite", "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "data",
+                "convert",
+                "--format",
+                "widerface",
+                str(root),
+                "--out",
+                str(out),
+                "--overwrite",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     assert sorted(p.name for p in out.glob("*.tfrecord")) == ["train-00000-of-00001.tfrecord"]
 
 
@@ -68,8 +96,7 @@ def messy_yolo(tmp_path):
     except ImportError:  # Pillow is optional: the CMYK case is then left out
         return tmp_path / "messy", expected
     buffer = io.BytesIO()
-    Image.fromarray(cv2.cvtColor(_bgr(24, 32), cv2.COLOR_BGR2RGB)).convert("CMYK").save(
-        buffer, "JPEG")
+    Image.fromarray(cv2.cvtColor(_bgr(24, 32), cv2.COLOR_BGR2RGB)).convert("CMYK").save(buffer, "JPEG")
     (images / "cmyk.jpg").write_bytes(buffer.getvalue())
     (labels / "cmyk.txt").write_text(label)
     return tmp_path / "messy", {"written": 4, "boxes": 5, "cmyk": True}
@@ -78,8 +105,7 @@ def messy_yolo(tmp_path):
 def test_convert_reports_exactly_the_broken_file(messy_yolo, tmp_path, capsys):
     root, expected = messy_yolo
     out = tmp_path / "out"
-    code = main(["data", "convert", "--format", "yolo", str(root), "--out", str(out),
-                 "--no-progress"])
+    code = main(["data", "convert", "--format", "yolo", str(root), "--out", str(out), "--no-progress"])
     assert code == 0
     text = capsys.readouterr().out
     assert "truncated image" in text and "images/train/cut.jpg" in text
@@ -93,12 +119,13 @@ def test_convert_reports_exactly_the_broken_file(messy_yolo, tmp_path, capsys):
         assert split["notes"] == {"images re-encoded as JPEG: CMYK JPEG": 1}
     records = {r["image_id"]: r for r in read_tfrecords(out)}
     assert sorted(records) == sorted(
-        f"images/train/{n}" for n in ("pic.png", "gray.jpg", "fine.jpg", "cmyk.jpg")
-        if n != "cmyk.jpg" or expected.get("cmyk"))
+        f"images/train/{n}"
+        for n in ("pic.png", "gray.jpg", "fine.jpg", "cmyk.jpg")
+        if n != "cmyk.jpg" or expected.get("cmyk")
+    )
     fine = records["images/train/fine.jpg"]
     np.testing.assert_allclose(fine["boxes"], [[24, 16, 36, 24], [48, 16, 60, 24]], atol=1e-4)
-    assert (records["images/train/pic.png"]["height"], records["images/train/pic.png"]["width"]) \
-        == (30, 50)
+    assert (records["images/train/pic.png"]["height"], records["images/train/pic.png"]["width"]) == (30, 50)
 
 
 def test_stats_histogram_and_coverage_without_a_model(shared, capsys):
@@ -132,8 +159,7 @@ def test_stats_with_a_zoo_model(shared, capsys):
     assert "no anchor" in text and "under bipartite matching" in text
     assert total.split()[-1] == "0"  # every face has a positive anchor
     assert main(["data", "stats", str(root), "--model", "face_ssd", "--matching", "forced"]) == 0
-    total = next(line for line in capsys.readouterr().out.splitlines()
-                 if line.startswith("total"))
+    total = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("total"))
     assert total.split()[-1] == "9"
 
 
@@ -154,42 +180,91 @@ def test_every_zoo_model_gives_every_box_a_positive_anchor(shared, model_name):
 
     model = kssd_zoo.build(model_name, compile=False)
     assert model.matching == "bipartite"
-    for records in (list(COCOReader(shared("data", "coco128"))),
-                    list(WiderFaceReader(shared("data", "faces", "widerface_mini")))):
-        result = anchor_coverage(records, model.anchors, model.input_size,
-                                 model.match_threshold, matching=model.matching)
+    for records in (
+        list(COCOReader(shared("data", "coco128"))),
+        list(WiderFaceReader(shared("data", "faces", "widerface_mini"))),
+    ):
+        result = anchor_coverage(
+            records, model.anchors, model.input_size, model.match_threshold, matching=model.matching
+        )
         assert result["boxes"] > 100 and result["unmatched"] == 0
 
 
 def test_usage_errors(tmp_path, capsys):
     assert main(["data", "convert", str(tmp_path), "--out", str(tmp_path / "o")]) == 2
     assert "cannot tell the dataset format" in capsys.readouterr().err
-    assert main(["data", "convert", "--format", "voc", str(tmp_path), "--out",
-                 str(tmp_path / "o")]) == 2
+    assert main(["data", "convert", "--format", "voc", str(tmp_path), "--out", str(tmp_path / "o")]) == 2
     assert "no voc split" in capsys.readouterr().err
 
 
 def test_convert_coco128_split_option_before_source(shared, tmp_path, capsys):
     root = shared("data", "coco128")
     out = tmp_path / "coco"
-    assert main(["data", "convert", "--split", "train2017", "--format", "coco", str(root),
-                 "--out", str(out), "--num-shards", "4", "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "data",
+                "convert",
+                "--split",
+                "train2017",
+                "--format",
+                "coco",
+                str(root),
+                "--out",
+                str(out),
+                "--num-shards",
+                "4",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     split = read_dataset_info(out)["splits"]["train2017"]
     assert split["images"] == 128 and split["boxes"] == 939
     assert split["background_images"] == 2 and split["images_skipped"] == {}
     assert sum(split["examples_per_shard"]) == 128 and len(split["examples_per_shard"]) == 4
     crowd = sum(int(r["attributes"]["iscrowd"].sum()) for r in read_tfrecords(out))
     assert crowd == 10
-    assert main(["data", "convert", "--split", "nope", "--format", "coco", str(root),
-                 "--out", str(out), "--no-progress"]) == 2
+    assert (
+        main(
+            [
+                "data",
+                "convert",
+                "--split",
+                "nope",
+                "--format",
+                "coco",
+                str(root),
+                "--out",
+                str(out),
+                "--no-progress",
+            ]
+        )
+        == 2
+    )
     assert "instances_nope.json" in capsys.readouterr().err
 
 
 def test_convert_dlib_imglab_faces_detected_format(shared, tmp_path, capsys):
     root = shared("data", "faces", "dlib_pascal")
     out = tmp_path / "dlib"
-    assert main(["data", "convert", str(root), "--split", "testing,training", "--out", str(out),
-                 "--class-names", "face", "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "data",
+                "convert",
+                str(root),
+                "--split",
+                "testing,training",
+                "--out",
+                str(out),
+                "--class-names",
+                "face",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     info = read_dataset_info(out)
     assert info["format"] == "imglab" and info["class_names"] == ["face"]
     assert info["splits"]["testing"]["boxes"] == 25 and info["splits"]["training"]["boxes"] == 18

@@ -5,11 +5,14 @@ import pytest
 from kssd_zoo.cli.main import main
 
 
-@pytest.mark.parametrize("argv", [
-    ["predict", "tiny_sd", "photo.jpg", "--out", "OUT"],
-    ["evaluate", "tiny_sd", "--data", "shapes:4"],
-    ["export", "tiny_sd", "--format", "keras", "--out", "OUT/model.keras"],
-])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["predict", "tiny_sd", "photo.jpg", "--out", "OUT"],
+        ["evaluate", "tiny_sd", "--data", "shapes:4"],
+        ["export", "tiny_sd", "--format", "keras", "--out", "OUT/model.keras"],
+    ],
+)
 def test_unknown_model_name_is_an_error_with_a_suggestion(argv, tmp_path, capsys):
     argv = [str(tmp_path / "out") if a == "OUT" else a.replace("OUT", str(tmp_path)) for a in argv]
     assert main(argv) == 2

@@ -59,15 +59,15 @@ def test_flip_matches_keras_random_flip():
     layer = keras.layers.RandomFlip("horizontal", bounding_box_format="xyxy", seed=0)
     expected_image, expected_boxes = flip_horizontal(image, boxes)
     for _ in range(20):  # the layer flips with probability 1/2: find a flipped call
-        out = layer({"images": image, "bounding_boxes": {"boxes": tf.constant(boxes),
-                                                      "labels": tf.constant([1, 2])}},
-                    training=True)
+        out = layer(
+            {"images": image, "bounding_boxes": {"boxes": tf.constant(boxes), "labels": tf.constant([1, 2])}},
+            training=True,
+        )
         if float(np.asarray(out["images"])[0, 0, 0]) == 9.0:
             break
     else:
         pytest.fail("keras RandomFlip never flipped")
-    np.testing.assert_allclose(np.asarray(out["bounding_boxes"]["boxes"]),
-                               expected_boxes.numpy(), atol=1e-5)
+    np.testing.assert_allclose(np.asarray(out["bounding_boxes"]["boxes"]), expected_boxes.numpy(), atol=1e-5)
     np.testing.assert_allclose(np.asarray(out["images"]), expected_image.numpy())
 
 
@@ -85,8 +85,7 @@ def test_square_crop_keeps_faces_by_centre_and_shifts_them():
     labels = tf.constant([1, 2, 3])
     cropped = 0
     for s in range(20):
-        out, b, lab = random_square_crop(image, boxes, labels, seed(s), scales=(0.5,),
-                                         max_tries=50)
+        out, b, lab = random_square_crop(image, boxes, labels, seed(s), scales=(0.5,), max_tries=50)
         if out.shape == (100, 200, 3):  # no acceptable candidate among 50: unchanged
             np.testing.assert_array_equal(b.numpy(), boxes)
             continue
@@ -153,8 +152,7 @@ def test_min_iou_crop_respects_threshold_and_centres():
         centres = (boxes[:, :2] + boxes[:, 2:]) / 2
         inside = ((centres > window[:2]) & (centres < window[2:])).all(axis=1)
         np.testing.assert_array_equal(lab.numpy(), np.array([1, 2])[inside])
-        np.testing.assert_allclose(
-            b.numpy(), np.clip(boxes[inside] - [x0, y0, x0, y0], 0, [w, h, w, h]))
+        np.testing.assert_allclose(b.numpy(), np.clip(boxes[inside] - [x0, y0, x0, y0], 0, [w, h, w, h]))
         assert 0.5 <= h / w <= 2.0
 
 
@@ -201,8 +199,7 @@ def test_resize_scales_boxes_and_resize_with_pad_keeps_aspect():
     out, b = resize(tf.zeros((40, 80, 3)), tf.constant([[8.0, 4.0, 16.0, 20.0]]), (20, 20))
     assert out.shape == (20, 20, 3)
     np.testing.assert_allclose(b.numpy(), [[2.0, 2.0, 4.0, 10.0]])
-    out, b = resize_with_pad(tf.fill((40, 80, 3), 9.0), tf.constant([[8.0, 4.0, 16.0, 20.0]]),
-                             (20, 20))
+    out, b = resize_with_pad(tf.fill((40, 80, 3), 9.0), tf.constant([[8.0, 4.0, 16.0, 20.0]]), (20, 20))
     np.testing.assert_allclose(b.numpy(), [[2.0, 1.0, 4.0, 5.0]])
     np.testing.assert_allclose(out.numpy()[:10], 9.0, atol=1e-4)
     np.testing.assert_allclose(out.numpy()[10:], 0.0)
@@ -210,8 +207,9 @@ def test_resize_scales_boxes_and_resize_with_pad_keeps_aspect():
 
 def test_random_resize_uses_several_methods():
     image = tf.constant(np.random.default_rng(0).uniform(0, 255, (17, 23, 3)), tf.float32)
-    outputs = {random_resize(image, tf.zeros((0, 4)), (7, 9), seed(s))[0].numpy().tobytes()
-               for s in range(12)}
+    outputs = {
+        random_resize(image, tf.zeros((0, 4)), (7, 9), seed(s))[0].numpy().tobytes() for s in range(12)
+    }
     assert len(outputs) >= 3
 
 
@@ -226,8 +224,9 @@ def test_photometric_distort_changes_colours_within_range_and_is_seeded():
     np.testing.assert_array_equal(a, b)
     assert not np.array_equal(a, c)
     assert a.min() >= 0 and a.max() <= 255
-    np.testing.assert_allclose(photometric_distort(image, seed(5), probability=0.0).numpy(),
-                               image.numpy(), atol=1e-3)
+    np.testing.assert_allclose(
+        photometric_distort(image, seed(5), probability=0.0).numpy(), image.numpy(), atol=1e-3
+    )
 
 
 # ------------------------------------------------------------------------------ chains
@@ -258,11 +257,12 @@ def test_chains_keep_boxes_inside_and_are_deterministic(chain):
 
 
 def test_chains_run_inside_tf_data_graph():
-    ds = tf.data.Dataset.from_tensors((tf.zeros((50, 60, 3)), tf.constant([[5.0, 5.0, 30.0, 30.0]]),
-                                       tf.constant([1])))
+    ds = tf.data.Dataset.from_tensors(
+        (tf.zeros((50, 60, 3)), tf.constant([[5.0, 5.0, 30.0, 30.0]]), tf.constant([1]))
+    )
     for name in ("face", "ssd", "none"):
         fn = get_augmentation(name)
-        mapped = ds.map(lambda im, b, lab: fn(im, b, lab, seed(1), (16, 16)))
+        mapped = ds.map(lambda im, b, lab, fn=fn: fn(im, b, lab, seed(1), (16, 16)))
         image, boxes, labels = next(iter(mapped))
         assert image.shape == (16, 16, 3) and boxes.shape[-1] == 4
 
@@ -277,8 +277,7 @@ def test_keras_layers_augmentation_flips_boxes_with_the_image():
     fn = keras_layers_augmentation([layer])
     image = coordinate_image(8, 10)
     for _ in range(10):
-        out, b, lab = fn(image, tf.constant([[0.0, 0.0, 4.0, 8.0]]), tf.constant([1]), seed(0),
-                         (8, 10))
+        out, b, lab = fn(image, tf.constant([[0.0, 0.0, 4.0, 8.0]]), tf.constant([1]), seed(0), (8, 10))
         flipped = float(out[0, 0, 0]) == 9.0
         expected = [[6.0, 0.0, 10.0, 8.0]] if flipped else [[0.0, 0.0, 4.0, 8.0]]
         np.testing.assert_allclose(b.numpy(), expected, atol=1e-4)

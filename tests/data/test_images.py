@@ -26,8 +26,9 @@ def _pattern(height=40, width=60):
 
 
 def _jpeg(rgb, quality=95):
-    return cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR),
-                        [cv2.IMWRITE_JPEG_QUALITY, quality])[1].tobytes()
+    return cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality])[
+        1
+    ].tobytes()
 
 
 def _png(array):
@@ -69,8 +70,7 @@ def test_png_gray_and_rgba_become_rgb(tmp_path):
     encoded, height, width, note = load_encoded_image(path)
     assert encoded == path.read_bytes() and (height, width, note) == (5, 20, None)
     # TensorFlow reads the kept PNG bytes the same way (what the pipeline sees).
-    np.testing.assert_array_equal(
-        tf.io.decode_image(encoded, channels=3).numpy(), read_image(path))
+    np.testing.assert_array_equal(tf.io.decode_image(encoded, channels=3).numpy(), read_image(path))
 
 
 def test_grayscale_jpeg_becomes_three_equal_channels():
@@ -139,13 +139,11 @@ def test_cmyk_jpeg_reads_as_rgb_and_is_reencoded(pil_image):
 
 def _exif_rotated(pil_image, upright, orientation):
     """JPEG whose pixels are stored turned so that EXIF ``orientation`` shows ``upright``."""
-    stored = {6: np.rot90(upright, k=1), 8: np.rot90(upright, k=-1), 3: np.rot90(upright, k=2)}[
-        orientation]
+    stored = {6: np.rot90(upright, k=1), 8: np.rot90(upright, k=-1), 3: np.rot90(upright, k=2)}[orientation]
     exif = pil_image.Exif()
     exif[0x0112] = orientation
     buffer = io.BytesIO()
-    pil_image.fromarray(np.ascontiguousarray(stored)).save(
-        buffer, "JPEG", exif=exif.tobytes(), quality=95)
+    pil_image.fromarray(np.ascontiguousarray(stored)).save(buffer, "JPEG", exif=exif.tobytes(), quality=95)
     return buffer.getvalue()
 
 

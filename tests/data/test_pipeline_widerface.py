@@ -15,10 +15,16 @@ FACE_SIZE = (240, 320)
 
 def face_model():
     """Duck-typed stand-in for kssd_zoo.face_ssd(): the UltraFace anchor layout at 240x320."""
-    anchors = generate_anchors(FACE_SIZE, steps=[8, 16, 32, 64],
-                               min_sizes=[[10, 16, 24], [32, 48], [64, 96], [128, 192, 256]])
-    return SimpleNamespace(anchors=anchors, input_size=FACE_SIZE, variances=(0.1, 0.2),
-                           match_threshold=0.45, spec={"training": {"augmentation": "face"}})
+    anchors = generate_anchors(
+        FACE_SIZE, steps=[8, 16, 32, 64], min_sizes=[[10, 16, 24], [32, 48], [64, 96], [128, 192, 256]]
+    )
+    return SimpleNamespace(
+        anchors=anchors,
+        input_size=FACE_SIZE,
+        variances=(0.1, 0.2),
+        match_threshold=0.45,
+        spec={"training": {"augmentation": "face"}},
+    )
 
 
 @pytest.fixture
@@ -45,17 +51,14 @@ def test_face_training_batch_from_tfrecords(wider_records, tmp_path):
     from kssd.data.tfrecord import write_tfrecords
 
     write_tfrecords(wider_records, tmp_path, "train", num_shards=2)
-    ds = load_dataset(tmp_path, face_model(), split="train", batch_size=5, seed=1,
-                      deterministic=True)
-    shapes = [(tuple(x.shape), tuple(y.shape), int((y.numpy()[..., 4] > 0).sum()))
-              for x, y in ds]
+    ds = load_dataset(tmp_path, face_model(), split="train", batch_size=5, seed=1, deterministic=True)
+    shapes = [(tuple(x.shape), tuple(y.shape), int((y.numpy()[..., 4] > 0).sum())) for x, y in ds]
     assert [s[:2] for s in shapes] == [((5, 240, 320, 3), (5, 4420, 5))] * 2
     assert all(s[2] > 0 for s in shapes)
 
 
 def test_face_eval_batch_keeps_all_large_faces(wider_records):
-    ds = load_dataset(wider_records[:2], face_model(), batch_size=2, training=False,
-                      min_box_size=0)
+    ds = load_dataset(wider_records[:2], face_model(), batch_size=2, training=False, min_box_size=0)
     _, y = next(iter(ds))
     positives = y.numpy()[..., 4] > 0
     assert positives.sum() >= sum(len(r["boxes"]) for r in wider_records[:2])

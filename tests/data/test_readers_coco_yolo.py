@@ -43,10 +43,8 @@ def test_yolo_counts_background_and_orphans(coco128):
     records = list(reader)
     assert len(records) == 128
     background = sorted(r["image_id"] for r in records if len(r["boxes"]) == 0)
-    assert background == ["images/train2017/000000000250.jpg",
-                          "images/train2017/000000000508.jpg"]
-    assert reader.orphan_labels == ["labels/train2017/000000000656.txt",
-                                    "labels/train2017/000000000659.txt"]
+    assert background == ["images/train2017/000000000250.jpg", "images/train2017/000000000508.jpg"]
+    assert reader.orphan_labels == ["labels/train2017/000000000656.txt", "labels/train2017/000000000659.txt"]
     assert reader.stats.notes == {"label files without an image (ignored)": 2}
     labels = np.concatenate([r["labels"] for r in records])
     assert len(labels) == 929 and reader.stats.boxes == 929
@@ -103,12 +101,15 @@ def _yolo_root(tmp_path, labels, names_yaml="names:\n  0: cat\n  1: dog\n", size
 
 
 def test_yolo_denormalizes_with_the_image_size(tmp_path):
-    root = _yolo_root(tmp_path, {
-        "a": "1 0.5 0.5 0.5 0.5\n\n0 0.25 0.25 0.1 0.2\n",
-        "b": None,                                   # background: no label file
-        "c": "0 0.1 0.2 0.2 0.3 0.3 0.4\n",          # polygon -> its bounding box
-        "d": "0 0.5 0.5 0 0.1\n",                    # zero width: dropped
-    })
+    root = _yolo_root(
+        tmp_path,
+        {
+            "a": "1 0.5 0.5 0.5 0.5\n\n0 0.25 0.25 0.1 0.2\n",
+            "b": None,  # background: no label file
+            "c": "0 0.1 0.2 0.2 0.3 0.3 0.4\n",  # polygon -> its bounding box
+            "d": "0 0.5 0.5 0 0.1\n",  # zero width: dropped
+        },
+    )
     reader = YOLOReader(root, split="train")
     records = {r["image_id"]: r for r in reader}
     assert reader.class_names == ["cat", "dog"]
@@ -117,8 +118,7 @@ def test_yolo_denormalizes_with_the_image_size(tmp_path):
     np.testing.assert_allclose(a["boxes"], [[20, 10, 60, 30], [16, 6, 24, 14]], atol=1e-4)
     assert a["labels"].tolist() == [2, 1]
     assert records["images/train/b.jpg"]["boxes"].shape == (0, 4)
-    np.testing.assert_allclose(records["images/train/c.jpg"]["boxes"], [[8, 8, 24, 16]],
-                               atol=1e-4)
+    np.testing.assert_allclose(records["images/train/c.jpg"]["boxes"], [[8, 8, 24, 16]], atol=1e-4)
     assert len(records["images/train/d.jpg"]["boxes"]) == 0
     assert reader.stats.boxes_dropped == {"zero width or height": 1}
     assert reader.stats.background_images == 2 and reader.stats.boxes == 3
@@ -131,11 +131,14 @@ def test_yolo_without_yaml_names_classes_by_id(tmp_path):
     assert next(iter(reader))["labels"].tolist() == [3]
 
 
-@pytest.mark.parametrize("text, words", [
-    ("0 0.5 0.5 0.1\n", "expected 'class cx cy w h'"),
-    ("0 0.5 0.5 0.1 zz\n", "non-numeric"),
-    ("-1 0.5 0.5 0.1 0.1\n", "class id must be"),
-])
+@pytest.mark.parametrize(
+    "text, words",
+    [
+        ("0 0.5 0.5 0.1\n", "expected 'class cx cy w h'"),
+        ("0 0.5 0.5 0.1 zz\n", "non-numeric"),
+        ("-1 0.5 0.5 0.1 0.1\n", "class id must be"),
+    ],
+)
 def test_yolo_malformed_line_names_file_and_line(tmp_path, text, words):
     root = _yolo_root(tmp_path, {"a": "0 0.5 0.5 0.1 0.1\n" + text})
     with pytest.raises(ValueError) as info:
@@ -152,8 +155,10 @@ def test_yolo_class_id_beyond_names(tmp_path):
 
 def test_coco_sparse_category_ids_and_bad_data(tmp_path):
     data = {
-        "images": [{"id": 7, "file_name": "x.jpg", "height": 10, "width": 20},
-                   {"id": 8, "file_name": "y.jpg", "height": 10, "width": 20}],
+        "images": [
+            {"id": 7, "file_name": "x.jpg", "height": 10, "width": 20},
+            {"id": 8, "file_name": "y.jpg", "height": 10, "width": 20},
+        ],
         "categories": [{"id": 44, "name": "bottle"}, {"id": 3, "name": "car"}],
         "annotations": [
             {"id": 1, "image_id": 7, "category_id": 44, "bbox": [1, 2, 3, 4], "iscrowd": 0},
@@ -172,8 +177,7 @@ def test_coco_sparse_category_ids_and_bad_data(tmp_path):
     assert x["labels"].tolist() == [2, 1]
     assert x["attributes"]["iscrowd"].tolist() == [0, 1]
     assert y["boxes"].shape == (0, 4)  # no annotations: background image
-    assert reader.stats.boxes_dropped == {"zero width or height": 1,
-                                          "annotation of an unknown image id": 1}
+    assert reader.stats.boxes_dropped == {"zero width or height": 1, "annotation of an unknown image id": 1}
     data["annotations"].append({"id": 5, "image_id": 8, "category_id": 12, "bbox": [0, 0, 1, 1]})
     path.write_text(json.dumps(data))
     with pytest.raises(ValueError, match="annotation 5 has category_id 12"):

@@ -76,7 +76,8 @@ def test_bad_input_names_the_file(tmp_path):
         ImglabReader(tmp_path / "broken.xml")
     (tmp_path / "bad.xml").write_text(
         "<dataset><images><image file='a.jpg'><box top='x' left='1' width='2' height='3'/>"
-        "</image></images></dataset>")
+        "</image></images></dataset>"
+    )
     with pytest.raises(ValueError, match=r"bad.xml: a box of 'a.jpg' needs numeric"):
         ImglabReader(tmp_path / "bad.xml")
     (tmp_path / "nofile.xml").write_text("<dataset><images><image/></images></dataset>")

@@ -28,7 +28,8 @@ def test_widerface_mini_counts(shared):
     np.testing.assert_array_equal(first["boxes"], [[122, 380, 132, 391], [246, 378, 258, 392]])
     assert first["labels"].tolist() == [1, 1]
     assert sorted(first["attributes"]) == sorted(
-        ["blur", "expression", "illumination", "invalid", "occlusion", "pose"])
+        ["blur", "expression", "illumination", "invalid", "occlusion", "pose"]
+    )
     for record in records:
         assert (root / "WIDER_train" / "images" / record["image_id"]).is_file()
         assert record["image_path"].endswith(record["image_id"])
@@ -40,8 +41,9 @@ def test_widerface_mini_counts(shared):
 
 
 def test_zero_face_image_has_a_zero_line_that_is_not_a_box(tmp_path):
-    _write(tmp_path, "a/1.jpg\n0\n0 0 0 0 0 0 0 0 0 0\n"
-                     "a/2.jpg\n2\n1 2 3 4 2 0 1 0 1 0\n10 10 5 6 0 1 0 1 2 1\n")
+    _write(
+        tmp_path, "a/1.jpg\n0\n0 0 0 0 0 0 0 0 0 0\na/2.jpg\n2\n1 2 3 4 2 0 1 0 1 0\n10 10 5 6 0 1 0 1 2 1\n"
+    )
     records = list(WiderFaceReader(tmp_path))
     assert [len(r["boxes"]) for r in records] == [0, 2]
     assert records[0]["boxes"].shape == (0, 4)
@@ -59,8 +61,7 @@ def test_zero_face_image_without_its_zero_line_is_accepted(tmp_path):
 
 
 def test_zero_size_boxes_are_dropped_and_counted(tmp_path):
-    _write(tmp_path, "a/1.jpg\n3\n1 1 0 5 0 0 0 0 0 0\n1 1 5 0 0 0 0 0 0 0\n"
-                     "4 4 2 2 0 0 0 0 0 0\n")
+    _write(tmp_path, "a/1.jpg\n3\n1 1 0 5 0 0 0 0 0 0\n1 1 5 0 0 0 0 0 0 0\n4 4 2 2 0 0 0 0 0 0\n")
     reader = WiderFaceReader(tmp_path)
     (record,) = list(reader)
     np.testing.assert_array_equal(record["boxes"], [[4, 4, 6, 6]])
@@ -76,13 +77,16 @@ def test_drop_invalid_counts(tmp_path):
     assert reader.stats.boxes_dropped == {"flagged invalid": 1}
 
 
-@pytest.mark.parametrize("text, line, words", [
-    ("a/1.jpg\n2\n1 2 3 4 0 0 0 0 0 0\n1 2 3\n", 4, "10 numbers"),
-    ("a/1.jpg\ntwo\n1 2 3 4 0 0 0 0 0 0\n", 2, "face count"),
-    ("a/1.jpg\n1\n1 2 x 4 0 0 0 0 0 0\n", 3, "non-numeric"),
-    ("a/1.jpg\n3\n1 2 3 4 0 0 0 0 0 0\n", 4, "file ends"),
-    ("a/1.jpg\n1\n1 2 3 4 0 0 0 0 0 0\nnot_a_path\n", 4, "image path"),
-])
+@pytest.mark.parametrize(
+    "text, line, words",
+    [
+        ("a/1.jpg\n2\n1 2 3 4 0 0 0 0 0 0\n1 2 3\n", 4, "10 numbers"),
+        ("a/1.jpg\ntwo\n1 2 3 4 0 0 0 0 0 0\n", 2, "face count"),
+        ("a/1.jpg\n1\n1 2 x 4 0 0 0 0 0 0\n", 3, "non-numeric"),
+        ("a/1.jpg\n3\n1 2 3 4 0 0 0 0 0 0\n", 4, "file ends"),
+        ("a/1.jpg\n1\n1 2 3 4 0 0 0 0 0 0\nnot_a_path\n", 4, "image path"),
+    ],
+)
 def test_malformed_line_names_file_and_line(tmp_path, text, line, words):
     path = _write(tmp_path, text)
     with pytest.raises(ValueError) as info:

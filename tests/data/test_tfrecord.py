@@ -26,16 +26,26 @@ def _jpeg(height, width, value=0):
 
 
 def _record(image_id="a/b.jpg", boxes=((1, 2, 11, 12), (3, 4, 5, 6)), labels=(1, 3), **kw):
-    return make_record(image_id, boxes, labels, image_bytes=_jpeg(20, 30), height=20, width=30,
-                       **kw)
+    return make_record(image_id, boxes, labels, image_bytes=_jpeg(20, 30), height=20, width=30, **kw)
 
 
 def test_make_example_uses_seed_feature_keys():
     record = _record(attributes={"difficult": np.array([0, 1]), "score": np.array([0.5, 1.5])})
     example = make_example(record, record["image_bytes"])
     feature = example.features.feature
-    assert set(feature) == {"filename", "height", "width", "classes", "x_mins", "y_mins",
-                            "x_maxes", "y_maxes", "image_raw", "difficult", "score"}
+    assert set(feature) == {
+        "filename",
+        "height",
+        "width",
+        "classes",
+        "x_mins",
+        "y_mins",
+        "x_maxes",
+        "y_maxes",
+        "image_raw",
+        "difficult",
+        "score",
+    }
     assert feature["filename"].bytes_list.value[0] == b"a/b.jpg"
     assert feature["classes"].int64_list.value[:] == [1, 3]
     assert feature["x_maxes"].float_list.value[:] == [11.0, 5.0]
@@ -64,7 +74,8 @@ def test_parse_example_graph_mode_kssd_schema():
     empty = make_record("empty.jpg", image_bytes=_jpeg(8, 9), height=8, width=9)
     serialized = [make_example(r, r["image_bytes"]).SerializeToString() for r in (record, empty)]
     dataset = tf.data.Dataset.from_tensor_slices(serialized).map(
-        lambda s: parse_example(s, attribute_keys=["iscrowd"]))
+        lambda s: parse_example(s, attribute_keys=["iscrowd"])
+    )
     first, second = list(dataset)
     assert first["image"].dtype == tf.uint8 and first["image"].shape == (20, 30, 3)
     np.testing.assert_array_equal(first["boxes"].numpy(), record["boxes"])
@@ -94,8 +105,9 @@ def test_od_api_tfrecord_reads_as_10_images_146_boxes(shared):
         np.testing.assert_allclose(record["boxes"], expected, atol=0.5)
     # Graph-mode parsing, both with schema auto-detection and explicitly.
     for schema in ("auto", "od_api"):
-        parsed = list(tf.data.TFRecordDataset(str(path)).map(
-            lambda s, schema=schema: parse_example(s, schema=schema)))
+        parsed = list(
+            tf.data.TFRecordDataset(str(path)).map(lambda s, schema=schema: parse_example(s, schema=schema))
+        )
         assert len(parsed) == 10
         assert sum(int(p["boxes"].shape[0]) for p in parsed) == 146
         first = parsed[0]
@@ -108,12 +120,15 @@ def test_od_api_tfrecord_reads_as_10_images_146_boxes(shared):
 
 def test_write_tfrecords_shards_info_and_overwrite(tmp_path):
     records = [_record(f"img{i}.jpg", boxes=[[i, i, i + 5, i + 5]], labels=[1]) for i in range(5)]
-    stats = write_tfrecords(records, tmp_path, "train", num_shards=2, class_names=["thing"],
-                            source_format="test")
+    stats = write_tfrecords(
+        records, tmp_path, "train", num_shards=2, class_names=["thing"], source_format="test"
+    )
     assert stats.images_written == 5 and stats.boxes == 5
     paths = shard_paths(tmp_path, "train", 2)
-    assert [p.split("/")[-1] for p in paths] == ["train-00000-of-00002.tfrecord",
-                                                  "train-00001-of-00002.tfrecord"]
+    assert [p.split("/")[-1] for p in paths] == [
+        "train-00000-of-00002.tfrecord",
+        "train-00001-of-00002.tfrecord",
+    ]
     assert [len(list(read_tfrecords(p))) for p in paths] == [3, 2]
     back = sorted(read_tfrecords(tmp_path), key=lambda r: r["image_id"])
     assert [r["image_id"] for r in back] == [f"img{i}.jpg" for i in range(5)]
@@ -134,8 +149,13 @@ def test_write_tfrecords_shards_info_and_overwrite(tmp_path):
 def test_write_tfrecords_skips_bad_images_and_clips_boxes(tmp_path):
     good = _jpeg(20, 30)
     records = [
-        make_record("ok.jpg", [[-5, 2, 10, 12], [40, 40, 50, 50], [2, 2, 2, 9]], [1, 1, 1],
-                    image_bytes=good, attributes={"difficult": [0, 1, 0]}),
+        make_record(
+            "ok.jpg",
+            [[-5, 2, 10, 12], [40, 40, 50, 50], [2, 2, 2, 9]],
+            [1, 1, 1],
+            image_bytes=good,
+            attributes={"difficult": [0, 1, 0]},
+        ),
         make_record("cut.jpg", [[0, 0, 1, 1]], [1], image_bytes=good[: len(good) // 2]),
         make_record("missing.jpg", [[0, 0, 1, 1]], [1], image_path=str(tmp_path / "nope.jpg")),
     ]
@@ -166,6 +186,5 @@ def test_widerface_mini_converts_and_reads_back_the_same_boxes(shared, tmp_path)
         np.testing.assert_array_equal(record["attributes"]["blur"], expected["attributes"]["blur"])
         with open(expected["image_path"], "rb") as handle:
             assert record["image_bytes"] == handle.read()  # original JPEG bytes kept
-    parsed = list(tf.data.TFRecordDataset(sorted(map(str, tmp_path.glob("*.tfrecord")))).map(
-        parse_example))
+    parsed = list(tf.data.TFRecordDataset(sorted(map(str, tmp_path.glob("*.tfrecord")))).map(parse_example))
     assert sum(int(p["boxes"].shape[0]) for p in parsed) == 146

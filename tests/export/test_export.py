@@ -89,9 +89,12 @@ def test_verification_fails_loudly(tiny, tmp_path, monkeypatch):
 
 
 def test_compare_detections_tolerates_tie_order_only():
-    ref = {"boxes": np.array([[[0, 0, 10, 10], [20, 20, 30, 30], [0, 0, 0, 0]]], "float32"),
-           "scores": np.array([[0.8, 0.8, 0.0]], "float32"), "classes": np.array([[1, 1, 0]]),
-           "num_detections": np.array([2])}
+    ref = {
+        "boxes": np.array([[[0, 0, 10, 10], [20, 20, 30, 30], [0, 0, 0, 0]]], "float32"),
+        "scores": np.array([[0.8, 0.8, 0.0]], "float32"),
+        "classes": np.array([[1, 1, 0]]),
+        "num_detections": np.array([2]),
+    }
     swapped = {k: v[:, [1, 0, 2]] if v.ndim > 1 else v for k, v in ref.items()}
     assert compare_detections(ref, swapped)["ok"]
     moved = {**ref, "boxes": ref["boxes"] + np.array([0, 0, 0.6, 0], "float32")}
@@ -116,8 +119,10 @@ def test_quantized_tflite_reports_drift(tiny, tmp_path):
 def _op_dtypes(interpreter):
     """[(op name, input dtypes, output dtypes)] of the main subgraph (-1 inputs skipped)."""
     dtypes = {t["index"]: t["dtype"] for t in interpreter.get_tensor_details()}
-    return [(op["op_name"], [dtypes[i] for i in op["inputs"] if i >= 0], [dtypes[i] for i in op["outputs"]])
-            for op in interpreter._get_ops_details()]
+    return [
+        (op["op_name"], [dtypes[i] for i in op["inputs"] if i >= 0], [dtypes[i] for i in op["outputs"]])
+        for op in interpreter._get_ops_details()
+    ]
 
 
 @pytest.mark.slow
@@ -139,8 +144,10 @@ def test_int8_tflite_is_full_integer_network(tiny, tmp_path):
     n_conv = sum(type(layer).__name__ == "Conv2D" for layer in tiny.get_layer("tiny_ssd").layers)
     assert len(convs) == n_conv > 0
     # int8 activations in and out, int8 weights, int32 bias: every convolution
-    assert all(ins[:2] == [np.int8, np.int8] and ins[2:] == [np.int32] and outs == [np.int8]
-               for _, ins, outs in convs)
+    assert all(
+        ins[:2] == [np.int8, np.int8] and ins[2:] == [np.int32] and outs == [np.int8]
+        for _, ins, outs in convs
+    )
     assert int8_compute_ops(path.read_bytes()) == {"CONV_2D": n_conv}
     # activation ranges were calibrated: every int8 conv output has a real scale
     details = {t["index"]: t for t in interpreter.get_tensor_details()}
@@ -181,20 +188,30 @@ def test_dynamic_int8_keeps_float_activations(tiny, tmp_path):
 
 
 def test_int8_needs_representative_images(tiny, tmp_path):
-    from kssd_zoo.cli.main import build_parser
     from kssd.export.tflite import QUANTIZATIONS, export_tflite
+    from kssd_zoo.cli.main import build_parser
 
     with pytest.raises(ValueError, match="representative_images"):
         export_tflite(tiny, tmp_path / "x.tflite", quantization="int8")
     with pytest.raises(ValueError, match=r"representative_images\[1\].*uint8"):
-        export_tflite(tiny, tmp_path / "x.tflite", quantization="int8",
-                      representative_images=[np.zeros((8, 8, 3), np.uint8), np.zeros((8, 8, 3), np.float32)])
+        export_tflite(
+            tiny,
+            tmp_path / "x.tflite",
+            quantization="int8",
+            representative_images=[np.zeros((8, 8, 3), np.uint8), np.zeros((8, 8, 3), np.float32)],
+        )
     with pytest.raises(ValueError, match="dynamic_int8"):
         export_tflite(tiny, tmp_path / "x.tflite", quantization="int4")
     assert not (tmp_path / "x.tflite").exists()
-    args = build_parser().parse_args(["export", "tiny_ssd", "--format", "tflite", "--out", "x.tflite",
-                                      "--quantization", "dynamic_int8"])
-    assert args.quantization == "dynamic_int8" and set(QUANTIZATIONS) == {None, "float16", "int8", "dynamic_int8"}
+    args = build_parser().parse_args(
+        ["export", "tiny_ssd", "--format", "tflite", "--out", "x.tflite", "--quantization", "dynamic_int8"]
+    )
+    assert args.quantization == "dynamic_int8" and set(QUANTIZATIONS) == {
+        None,
+        "float16",
+        "int8",
+        "dynamic_int8",
+    }
 
 
 def test_cli_representative_images_are_read_and_checked(tmp_path, capsys):
@@ -215,14 +232,33 @@ def test_cli_representative_images_are_read_and_checked(tmp_path, capsys):
     assert len(read_images([str(folder)], 2, "--x")[0]) == 2
 
     out = str(tmp_path / "m.tflite")
-    assert main(["export", "tiny_ssd", "--format", "tflite", "--out", out,
-                 "--representative-images", str(folder)]) == 2
+    assert (
+        main(
+            ["export", "tiny_ssd", "--format", "tflite", "--out", out, "--representative-images", str(folder)]
+        )
+        == 2
+    )
     assert "only applies to --quantization int8" in capsys.readouterr().err
     empty = tmp_path / "empty"
     empty.mkdir()
     (empty / "bad.png").write_bytes(b"\x89PNG broken")
-    assert main(["export", "tiny_ssd", "--format", "tflite", "--out", out, "--quantization",
-                 "int8", "--representative-images", str(empty)]) == 2
+    assert (
+        main(
+            [
+                "export",
+                "tiny_ssd",
+                "--format",
+                "tflite",
+                "--out",
+                out,
+                "--quantization",
+                "int8",
+                "--representative-images",
+                str(empty),
+            ]
+        )
+        == 2
+    )
     assert "--representative-images: no readable image" in capsys.readouterr().err
 
 
@@ -233,7 +269,8 @@ def test_native_size_round_trip(fmt, tmp_path):
     size, so the artifact runs at several input sizes during verification."""
     from kssd.export.verify import sample_images
 
-    native = build_inference_model(kssd_zoo.tiny_ssd(compile=False), input_size=None,
-                                   score_threshold=0.2, max_detections=25)
+    native = build_inference_model(
+        kssd_zoo.tiny_ssd(compile=False), input_size=None, score_threshold=0.2, max_detections=25
+    )
     assert len({im.shape for im in sample_images()}) > 1
     _check(export(native, fmt, tmp_path / f"native{SUFFIX[fmt]}"), fmt)

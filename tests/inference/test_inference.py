@@ -74,8 +74,9 @@ def test_recover_boxes_clips_to_image():
 )
 def test_stub_network_boxes_in_original_pixels(resize, expected):
     # anchor 5 of a 4x4 grid (step 32, size 64): centre (48, 48) -> box 16..80 of 128
-    infer = build_inference_model(stub_model(), resize=resize, anchors=STUB_ANCHORS, score_threshold=0.5,
-                                  max_detections=3)
+    infer = build_inference_model(
+        stub_model(), resize=resize, anchors=STUB_ANCHORS, score_threshold=0.5, max_detections=3
+    )
     out = infer(np.zeros((1, 256, 512, 3), np.uint8))
     assert int(out["num_detections"][0]) == 1
     np.testing.assert_allclose(np.asarray(out["boxes"])[0, 0], expected, atol=1e-3)

@@ -1,9 +1,8 @@
 """AnchorBoxes: contract, equality with generate_anchors at several sizes and both styles."""
 
+import keras
 import numpy as np
 import pytest
-
-import keras
 
 from kssd.anchors import generate_anchors
 from kssd.layers import AnchorBoxes
@@ -51,7 +50,9 @@ def test_feature_map_size_is_read_from_the_tensor_not_recomputed():
     images, maps = _inputs(240, 320, [(29, 39), (15, 20), (8, 10), (4, 5)])
     out = np.asarray(AnchorBoxes(**FACE)(images, maps))
     expected = generate_anchors(
-        (240, 320), steps=FACE["steps"], min_sizes=FACE["min_sizes"],
+        (240, 320),
+        steps=FACE["steps"],
+        min_sizes=FACE["min_sizes"],
         feature_sizes=[(29, 39), (15, 20), (8, 10), (4, 5)],
     )
     # generate_anchors with both steps and feature_sizes: grid from the sizes, centres by step.
@@ -109,7 +110,9 @@ def test_in_graph_keras_ops_path_equals_generate_anchors(config, size, grids):
     grids = grids or _ceil_grids(*size, config["steps"])
     images, maps = _inputs(*size, grids)
     layer = AnchorBoxes(**config)
-    out = layer._dynamic_anchors(keras.ops.convert_to_tensor(images), [keras.ops.convert_to_tensor(m) for m in maps])
+    out = layer._dynamic_anchors(
+        keras.ops.convert_to_tensor(images), [keras.ops.convert_to_tensor(m) for m in maps]
+    )
     feature_sizes = None if "steps" in config else [g[0] for g in grids]
     expected = generate_anchors(size, feature_sizes=feature_sizes, **config)
     np.testing.assert_allclose(np.asarray(out), expected, atol=1e-6, rtol=0)
@@ -164,8 +167,9 @@ def test_grid_centres_with_steps_give_the_released_ultraface_priors():
     config = dict(FACE, centers="grid", clip=True)
     grids = _ceil_grids(240, 320, FACE["steps"])
     expected = generate_anchors((240, 320), feature_sizes=grids, min_sizes=FACE["min_sizes"], clip=True)
-    out = run_layer_contract(AnchorBoxes, config, _inputs(240, 320, grids), (4420, 4),
-                             expected_output=expected, atol=1e-6)
+    out = run_layer_contract(
+        AnchorBoxes, config, _inputs(240, 320, grids), (4420, 4), expected_output=expected, atol=1e-6
+    )
     step_centres = generate_anchors((240, 320), **FACE)
     assert np.abs(np.asarray(out) - step_centres).max() > 0.05
     with pytest.raises(ValueError, match="centers"):

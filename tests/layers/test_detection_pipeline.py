@@ -1,9 +1,8 @@
 """A small SSD-like functional model using all four kssd layers: runs and survives save/load."""
 
+import keras
 import numpy as np
 import pytest
-
-import keras
 
 from kssd.anchors import anchors_per_cell, generate_anchors
 from kssd.layers import NMS, AnchorBoxes, DecodeDetections, L2Normalization

@@ -13,10 +13,9 @@ which the harness builds them by keyword; their values are random (the harness d
 
 import inspect
 
+import keras
 import numpy as np
 import pytest
-
-import keras
 
 # keras.src is private Keras API (the harness has no public import path); this is the one
 # place kssd's tests use it.
@@ -132,8 +131,13 @@ class KerasLayerHarnessTest(KerasTestCase):
 
     def test_non_max_suppression_portable(self):
         self._run_nms(
-            {"score_threshold": 0.3, "iou_threshold": 0.5, "max_detections_per_class": 4,
-             "max_detections": 7, "implementation": "portable"},
+            {
+                "score_threshold": 0.3,
+                "iou_threshold": 0.5,
+                "max_detections_per_class": 4,
+                "max_detections": 7,
+                "implementation": "portable",
+            },
             7,
         )
 

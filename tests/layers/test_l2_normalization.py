@@ -1,9 +1,8 @@
 """L2Normalization: contract, values, channel axis, errors."""
 
+import keras
 import numpy as np
 import pytest
-
-import keras
 
 from kssd.layers import L2Normalization
 from kssd.testing import run_layer_contract

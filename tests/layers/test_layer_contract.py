@@ -1,9 +1,8 @@
 """The shared layer contract helper must catch broken layers (a contract that cannot fail is useless)."""
 
+import keras
 import numpy as np
 import pytest
-
-import keras
 
 from kssd.testing import assert_outputs_close, run_layer_contract
 
@@ -48,8 +47,9 @@ X = np.arange(6, dtype="float32").reshape(2, 3)
 
 
 def test_a_correct_layer_passes_and_returns_eager_outputs():
-    out = run_layer_contract(Scale, {"factor": 3.0}, X, (2, 3), package="kssd_contract_test",
-                             expected_output=X * 3)
+    out = run_layer_contract(
+        Scale, {"factor": 3.0}, X, (2, 3), package="kssd_contract_test", expected_output=X * 3
+    )
     np.testing.assert_array_equal(out, X * 3)
 
 

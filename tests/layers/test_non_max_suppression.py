@@ -2,12 +2,11 @@
 
 import functools
 
+import keras
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-import keras
 
 from kssd.layers import NMS, POSTPROCESS_DEFAULTS, NonMaxSuppression
 from kssd.testing import run_layer_contract
@@ -56,8 +55,8 @@ def assert_matches_reference(out, reference, max_detections, exact=False):
     from the inputs, so any difference is a different pick)."""
     out = {k: np.asarray(v) for k, v in out.items()}
     assert out["boxes"].shape[1:] == (max_detections, 4)
-    close = np.testing.assert_array_equal if exact else functools.partial(
-        np.testing.assert_allclose, rtol=1e-6
+    close = (
+        np.testing.assert_array_equal if exact else functools.partial(np.testing.assert_allclose, rtol=1e-6)
     )
     for b, kept in enumerate(reference):
         n = len(kept)
@@ -76,7 +75,9 @@ def random_case(seed, batch, num_anchors, num_classes, clustered=True):
     if clustered:
         centres = rng.uniform(0.2, 0.8, (batch, 3, 2))
         pick = rng.integers(0, 3, (batch, num_anchors))
-        xy = np.take_along_axis(centres, pick[..., None], axis=1) + rng.normal(0, 0.04, (batch, num_anchors, 2))
+        xy = np.take_along_axis(centres, pick[..., None], axis=1) + rng.normal(
+            0, 0.04, (batch, num_anchors, 2)
+        )
     else:
         xy = rng.uniform(0, 1, (batch, num_anchors, 2))
     wh = rng.uniform(0.05, 0.3, (batch, num_anchors, 2))
@@ -104,7 +105,12 @@ def test_alias_is_the_same_class():
 
 def test_contract():
     boxes, scores = random_case(0, batch=2, num_anchors=40, num_classes=2)
-    kwargs = {"score_threshold": 0.3, "iou_threshold": 0.5, "max_detections_per_class": 5, "max_detections": 8}
+    kwargs = {
+        "score_threshold": 0.3,
+        "iou_threshold": 0.5,
+        "max_detections_per_class": 5,
+        "max_detections": 8,
+    }
     out = run_layer_contract(
         NonMaxSuppression,
         kwargs,
@@ -149,7 +155,15 @@ def test_contract_tensorflow_implementation():
     clustered=st.booleans(),
 )
 def test_random_boxes_match_bruteforce_reference(
-    seed, batch, num_anchors, num_classes, score_threshold, iou_threshold, per_class, max_detections, clustered
+    seed,
+    batch,
+    num_anchors,
+    num_classes,
+    score_threshold,
+    iou_threshold,
+    per_class,
+    max_detections,
+    clustered,
 ):
     boxes, scores = random_case(seed, batch, num_anchors, num_classes, clustered)
     layer = NMS(
@@ -233,7 +247,9 @@ def test_nan_and_inf_scores_do_not_crash():
 
 def test_more_detections_than_slots_is_padded():
     # C * per_class (2) < max_detections (5): pad the rest.
-    out = _one([[0, 0, 1, 1], [2, 2, 3, 3]], [[0, 0.9], [0, 0.8]], max_detections_per_class=2, max_detections=5)
+    out = _one(
+        [[0, 0, 1, 1], [2, 2, 3, 3]], [[0, 0.9], [0, 0.8]], max_detections_per_class=2, max_detections=5
+    )
     assert out["boxes"].shape == (5, 4)
     assert out["num_detections"] == 2
 
@@ -268,7 +284,12 @@ def test_tensorflow_fast_path_equals_portable_path(seed):
     if seed == 5:
         scores[0, :5, 1] = np.nan
         scores[1, 3, 2] = np.inf
-    kwargs = {"score_threshold": 0.15, "iou_threshold": 0.4, "max_detections_per_class": 15, "max_detections": 25}
+    kwargs = {
+        "score_threshold": 0.15,
+        "iou_threshold": 0.4,
+        "max_detections_per_class": 15,
+        "max_detections": 25,
+    }
     portable = NMS(**kwargs)(boxes, scores)
     fast = NMS(implementation="tensorflow", **kwargs)(boxes, scores)
     for key in portable:
@@ -343,8 +364,9 @@ def test_quantized_scores_compiled_match_reference_tie_rule():
                 input_signature=[tf.TensorSpec((None, None, 4)), tf.TensorSpec((None, None, 5))],
             )(boxes, scores),
         ]
-        fast = NMS(score_threshold=0.25, max_detections_per_class=8, max_detections=20,
-                   implementation="tensorflow")
+        fast = NMS(
+            score_threshold=0.25, max_detections_per_class=8, max_detections=20, implementation="tensorflow"
+        )
         results.append(
             tf.function(
                 lambda b, s: fast(b, s),
@@ -372,11 +394,18 @@ def test_equal_scores_within_a_class_keep_the_lowest_anchor_first(implementation
     scores = [[0, 0.8], [0, 0.8], [0, 0.8], [0, 0.7]]
     out = _one(boxes, scores, iou_threshold=0.3, max_detections=4, implementation=implementation)
     assert out["num_detections"] == 3
-    np.testing.assert_array_equal(out["boxes"][:3], np.array([[5, 5, 6, 6], [0, 0, 1, 1],
-                                                              [1, 0, 2, 1]], "float32"))
+    np.testing.assert_array_equal(
+        out["boxes"][:3], np.array([[5, 5, 6, 6], [0, 0, 1, 1], [1, 0, 2, 1]], "float32")
+    )
     # The per-class limit cuts a tie: the lowest anchors of the tie survive.
-    out = _one(boxes, scores, iou_threshold=0.3, max_detections_per_class=1, max_detections=4,
-               implementation=implementation)
+    out = _one(
+        boxes,
+        scores,
+        iou_threshold=0.3,
+        max_detections_per_class=1,
+        max_detections=4,
+        implementation=implementation,
+    )
     assert out["num_detections"] == 1
     np.testing.assert_array_equal(out["boxes"][0], np.array([5, 5, 6, 6], "float32"))
 
@@ -451,7 +480,7 @@ def test_invalid_arguments_raise_value_error(kwargs, name):
 
 @pytest.mark.skipif(TF_BACKEND, reason="only meaningful under a non-TensorFlow backend")
 def test_tensorflow_implementation_needs_tensorflow_backend():
-    with pytest.raises(ValueError, match="`implementation=\"tensorflow\"` needs the TensorFlow backend"):
+    with pytest.raises(ValueError, match='`implementation="tensorflow"` needs the TensorFlow backend'):
         NMS(implementation="tensorflow")
 
 
@@ -460,7 +489,9 @@ def test_wrong_ranks_raise_value_error():
     layer = NMS()
     with pytest.raises(ValueError, match=r"`boxes` must have shape \(batch, num_anchors, 4\)"):
         layer(boxes[0], scores)
-    with pytest.raises(ValueError, match=r"`scores` must have shape \(batch, num_anchors, num_classes \+ 1\)"):
+    with pytest.raises(
+        ValueError, match=r"`scores` must have shape \(batch, num_anchors, num_classes \+ 1\)"
+    ):
         layer(boxes, scores[0])
     with pytest.raises(ValueError, match="`scores`"):
         layer(boxes, scores[..., :1])

@@ -28,7 +28,7 @@ class OneAnchor(keras.Model):
 
 
 def _nms_config(model):
-    layer = next(l for l in model.layers if isinstance(l, NonMaxSuppression))
+    layer = next(layer for layer in model.layers if isinstance(layer, NonMaxSuppression))
     return layer.get_config()
 
 
@@ -60,8 +60,7 @@ def test_inference_model_arguments_and_the_detector_override_the_defaults():
 
     class OwnsItsContract(OneAnchor):  # duck-typed detector attributes, as SSDDetector has
         anchor_config = ONE_ANCHOR
-        postprocess = {"max_detections": 9, "max_detections_per_class": None,
-                       "score_threshold": 0.2}
+        postprocess = {"max_detections": 9, "max_detections_per_class": None, "score_threshold": 0.2}
 
     config = _nms_config(build_inference_model(OwnsItsContract()))
     got = (config["max_detections"], config["max_detections_per_class"], config["score_threshold"])

@@ -102,8 +102,7 @@ def as_float(x):
         ([8, 8], 3, 1.0, 0, 0),  # more negatives wanted than exist: capped at all background
     ],
 )
-def test_matches_numpy_reference_on_random_cases(
-        positives, ratio, alpha, min_neg, ignored, compiled):
+def test_matches_numpy_reference_on_random_cases(positives, ratio, alpha, min_neg, ignored, compiled):
     rng = np.random.default_rng(sum(positives) * 7 + min_neg)
     y_true, y_pred = random_case(rng, positives, ignored=ignored)
     expected = reference_loss(y_true, y_pred, ratio, alpha, min_neg)
@@ -111,8 +110,7 @@ def test_matches_numpy_reference_on_random_cases(
     value = compiled(loss.__call__)(y_true, y_pred)
     np.testing.assert_allclose(as_float(value), expected, rtol=1e-5)
 
-    components = functools.partial(
-        ssd_loss_components, neg_pos_ratio=ratio, min_negatives=min_neg)
+    components = functools.partial(ssd_loss_components, neg_pos_ratio=ratio, min_negatives=min_neg)
     parts = compiled(components)(y_true, y_pred)
     loc, conf = reference_terms(y_true, y_pred, ratio, min_neg)
     np.testing.assert_allclose(as_float(parts["localization"]), loc, rtol=1e-5)
@@ -159,9 +157,7 @@ def test_one_positive_by_hand():
         1.625 + log2 + log4 + log2, rel=1e-6
     )
     # ratio 3 (default): all three background anchors.
-    assert as_float(SSDLoss()(y_true, y_pred)) == pytest.approx(
-        1.625 + log2 + log4 + log2 + log43, rel=1e-6
-    )
+    assert as_float(SSDLoss()(y_true, y_pred)) == pytest.approx(1.625 + log2 + log4 + log2 + log43, rel=1e-6)
     # alpha weights the localization term only; ratio 0 keeps no negatives.
     assert as_float(SSDLoss(neg_pos_ratio=0, alpha=2.0)(y_true, y_pred)) == pytest.approx(
         2 * 1.625 + log2, rel=1e-6
@@ -269,21 +265,32 @@ def test_get_config_is_exactly_the_constructor_arguments():
     loss = SSDLoss(neg_pos_ratio=2, alpha=0.5, min_negatives=3, reduction="sum", name="l")
     config = loss.get_config()
     assert config == {
-        "neg_pos_ratio": 2, "alpha": 0.5, "min_negatives": 3, "reduction": "sum", "name": "l",
+        "neg_pos_ratio": 2,
+        "alpha": 0.5,
+        "min_negatives": 3,
+        "reduction": "sum",
+        "name": "l",
     }
     assert SSDLoss.from_config(config).get_config() == config
     restored = keras.losses.deserialize(keras.losses.serialize(loss))
     assert isinstance(restored, SSDLoss) and restored.get_config() == config
     assert SSDLoss().get_config() == {
-        "neg_pos_ratio": 3.0, "alpha": 1.0, "min_negatives": 0,
-        "reduction": "sum_over_batch_size", "name": "ssd_loss",
+        "neg_pos_ratio": 3.0,
+        "alpha": 1.0,
+        "min_negatives": 0,
+        "reduction": "sum_over_batch_size",
+        "name": "ssd_loss",
     }
 
 
 @pytest.mark.parametrize(
     "kwargs, match",
-    [({"neg_pos_ratio": -1}, "neg_pos_ratio"), ({"alpha": -0.1}, "alpha"),
-     ({"min_negatives": 1.5}, "min_negatives"), ({"min_negatives": -1}, "min_negatives")],
+    [
+        ({"neg_pos_ratio": -1}, "neg_pos_ratio"),
+        ({"alpha": -0.1}, "alpha"),
+        ({"min_negatives": 1.5}, "min_negatives"),
+        ({"min_negatives": -1}, "min_negatives"),
+    ],
 )
 def test_bad_arguments_are_named(kwargs, match):
     with pytest.raises(ValueError, match=match):
@@ -347,7 +354,10 @@ def test_saved_model_reloads_after_only_import_kssd(tmp_path):
     )
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
     result = subprocess.run(
-        [sys.executable, "-c", script, str(path)], capture_output=True, text=True, env=env,
+        [sys.executable, "-c", script, str(path)],
+        capture_output=True,
+        text=True,
+        env=env,
         timeout=300,
     )
     assert result.returncode == 0, result.stderr[-2000:]
@@ -356,7 +366,10 @@ def test_saved_model_reloads_after_only_import_kssd(tmp_path):
     import json
 
     assert json.loads(config) == {
-        "alpha": 0.5, "min_negatives": 1, "name": "ssd_loss", "neg_pos_ratio": 2,
+        "alpha": 0.5,
+        "min_negatives": 1,
+        "name": "ssd_loss",
+        "neg_pos_ratio": 2,
         "reduction": "sum_over_batch_size",
     }
 

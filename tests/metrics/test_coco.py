@@ -18,21 +18,34 @@ def tiny_dataset():
         "images": [{"id": 1, "width": 200, "height": 200}, {"id": 7, "width": 200, "height": 200}],
         "categories": [{"id": 3, "name": "car"}, {"id": 18, "name": "dog"}],
         "annotations": [
-            {"id": 1, "image_id": 1, "category_id": 3, "bbox": [10, 10, 100, 80], "area": 8000,
-             "iscrowd": 0},
-            {"id": 2, "image_id": 1, "category_id": 18, "bbox": [120, 120, 40, 40], "area": 1600,
-             "iscrowd": 0},
-            {"id": 3, "image_id": 7, "category_id": 18, "bbox": [0, 0, 60, 60], "area": 3600,
-             "iscrowd": 0},
-            {"id": 4, "image_id": 7, "category_id": 3, "bbox": [100, 100, 90, 90], "area": 8100,
-             "iscrowd": 1},
+            {"id": 1, "image_id": 1, "category_id": 3, "bbox": [10, 10, 100, 80], "area": 8000, "iscrowd": 0},
+            {
+                "id": 2,
+                "image_id": 1,
+                "category_id": 18,
+                "bbox": [120, 120, 40, 40],
+                "area": 1600,
+                "iscrowd": 0,
+            },
+            {"id": 3, "image_id": 7, "category_id": 18, "bbox": [0, 0, 60, 60], "area": 3600, "iscrowd": 0},
+            {
+                "id": 4,
+                "image_id": 7,
+                "category_id": 3,
+                "bbox": [100, 100, 90, 90],
+                "area": 8100,
+                "iscrowd": 1,
+            },
         ],
     }
 
 
 def perfect_results(dataset):
-    return [{"image_id": a["image_id"], "category_id": a["category_id"], "bbox": list(a["bbox"]),
-             "score": 1.0} for a in dataset["annotations"] if not a.get("iscrowd", 0)]
+    return [
+        {"image_id": a["image_id"], "category_id": a["category_id"], "bbox": list(a["bbox"]), "score": 1.0}
+        for a in dataset["annotations"]
+        if not a.get("iscrowd", 0)
+    ]
 
 
 def test_tiny_dataset_values():
@@ -47,11 +60,13 @@ def test_tiny_dataset_values():
     assert coco_map(data, missing)["AP"] == pytest.approx((1.0 + 51 / 101) / 2)
     # a detection on the crowd region is ignored, not a false positive
     crowd_hit = perfect_results(data) + [
-        {"image_id": 7, "category_id": 3, "bbox": [110, 110, 40, 40], "score": 2.0}]
+        {"image_id": 7, "category_id": 3, "bbox": [110, 110, 40, 40], "score": 2.0}
+    ]
     assert coco_map(data, crowd_hit)["AP"] == pytest.approx(1.0)
     # ... while the same box on image 1 is a false positive ranked first for "car"
     false_hit = perfect_results(data) + [
-        {"image_id": 1, "category_id": 3, "bbox": [110, 110, 40, 40], "score": 2.0}]
+        {"image_id": 1, "category_id": 3, "bbox": [110, 110, 40, 40], "score": 2.0}
+    ]
     assert coco_map(data, false_hit)["AP"] < 1.0
     assert coco_map(data, [])["AP"] == 0.0
     assert coco_map(data, perfect_results(data), image_ids=[7])["AP"] == pytest.approx(1.0)
@@ -78,21 +93,25 @@ def test_missing_pycocotools_message(monkeypatch):
 
 
 def test_detections_to_coco_batched_and_padded():
-    det = {"boxes": np.array([[[10, 10, 110, 90], [120, 120, 160, 160], [0, 0, 0, 0]],
-                              [[0, 0, 60, 60], [0, 0, 0, 0], [0, 0, 0, 0]]], dtype=np.float32),
-           "scores": np.array([[0.9, 0.8, 0.0], [0.7, 0.0, 0.0]]),
-           "classes": np.array([[1.0, 2.0, 0.0], [2.0, 0.0, 0.0]]),
-           "num_detections": np.array([2, 1])}
+    det = {
+        "boxes": np.array(
+            [
+                [[10, 10, 110, 90], [120, 120, 160, 160], [0, 0, 0, 0]],
+                [[0, 0, 60, 60], [0, 0, 0, 0], [0, 0, 0, 0]],
+            ],
+            dtype=np.float32,
+        ),
+        "scores": np.array([[0.9, 0.8, 0.0], [0.7, 0.0, 0.0]]),
+        "classes": np.array([[1.0, 2.0, 0.0], [2.0, 0.0, 0.0]]),
+        "num_detections": np.array([2, 1]),
+    }
     mapping = coco_category_mapping(tiny_dataset())
     assert mapping == {1: 3, 2: 18}
     results = detections_to_coco(det, image_ids=[1, 7], category_ids=mapping)
     assert results == [
-        {"image_id": 1, "category_id": 3, "bbox": [10.0, 10.0, 100.0, 80.0],
-         "score": pytest.approx(0.9)},
-        {"image_id": 1, "category_id": 18, "bbox": [120.0, 120.0, 40.0, 40.0],
-         "score": pytest.approx(0.8)},
-        {"image_id": 7, "category_id": 18, "bbox": [0.0, 0.0, 60.0, 60.0],
-         "score": pytest.approx(0.7)},
+        {"image_id": 1, "category_id": 3, "bbox": [10.0, 10.0, 100.0, 80.0], "score": pytest.approx(0.9)},
+        {"image_id": 1, "category_id": 18, "bbox": [120.0, 120.0, 40.0, 40.0], "score": pytest.approx(0.8)},
+        {"image_id": 7, "category_id": 18, "bbox": [0.0, 0.0, 60.0, 60.0], "score": pytest.approx(0.7)},
     ]
     json.dumps(results)  # plain Python types
     assert coco_map(tiny_dataset(), results)["AP"] == pytest.approx(1.0)

@@ -14,23 +14,23 @@ def _gt(boxes, labels, difficult=None):
 
 
 def _det(boxes, labels, scores):
-    return {"boxes": np.asarray(boxes, dtype=float).reshape(-1, 4), "labels": labels,
-            "scores": scores}
+    return {"boxes": np.asarray(boxes, dtype=float).reshape(-1, 4), "labels": labels, "scores": scores}
 
 
 # ---------------------------------------------------------------- building blocks
+
 
 def test_pairwise_iou_hand_values():
     a = [[0, 0, 10, 10]]
     b = [[5, 0, 15, 10], [20, 20, 30, 30], [0, 0, 10, 10]]
     np.testing.assert_allclose(pairwise_iou(a, b), [[50 / 150, 0.0, 1.0]])
     # inclusive pixels: 11x11 boxes, overlap 6x11
-    np.testing.assert_allclose(pairwise_iou(a, b, inclusive_pixels=True),
-                               [[66 / (121 + 121 - 66), 0.0, 1.0]])
+    np.testing.assert_allclose(pairwise_iou(a, b, inclusive_pixels=True), [[66 / (121 + 121 - 66), 0.0, 1.0]])
     # touching boxes overlap by one pixel column only with inclusive pixels
     assert pairwise_iou([[0, 0, 9, 9]], [[9, 0, 18, 9]])[0, 0] == 0.0
-    assert pairwise_iou([[0, 0, 9, 9]], [[9, 0, 18, 9]], inclusive_pixels=True)[0, 0] == \
-        pytest.approx(10 / 190)
+    assert pairwise_iou([[0, 0, 9, 9]], [[9, 0, 18, 9]], inclusive_pixels=True)[0, 0] == pytest.approx(
+        10 / 190
+    )
     assert pairwise_iou(np.zeros((0, 4)), a).shape == (0, 1)
 
 
@@ -48,10 +48,13 @@ def test_average_precision_hand_values():
 
 # ---------------------------------------------------------------- matching rules
 
+
 def test_duplicates_are_false_positives_and_ranking_is_global():
     gt = {"a": _gt([[0, 0, 10, 10]], [1]), "b": _gt([[0, 0, 10, 10]], [1])}
-    det = {"a": _det([[0, 0, 10, 10], [0, 0, 10, 10]], [1, 1], [0.9, 0.8]),  # TP, duplicate
-           "b": _det([[0, 0, 10, 10]], [1], [0.7])}                          # TP
+    det = {
+        "a": _det([[0, 0, 10, 10], [0, 0, 10, 10]], [1, 1], [0.9, 0.8]),  # TP, duplicate
+        "b": _det([[0, 0, 10, 10]], [1], [0.7]),
+    }  # TP
     result = voc_map(gt, det)
     # ranking TP, FP, TP over 2 objects: rec .5,.5,1 prec 1,.5,2/3
     assert result["per_class"][1] == pytest.approx(0.5 + 0.5 * 2 / 3)
@@ -60,7 +63,8 @@ def test_duplicates_are_false_positives_and_ranking_is_global():
     np.testing.assert_allclose(result["recall"][1], [0.5, 0.5, 1.0])
     np.testing.assert_allclose(result["precision"][1], [1.0, 0.5, 2 / 3])
     assert result["per_class"][1] == pytest.approx(
-        average_precision(result["recall"][1], result["precision"][1]))
+        average_precision(result["recall"][1], result["precision"][1])
+    )
     assert voc_map(gt, det, method="11point")["mAP"] == pytest.approx((6 + 5 * 2 / 3) / 11)
 
 
@@ -103,8 +107,14 @@ def test_voc_and_greedy_matching_differ_as_documented():
 
 def test_labels_aliases_padding_and_numpy_keys():
     gt = {0: {"boxes": np.array([[0, 0, 10, 10]]), "classes": np.array([2])}}
-    det = {0: {"boxes": np.array([[0, 0, 10, 10], [0, 0, 0, 0]]), "classes": np.array([2, 0]),
-               "scores": np.array([0.9, 0.0]), "num_detections": np.array(1)}}
+    det = {
+        0: {
+            "boxes": np.array([[0, 0, 10, 10], [0, 0, 0, 0]]),
+            "classes": np.array([2, 0]),
+            "scores": np.array([0.9, 0.0]),
+            "num_detections": np.array(1),
+        }
+    }
     result = voc_map(gt, det)
     assert result["per_class"] == {2: 1.0}
     assert type(next(iter(result["per_class"]))) is int
@@ -112,10 +122,11 @@ def test_labels_aliases_padding_and_numpy_keys():
 
 
 def test_class_without_detections_scores_zero_and_empty_images():
-    gt = {"a": _gt([[0, 0, 10, 10]], [1]), "b": _gt([[0, 0, 10, 10]], [2]),
-          "c": _gt(np.zeros((0, 4)), [])}
-    det = {"a": _det([[0, 0, 10, 10]], [1], [0.9]),
-           "c": _det([[0, 0, 10, 10]], [1], [0.95])}  # FP on an empty image, ranked first
+    gt = {"a": _gt([[0, 0, 10, 10]], [1]), "b": _gt([[0, 0, 10, 10]], [2]), "c": _gt(np.zeros((0, 4)), [])}
+    det = {
+        "a": _det([[0, 0, 10, 10]], [1], [0.9]),
+        "c": _det([[0, 0, 10, 10]], [1], [0.95]),
+    }  # FP on an empty image, ranked first
     result = voc_map(gt, det)
     assert result["per_class"] == {1: 0.5, 2: 0.0}
     assert result["mAP"] == 0.25
@@ -138,6 +149,7 @@ def test_bad_inputs_are_reported():
 
 
 # ---------------------------------------------------------------- text folders
+
 
 def test_read_map_folder_formats_and_errors(tmp_path):
     gt_dir, det_dir = tmp_path / "gt", tmp_path / "det"
@@ -168,6 +180,7 @@ def test_read_map_folder_formats_and_errors(tmp_path):
 
 # ---------------------------------------------------------------- the reference figures
 
+
 @pytest.mark.shared
 def test_reproduces_reference_tool(shared):
     root = shared("data", "map_reference")
@@ -191,18 +204,28 @@ def test_reproduces_reference_tool(shared):
 def test_bounding_box_formats():
     gt = {"a": _gt([[10, 20, 50, 80]], [1])}
     xyxy = voc_map(gt, {"a": _det([[12, 20, 50, 80]], [1], [0.9])}, inclusive_pixels=False)
-    as_xywh = voc_map({"a": _gt([[10, 20, 40, 60]], [1])},
-                      {"a": _det([[12, 20, 38, 60]], [1], [0.9])},
-                      inclusive_pixels=False, bounding_box_format="xywh")
-    as_center = voc_map({"a": _gt([[30, 50, 40, 60]], [1])},
-                        {"a": _det([[31, 50, 38, 60]], [1], [0.9])},
-                        inclusive_pixels=False, bounding_box_format="center_xywh")
-    as_yxyx = voc_map({"a": _gt([[20, 10, 80, 50]], [1])},
-                      {"a": _det([[20, 12, 80, 50]], [1], [0.9])},
-                      inclusive_pixels=False, bounding_box_format="yxyx")
+    as_xywh = voc_map(
+        {"a": _gt([[10, 20, 40, 60]], [1])},
+        {"a": _det([[12, 20, 38, 60]], [1], [0.9])},
+        inclusive_pixels=False,
+        bounding_box_format="xywh",
+    )
+    as_center = voc_map(
+        {"a": _gt([[30, 50, 40, 60]], [1])},
+        {"a": _det([[31, 50, 38, 60]], [1], [0.9])},
+        inclusive_pixels=False,
+        bounding_box_format="center_xywh",
+    )
+    as_yxyx = voc_map(
+        {"a": _gt([[20, 10, 80, 50]], [1])},
+        {"a": _det([[20, 12, 80, 50]], [1], [0.9])},
+        inclusive_pixels=False,
+        bounding_box_format="yxyx",
+    )
     assert xyxy["mAP"] == as_xywh["mAP"] == as_center["mAP"] == as_yxyx["mAP"] == 1.0
     # the conversions themselves (IoU cannot tell yxyx from xyxy)
     from kssd.metrics.voc import _to_xyxy
+
     box = np.array([[10.0, 20.0, 50.0, 80.0]])
     np.testing.assert_array_equal(_to_xyxy(box, "yxyx"), [[20, 10, 80, 50]])
     np.testing.assert_array_equal(_to_xyxy(box, "xywh"), [[10, 20, 60, 100]])

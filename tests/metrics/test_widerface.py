@@ -27,13 +27,20 @@ def write_fake_gt(folder, events):
     folder.mkdir(parents=True, exist_ok=True)
     names = list(events)
     file_list = _cells([_cells(list(events[e])) for e in names])
-    boxes = _cells([_cells([np.asarray(b, dtype=np.int32).reshape(-1, 4)
-                            for b, _ in events[e].values()]) for e in names])
+    boxes = _cells(
+        [_cells([np.asarray(b, dtype=np.int32).reshape(-1, 4) for b, _ in events[e].values()]) for e in names]
+    )
     common = {"event_list": _cells(names), "file_list": file_list, "face_bbx_list": boxes}
     scipy_io.savemat(folder / "wider_face_val.mat", common)
     for setting in SETTINGS:
-        keep = _cells([_cells([np.asarray(k[setting], dtype=np.float64).reshape(-1, 1)
-                               for _, k in events[e].values()]) for e in names])
+        keep = _cells(
+            [
+                _cells(
+                    [np.asarray(k[setting], dtype=np.float64).reshape(-1, 1) for _, k in events[e].values()]
+                )
+                for e in names
+            ]
+        )
         scipy_io.savemat(folder / f"wider_{setting}_val.mat", dict(common, gt_list=keep))
     return folder
 
@@ -71,8 +78,7 @@ def reference_widerface(predictions, gt, setting, iou_threshold=0.5, thresh_num=
                 iw = min(px2, gx2) - max(px1, gx) + 1
                 ih = min(py2, gy2) - max(py1, gy) + 1
                 if iw > 0 and ih > 0:
-                    union = ((px2 - px1 + 1) * (py2 - py1 + 1) + (gx2 - gx + 1) * (gy2 - gy + 1)
-                             - iw * ih)
+                    union = (px2 - px1 + 1) * (py2 - py1 + 1) + (gx2 - gx + 1) * (gy2 - gy + 1) - iw * ih
                     overlaps.append(iw * ih / union)
                 else:
                     overlaps.append(0.0)
@@ -104,6 +110,7 @@ def reference_widerface(predictions, gt, setting, iou_threshold=0.5, thresh_num=
 
 # ---------------------------------------------------------------- synthetic ground truth
 
+
 @pytest.fixture
 def tiny_gt(tmp_path):
     faces = [[0, 0, 20, 20], [40, 0, 20, 20], [80, 0, 20, 20], [120, 0, 20, 20]]
@@ -113,8 +120,7 @@ def tiny_gt(tmp_path):
             "p2": ([[10, 10, 30, 30]], {"easy": [], "medium": [1], "hard": [1]}),
         },
         "1--Handshaking": {
-            "h1": ([[5, 5, 50, 60], [100, 100, 8, 8]],
-                   {"easy": [1], "medium": [1], "hard": [1, 2]}),
+            "h1": ([[5, 5, 50, 60], [100, 100, 8, 8]], {"easy": [1], "medium": [1], "hard": [1, 2]}),
         },
     }
     return write_fake_gt(tmp_path / "gt", events)
@@ -131,8 +137,9 @@ def test_loader_reads_nested_cells(tiny_gt):
 
 def test_hand_computed_case(tiny_gt):
     # p1: exact boxes for faces 1 and 3 plus one false positive; scores normalise to 1, .5, 0.
-    preds = {"0--Parade/p1.jpg": np.array([[0, 0, 20, 20, 0.9], [80, 0, 20, 20, 0.8],
-                                           [300, 300, 10, 10, 0.7]])}
+    preds = {
+        "0--Parade/p1.jpg": np.array([[0, 0, 20, 20, 0.9], [80, 0, 20, 20, 0.8], [300, 300, 10, 10, 0.7]])
+    }
     with pytest.warns(UserWarning, match="2 of 3 evaluated images have no predictions"):
         ap = evaluate_widerface(preds, tiny_gt)
     # easy: faces {1,2} of p1 + face 1 of h1 = 3 faces; face 3 ignored; TP then FP -> 1/3
@@ -204,18 +211,21 @@ def test_bad_keys_are_named(tiny_gt):
     with pytest.raises(ValueError, match="9--X/y"):
         evaluate_widerface({}, tiny_gt, images=["9--X/y.jpg"])
     with pytest.raises(ValueError, match=r"\(N, 5\)"):
-        evaluate_widerface({"0--Parade/p1.jpg": np.zeros((2, 4))}, tiny_gt,
-                           images=["0--Parade/p1"])
+        evaluate_widerface({"0--Parade/p1.jpg": np.zeros((2, 4))}, tiny_gt, images=["0--Parade/p1"])
     with pytest.raises(FileNotFoundError, match="wider_face_val.mat"):
         evaluate_widerface({}, tiny_gt / "missing")
 
 
 def test_text_files_round_trip(tmp_path, tiny_gt):
-    preds = {"0--Parade/p1.jpg": np.array([[0, 0, 20, 20, 0.9], [80, 0, 20, 20, 0.25]]),
-             "1--Handshaking/h1.jpg": np.zeros((0, 5))}
+    preds = {
+        "0--Parade/p1.jpg": np.array([[0, 0, 20, 20, 0.9], [80, 0, 20, 20, 0.25]]),
+        "1--Handshaking/h1.jpg": np.zeros((0, 5)),
+    }
     paths = write_widerface_predictions(preds, tmp_path / "out")
     assert sorted(p.relative_to(tmp_path / "out").as_posix() for p in paths) == [
-        "0--Parade/p1.txt", "1--Handshaking/h1.txt"]
+        "0--Parade/p1.txt",
+        "1--Handshaking/h1.txt",
+    ]
     lines = (tmp_path / "out" / "0--Parade" / "p1.txt").read_text().splitlines()
     assert lines[:2] == ["p1", "2"]
     assert [float(v) for v in lines[3].split()] == [80, 0, 20, 20, 0.25]
@@ -226,7 +236,6 @@ def test_text_files_round_trip(tmp_path, tiny_gt):
     (tmp_path / "out" / "0--Parade" / "p1.txt").write_text("p1\n3\n1 2 3 4 0.5\n")
     with pytest.raises(ValueError, match="count line says 3"):
         read_widerface_predictions(tmp_path / "out")
-
 
 
 def _file_rows(path):
@@ -254,8 +263,16 @@ def _random_predictions(rng, gt, jitter=3.0):
 
 def test_written_files_are_sorted_by_descending_score(tmp_path):
     # Unsorted input with ties: the file holds the rows by descending score, ties in given order.
-    pred = np.array([[1, 0, 5, 5, 0.2], [2, 0, 5, 5, 0.9], [3, 0, 5, 5, 0.5],
-                     [4, 0, 5, 5, 0.9], [5, 0, 5, 5, 0.05], [6, 0, 5, 5, 0.5]])
+    pred = np.array(
+        [
+            [1, 0, 5, 5, 0.2],
+            [2, 0, 5, 5, 0.9],
+            [3, 0, 5, 5, 0.5],
+            [4, 0, 5, 5, 0.9],
+            [5, 0, 5, 5, 0.05],
+            [6, 0, 5, 5, 0.5],
+        ]
+    )
     (path,) = write_widerface_predictions({"0--Parade/p1.jpg": pred}, tmp_path)
     rows = _file_rows(path)
     assert rows[:, 0].tolist() == [2, 4, 3, 6, 1, 5]
@@ -263,10 +280,13 @@ def test_written_files_are_sorted_by_descending_score(tmp_path):
     np.testing.assert_array_equal(read_widerface_predictions(tmp_path)["0--Parade/p1.jpg"], rows)
 
     rng = np.random.default_rng(7)
-    preds = {f"{e}--Event/img{i}.jpg": np.c_[rng.uniform(0, 200, (n, 4)),
-                                             rng.choice([0.1, 0.3, 0.7], n) if i % 2
-                                             else rng.uniform(-2, 5, n)]
-             for e in range(2) for i, n in enumerate([0, 1, 7, 40])}
+    preds = {
+        f"{e}--Event/img{i}.jpg": np.c_[
+            rng.uniform(0, 200, (n, 4)), rng.choice([0.1, 0.3, 0.7], n) if i % 2 else rng.uniform(-2, 5, n)
+        ]
+        for e in range(2)
+        for i, n in enumerate([0, 1, 7, 40])
+    }
     write_widerface_predictions(preds, tmp_path / "many")
     files = {key: _file_rows(tmp_path / "many" / key.replace(".jpg", ".txt")) for key in preds}
     scores = np.concatenate([rows[:, 4] for rows in files.values()])
@@ -287,14 +307,20 @@ def test_written_files_are_sorted_by_descending_score(tmp_path):
 def test_written_values_read_back_bit_identical(tmp_path):
     rng = np.random.default_rng(11)
     values = np.c_[rng.uniform(-50, 4000, (200, 4)), rng.uniform(0, 1, 200)]
-    values[:5] = [[1e-300, 5e-324, 1.0 / 3, 2 ** 52 + 1, 1e-12],
-                  [-0.0, 0.1 + 0.2, 1e16, 123456789.123456789, 0.999999999999],
-                  [np.nextafter(1.0, 0.0), np.nextafter(1.0, 2.0), 2.5, 1e308, 1e-7],
-                  [3.0, 4.0, 5.0, 6.0, 0.0], [7.0, 8.0, 9.0, 10.0, 1.0]]
+    values[:5] = [
+        [1e-300, 5e-324, 1.0 / 3, 2**52 + 1, 1e-12],
+        [-0.0, 0.1 + 0.2, 1e16, 123456789.123456789, 0.999999999999],
+        [np.nextafter(1.0, 0.0), np.nextafter(1.0, 2.0), 2.5, 1e308, 1e-7],
+        [3.0, 4.0, 5.0, 6.0, 0.0],
+        [7.0, 8.0, 9.0, 10.0, 1.0],
+    ]
     as_float32 = values[5:].astype(np.float32)  # the extremes above overflow float32
     as_float32[0] = [np.float32(0.1), np.finfo(np.float32).tiny / 8, 1 / 3, 16777217, 0.9]
-    preds = {"0--Parade/f64.jpg": values, "0--Parade/f32.jpg": as_float32,
-             "1--Handshaking/empty.jpg": np.zeros((0, 5), np.float32)}
+    preds = {
+        "0--Parade/f64.jpg": values,
+        "0--Parade/f32.jpg": as_float32,
+        "1--Handshaking/empty.jpg": np.zeros((0, 5), np.float32),
+    }
     write_widerface_predictions(preds, tmp_path)
     back = read_widerface_predictions(tmp_path)
     assert sorted(back) == sorted(preds)
@@ -305,8 +331,9 @@ def test_written_values_read_back_bit_identical(tmp_path):
         assert back[key].dtype == np.float64 and back[key].shape == expected.shape
         np.testing.assert_array_equal(back[key].view(np.uint64), expected.view(np.uint64))
     sorted32 = as_float32[np.argsort(-as_float32[:, 4], kind="stable")]
-    np.testing.assert_array_equal(back["0--Parade/f32.jpg"].astype(np.float32).view(np.uint32),
-                                  sorted32.view(np.uint32))
+    np.testing.assert_array_equal(
+        back["0--Parade/f32.jpg"].astype(np.float32).view(np.uint32), sorted32.view(np.uint32)
+    )
 
 
 def test_written_files_give_the_same_ap(tmp_path):
@@ -319,8 +346,7 @@ def test_written_files_give_the_same_ap(tmp_path):
             boxes = np.c_[rng.integers(0, 300, (n, 2)), rng.integers(4, 60, (n, 2))]
             hard = np.arange(1, n + 1)
             medium, easy = hard[: max(1, n // 2)], hard[: n // 3]
-            events[f"{e}--Event"][f"img{i}"] = (
-                boxes, {"easy": easy, "medium": medium, "hard": hard})
+            events[f"{e}--Event"][f"img{i}"] = (boxes, {"easy": easy, "medium": medium, "hard": hard})
     folder = write_fake_gt(tmp_path / "gt", events)
     gt = load_widerface_ground_truth(folder)
     preds = _random_predictions(rng, gt)
@@ -331,8 +357,7 @@ def test_written_files_give_the_same_ap(tmp_path):
     assert evaluate_widerface(back, gt) == direct  # exactly, not approximately
     assert 0.0 < direct["hard"] < 1.0
     for setting in SETTINGS:
-        assert reference_widerface(back, gt, setting) == pytest.approx(direct[setting],
-                                                                       abs=1e-12)
+        assert reference_widerface(back, gt, setting) == pytest.approx(direct[setting], abs=1e-12)
 
 
 def test_writer_replaces_files_atomically(tmp_path, monkeypatch):
@@ -361,13 +386,15 @@ def test_writer_checks_everything_before_writing(tmp_path):
         write_widerface_predictions({"0--Parade/p1.jpg": good, "0--Parade/p1": good}, tmp_path)
     with pytest.raises(ValueError, match="NaN"):
         write_widerface_predictions(
-            {"0--Parade/p1.jpg": good, "0--Parade/p2.jpg": [[0, 0, 1, 1, np.nan]]}, tmp_path)
+            {"0--Parade/p1.jpg": good, "0--Parade/p2.jpg": [[0, 0, 1, 1, np.nan]]}, tmp_path
+        )
     with pytest.raises(ValueError, match="event/name"):
         write_widerface_predictions({"0--Parade/p1.jpg": good, "p2.jpg": good}, tmp_path)
     assert list(tmp_path.iterdir()) == []
 
 
 # ---------------------------------------------------------------- the official val files
+
 
 @pytest.fixture
 def val_gt_dir(shared):
@@ -382,8 +409,7 @@ def test_official_val_counts(val_gt_dir):
     assert sum(len(e["boxes"]) for e in gt.values()) == 39708
     counts = {s: sum(len(e[s]) for e in gt.values()) for s in SETTINGS}
     assert counts == {"easy": 7211, "medium": 13319, "hard": 31958}
-    np.testing.assert_array_equal(gt["0--Parade/0_Parade_marchingband_1_465"]["boxes"][0],
-                                  [345, 211, 4, 4])
+    np.testing.assert_array_equal(gt["0--Parade/0_Parade_marchingband_1_465"]["boxes"][0], [345, 211, 4, 4])
 
 
 @pytest.mark.shared

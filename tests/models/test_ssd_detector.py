@@ -20,10 +20,14 @@ def make_detector(**kwargs):
     x = keras.layers.Conv2D(2 * (4 + 3), 3, padding="same", name="head")(x)  # 2 boxes / cell
     y_pred = keras.layers.Reshape((-1, 4 + 3), name="predictions")(x)
     kwargs.setdefault("prediction_decoder", NMS(score_threshold=0.05, max_detections=8))
-    return SSDDetector(keras.Model(images, y_pred, name="toy_ssd"),
-                       AnchorBoxes(steps=[8], min_sizes=[[8, 16]]), num_classes=2,
-                       class_names=["a", "b"], normalization={"scale": 1 / 255.0, "offset": 0.0},
-                       **kwargs)
+    return SSDDetector(
+        keras.Model(images, y_pred, name="toy_ssd"),
+        AnchorBoxes(steps=[8], min_sizes=[[8, 16]]),
+        num_classes=2,
+        class_names=["a", "b"],
+        normalization={"scale": 1 / 255.0, "offset": 0.0},
+        **kwargs,
+    )
 
 
 def test_the_detector_owns_its_contract():
@@ -32,12 +36,14 @@ def test_the_detector_owns_its_contract():
     assert model.input_size == (SIZE, SIZE) and model.dynamic is False
     assert (model.num_classes, model.class_names) == (2, ["a", "b"])
     assert (model.match_threshold, model.matching, model.negative_threshold) == (0.5, "forced", 0.3)
-    assert model.postprocess == {"score_threshold": 0.05, "iou_threshold": 0.45,
-                                 "max_detections": 8, "max_detections_per_class": None}
-    assert model.anchor_config == {"steps": [8], "min_sizes": [[8, 16]], "extra_box": True,
-                                   "clip": False}
-    assert [layer.name for layer in model.layers][1:] == ["normalization", "stem", "head",
-                                                          "predictions"]
+    assert model.postprocess == {
+        "score_threshold": 0.05,
+        "iou_threshold": 0.45,
+        "max_detections": 8,
+        "max_detections_per_class": None,
+    }
+    assert model.anchor_config == {"steps": [8], "min_sizes": [[8, 16]], "extra_box": True, "clip": False}
+    assert [layer.name for layer in model.layers][1:] == ["normalization", "stem", "head", "predictions"]
     with pytest.raises(ValueError, match=r"built for input \(32, 32\)"):
         model.anchors_for((64, 64))
 
@@ -55,10 +61,10 @@ def test_predict_decodes_to_pixel_boxes_and_raw_predict_gives_y_pred():
 
     decoded = DecodeDetections()(y_pred, model.anchors)
     expected = NMS(score_threshold=0.05, max_detections=8)(decoded["boxes"], decoded["scores"])
-    np.testing.assert_allclose(out["boxes"], keras.ops.convert_to_numpy(expected["boxes"]) * SIZE,
-                               atol=1e-3)
-    np.testing.assert_array_equal(out["num_detections"],
-                                  keras.ops.convert_to_numpy(expected["num_detections"]))
+    np.testing.assert_allclose(out["boxes"], keras.ops.convert_to_numpy(expected["boxes"]) * SIZE, atol=1e-3)
+    np.testing.assert_array_equal(
+        out["num_detections"], keras.ops.convert_to_numpy(expected["num_detections"])
+    )
     assert out["num_detections"].min() > 0  # something was compared
 
 
@@ -101,8 +107,7 @@ def test_bad_arguments_name_the_argument():
     with pytest.raises(ValueError, match="`num_classes`"):
         SSDDetector(net, AnchorBoxes(steps=[8], min_sizes=[[8, 16]]), num_classes=0)
     with pytest.raises(ValueError, match="`matching`"):
-        SSDDetector(net, AnchorBoxes(steps=[8], min_sizes=[[8, 16]]), num_classes=2,
-                    matching="optimal")
+        SSDDetector(net, AnchorBoxes(steps=[8], min_sizes=[[8, 16]]), num_classes=2, matching="optimal")
 
 
 def test_inference_graph_reads_the_detector_not_a_spec():

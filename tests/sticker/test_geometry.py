@@ -10,7 +10,13 @@ import pytest
 from kssd_zoo.sticker.assets import Sticker, list_stickers, load_sticker, read_rgba
 from kssd_zoo.sticker.compositing import alpha_blend, composite, premultiply, transform_sticker
 from kssd_zoo.sticker.placement import (
-    FaceFrame, Placement, frame_from_box, frame_from_landmarks, place_sticker, roll_angle)
+    FaceFrame,
+    Placement,
+    frame_from_box,
+    frame_from_landmarks,
+    place_sticker,
+    roll_angle,
+)
 
 
 def _landmarks68(left_eye, right_eye, jaw_left, jaw_right, nose):
@@ -79,8 +85,16 @@ def test_alpha_blend_hand_values():
     expected = [round(255 * a + (1 - a) * 100), round((1 - a) * 200), round((1 - a) * 50)]
     assert out[0, 0].tolist() == expected
     # Fully transparent leaves the background, fully opaque replaces it.
-    assert alpha_blend(bg, premultiply(np.array([[[9, 9, 9, 0]]], np.uint8)), 0, 0)[0, 0].tolist() == [100, 200, 50]
-    assert alpha_blend(bg, premultiply(np.array([[[9, 8, 7, 255]]], np.uint8)), 0, 0)[0, 0].tolist() == [9, 8, 7]
+    assert alpha_blend(bg, premultiply(np.array([[[9, 9, 9, 0]]], np.uint8)), 0, 0)[0, 0].tolist() == [
+        100,
+        200,
+        50,
+    ]
+    assert alpha_blend(bg, premultiply(np.array([[[9, 8, 7, 255]]], np.uint8)), 0, 0)[0, 0].tolist() == [
+        9,
+        8,
+        7,
+    ]
 
 
 def test_no_dark_halo_when_scaling_and_rotating():
@@ -132,7 +146,9 @@ def test_transform_places_the_reference_point():
     rgba2[20, 35] = 255
     patch, x0, y0 = transform_sticker(premultiply(rgba2), (20.5, 20.5), (50.0, 60.0), 1.0, 90.0)
     ys, xs = np.nonzero(patch[..., 3] > 0.2)
-    assert np.mean(ys) + y0 == pytest.approx(60 + 15, abs=1.0) and np.mean(xs) + x0 == pytest.approx(50, abs=1.0)
+    assert np.mean(ys) + y0 == pytest.approx(60 + 15, abs=1.0) and np.mean(xs) + x0 == pytest.approx(
+        50, abs=1.0
+    )
 
 
 def test_builtin_stickers_have_alpha_and_metadata():

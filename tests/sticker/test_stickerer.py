@@ -33,12 +33,21 @@ def _patch_box(stickerer, placement, shape):
     """Image rectangle covered by a placed sticker's transformed patch (clipped)."""
     from kssd_zoo.sticker.compositing import transform_sticker
 
-    patch, x0, y0 = transform_sticker(stickerer._premultiplied, stickerer.sticker.reference_px,
-                                      placement["centre"], placement["scale"], placement["angle"])
+    patch, x0, y0 = transform_sticker(
+        stickerer._premultiplied,
+        stickerer.sticker.reference_px,
+        placement["centre"],
+        placement["scale"],
+        placement["angle"],
+    )
     visible = patch[..., 3] > 0
     ys, xs = np.nonzero(visible)
-    return (max(x0 + xs.min(), 0), max(y0 + ys.min(), 0), min(x0 + xs.max() + 1, shape[1]),
-            min(y0 + ys.max() + 1, shape[0]))
+    return (
+        max(x0 + xs.min(), 0),
+        max(y0 + ys.min(), 0),
+        min(x0 + xs.max() + 1, shape[1]),
+        min(y0 + ys.max() + 1, shape[0]),
+    )
 
 
 def _check_changes(image, out, faces, stickerer):
@@ -113,8 +122,13 @@ def test_api_function_and_missing_landmark_model(monkeypatch):
 
     monkeypatch.setattr(landmarks_module, "find_predictor_file", lambda kind="68": None)
     with pytest.warns(UserWarning, match="landmark model was not found"):
-        out, faces = kssd_zoo.sticker(skimage_data.astronaut(), sticker="cat_whiskers", weights=_weights(),
-                                      landmarks="68", min_landmark_size=30)
+        out, faces = kssd_zoo.sticker(
+            skimage_data.astronaut(),
+            sticker="cat_whiskers",
+            weights=_weights(),
+            landmarks="68",
+            min_landmark_size=30,
+        )
     assert len(faces) == 1 and faces[0]["landmarks"] is False
     assert faces[0]["placement"]["source"] == "box" and faces[0]["placement"]["angle"] == 0.0
     assert out.shape == (512, 512, 3) and out.dtype == np.uint8
@@ -149,7 +163,10 @@ def test_multiclass_model_needs_a_class():
 
 def _fixed_box_detector(image):
     h, w = image.shape[:2]
-    return {"boxes": np.array([[w * 0.3, h * 0.3, w * 0.7, h * 0.8]], np.float32), "scores": np.ones(1, np.float32)}
+    return {
+        "boxes": np.array([[w * 0.3, h * 0.3, w * 0.7, h * 0.8]], np.float32),
+        "scores": np.ones(1, np.float32),
+    }
 
 
 def test_video_round_trip(tmp_path):
@@ -164,7 +181,9 @@ def test_video_round_trip(tmp_path):
         writer.write(np.full((96, 160, 3), 40 + 10 * k, np.uint8))
     writer.release()
     st = Stickerer(detector=_fixed_box_detector, sticker="sunglasses", landmarks="none")
-    result = run_batch(st, [source], tmp_path / "out", report=tmp_path / "r.json", progress=False, verbose=False)
+    result = run_batch(
+        st, [source], tmp_path / "out", report=tmp_path / "r.json", progress=False, verbose=False
+    )
     item = result["items"][0]
     props = video_properties(item["output"])
     assert (props["frames"], props["width"], props["height"]) == (10, 160, 96)
@@ -201,8 +220,19 @@ def test_cli_images_folders_report_suffix_and_bad_files(tmp_path, capsys):
     cv2.imwrite(str(folder / "astro.png"), cv2.cvtColor(skimage_data.astronaut(), cv2.COLOR_RGB2BGR))
     (folder / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
     out = tmp_path / "out"
-    args = ["sticker", str(tmp_path / "photos"), "--out", str(out), "--weights", _weights(),
-            "--sticker", "party_hat", "--report", str(tmp_path / "report.json"), "--no-progress"]
+    args = [
+        "sticker",
+        str(tmp_path / "photos"),
+        "--out",
+        str(out),
+        "--weights",
+        _weights(),
+        "--sticker",
+        "party_hat",
+        "--report",
+        str(tmp_path / "report.json"),
+        "--no-progress",
+    ]
     assert main(args) == 0
     report = json.loads((tmp_path / "report.json").read_text())
     assert report["summary"]["written"] == 1 and report["summary"]["faces"] == 1

@@ -90,8 +90,8 @@ def test_face_ssd_computes_the_seed_function_with_copied_weights():
     # order except the branch block, whose path-b conv we create last) and compare outputs.
     ref = seed_reference()
     ours = kssd_zoo.face_ssd(compile=False)
-    ref_w = [l for l in ref.layers if l.weights]
-    our_w = [l for l in ours.layers if l.weights and l.name != "normalization"]
+    ref_w = [layer for layer in ref.layers if layer.weights]
+    our_w = [layer for layer in ours.layers if layer.weights and layer.name != "normalization"]
     by_shape = collections.defaultdict(list)
     for layer in our_w:
         by_shape[(type(layer).__name__, tuple(tuple(w.shape) for w in layer.weights))].append(layer)

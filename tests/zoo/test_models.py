@@ -48,8 +48,14 @@ def test_builds_and_forward(name, built):
 def test_anchor_counts_by_hand(built):
     # face: (30*40*3 + 15*20*2 + 8*10*2 + 4*5*3); SSD300: 38^2*4 + 19^2*6 + 10^2*6 + 5^2*6 + 3^2*4 + 4
     assert 30 * 40 * 3 + 15 * 20 * 2 + 8 * 10 * 2 + 4 * 5 * 3 == 4420 == len(built("face_ssd").anchors)
-    assert 38**2 * 4 + 19**2 * 6 + 10**2 * 6 + 5**2 * 6 + 9 * 4 + 4 == 8732 == len(built("vgg16_ssd300").anchors)
-    assert 28**2 * 4 + 14**2 * 6 + 7**2 * 6 + 4**2 * 6 + 2**2 * 4 + 4 == 4722 == len(built("mobilenetv2_ssd").anchors)
+    assert (
+        38**2 * 4 + 19**2 * 6 + 10**2 * 6 + 5**2 * 6 + 9 * 4 + 4 == 8732 == len(built("vgg16_ssd300").anchors)
+    )
+    assert (
+        28**2 * 4 + 14**2 * 6 + 7**2 * 6 + 4**2 * 6 + 2**2 * 4 + 4
+        == 4722
+        == len(built("mobilenetv2_ssd").anchors)
+    )
     assert 16**2 * 4 + 8**2 * 4 + 4**2 * 4 == 1344 == len(built("tiny_ssd").anchors)
     assert built("vgg16_ssd300").feature_shapes == [(38, 38), (19, 19), (10, 10), (5, 5), (3, 3), (1, 1)]
     assert built("mobilenetv2_ssd").feature_shapes == [(28, 28), (14, 14), (7, 7), (4, 4), (2, 2), (1, 1)]
@@ -161,8 +167,7 @@ def test_predict_returns_detections_and_raw_predict_y_pred(name):
     from kssd.models import SSDDetector
 
     # a threshold of 0 so that the random network's boxes are compared, not zero padding
-    model = kssd_zoo.build(name, compile=False, postprocess={"score_threshold": 0.0,
-                                                              "max_detections": 50})
+    model = kssd_zoo.build(name, compile=False, postprocess={"score_threshold": 0.0, "max_detections": 50})
     assert isinstance(model, SSDDetector)
     x = images(model.input_size, batch=2, seed=5)
     y_pred = model.raw_predict(x, verbose=0)

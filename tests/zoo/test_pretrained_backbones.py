@@ -61,8 +61,14 @@ def test_mobilenetv2_transfer_maps_by_name_and_matches_features():
     for layer in source.layers:  # non-trivial BN statistics so a wrong mapping shows
         if isinstance(layer, keras.layers.BatchNormalization):
             g, b, m, v = layer.get_weights()
-            layer.set_weights([g + rng.normal(0, 0.1, g.shape), b + rng.normal(0, 0.1, b.shape),
-                               rng.normal(0, 0.1, m.shape), 1 + rng.uniform(0, 0.5, v.shape)])
+            layer.set_weights(
+                [
+                    g + rng.normal(0, 0.1, g.shape),
+                    b + rng.normal(0, 0.1, b.shape),
+                    rng.normal(0, 0.1, m.shape),
+                    1 + rng.uniform(0, 0.5, v.shape),
+                ]
+            )
     detector = kssd_zoo.mobilenetv2_ssd(compile=False)
     copied = transfer_mobilenetv2_weights(detector, source)
     assert "stem_conv" in copied and "block_12_project_bn" in copied

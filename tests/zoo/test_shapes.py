@@ -44,8 +44,8 @@ def test_boxes_are_tight_around_the_drawn_shapes(index):
         row = patch[patch.shape[0] // 2]
         colours, counts = np.unique(row, axis=0, return_counts=True)
         colour = colours[np.argmax(counts)]
-        mask = (np.abs(clean - colour).sum(-1) == 0)
-        ys, xs = np.nonzero(mask[max(y1 - 3, 0):y2 + 3, max(x1 - 3, 0):x2 + 3])
+        mask = np.abs(clean - colour).sum(-1) == 0
+        ys, xs = np.nonzero(mask[max(y1 - 3, 0) : y2 + 3, max(x1 - 3, 0) : x2 + 3])
         ys, xs = ys + max(y1 - 3, 0), xs + max(x1 - 3, 0)
         assert (xs.min(), ys.min(), xs.max() + 1, ys.max() + 1) == (x1, y1, x2, y2)
 
@@ -70,8 +70,7 @@ def test_shapes_dataset_feeds_the_pipeline():
     from kssd_zoo.datasets import shapes_dataset
 
     anchors = generate_anchors((64, 64), steps=[8, 16], min_sizes=[[8, 16], [24, 32]])
-    ds = shapes_dataset(num_images=8, image_size=(64, 64), anchors=anchors, batch_size=4,
-                        augmentation="ssd")
+    ds = shapes_dataset(num_images=8, image_size=(64, 64), anchors=anchors, batch_size=4, augmentation="ssd")
     x, y = next(iter(ds))
     assert x.shape == (4, 64, 64, 3) and y.shape == (4, len(anchors), 5)
     assert set(np.unique(y.numpy()[..., 4]).tolist()) <= {0.0, 1.0, 2.0, 3.0}

@@ -50,8 +50,15 @@ def test_good_spec_builds_with_defaults(tmp_path):
 
 
 def test_unknown_block_suggests_close_name(tmp_path):
-    err = errors_of(write(tmp_path, GOOD.replace("block: conv_bn, args: {filters: 8, strides: 2}}\n  - {name: c3",
-                                                 "block: conv_bnn, args: {filters: 8, strides: 2}}\n  - {name: c3")))
+    err = errors_of(
+        write(
+            tmp_path,
+            GOOD.replace(
+                "block: conv_bn, args: {filters: 8, strides: 2}}\n  - {name: c3",
+                "block: conv_bnn, args: {filters: 8, strides: 2}}\n  - {name: c3",
+            ),
+        )
+    )
     assert len(err.errors) == 1
     assert err.errors[0].startswith("backbone[1].block (line 8): unknown block 'conv_bnn'")
     assert "did you mean 'conv_bn'" in err.errors[0]
@@ -80,12 +87,15 @@ def test_level_count_mismatch(tmp_path):
 
 
 def test_wrong_types_collected_together(tmp_path):
-    text = GOOD.replace("num_classes: 2", "num_classes: two").replace("filters: 8, strides: 2}}\n  - {name: c2",
-                                                                      "filters: 8, strides: two}}\n  - {name: c2")
+    text = GOOD.replace("num_classes: 2", "num_classes: two").replace(
+        "filters: 8, strides: 2}}\n  - {name: c2", "filters: 8, strides: two}}\n  - {name: c2"
+    )
     text = text.replace("shape: [64, 64, 3]", "shape: [64, 64.5, 3]")
     err = errors_of(write(tmp_path, text))
     joined = "\n".join(err.errors)
-    assert "input.shape[1] (line 2): expected a positive int (or null when dynamic), got 64.5 (float)" in joined
+    assert (
+        "input.shape[1] (line 2): expected a positive int (or null when dynamic), got 64.5 (float)" in joined
+    )
     assert "num_classes (line 4): expected an int >= 1, got 'two' (str)" in joined
     assert "backbone[0].args.strides (line 7): expected a number, got 'two' (str)" in joined
     assert len(err.errors) == 3
@@ -98,7 +108,10 @@ def test_unknown_keys_and_args_suggest(tmp_path):
     err = errors_of(write(tmp_path, text))
     joined = "\n".join(err.errors)
     assert "num_clases (line 4): unknown key 'num_clases' (did you mean 'num_classes'?)" in joined
-    assert "backbone[0].args.filter (line 8): unknown argument 'filter' for conv_bn (did you mean 'filters'?)" in joined
+    assert (
+        "backbone[0].args.filter (line 8): unknown argument 'filter' for conv_bn (did you mean 'filters'?)"
+        in joined
+    )
     assert "backbone[0].args (line 8): missing required argument 'filters' for conv_bn" in joined
 
 
@@ -116,8 +129,9 @@ def test_matching_keys_are_validated_and_reach_the_model(tmp_path):
     text = GOOD + "match_threshold: 0.5\nmatching: forced\nnegative_threshold: 0.3\n"
     model = kssd_zoo.build(str(write(tmp_path, text)), compile=False)
     assert (model.matching, model.negative_threshold) == ("forced", 0.3)
-    err = errors_of(write(tmp_path, GOOD + "match_threshold: 0.5\nmatching: hungarian\n"
-                                         "negative_threshold: 0.6\n"))
+    err = errors_of(
+        write(tmp_path, GOOD + "match_threshold: 0.5\nmatching: hungarian\nnegative_threshold: 0.6\n")
+    )
     joined = "\n".join(err.errors)
     assert "matching (line 13): expected one of bipartite, forced, got 'hungarian'" in joined
     assert "negative_threshold (line 14): expected a number > 0 and <= 0.5, got 0.6" in joined
@@ -130,7 +144,9 @@ def test_dynamic_needs_steps_and_null_sizes(tmp_path):
 
 
 def test_yaml_syntax_error_names_line(tmp_path):
-    err = errors_of(write(tmp_path, GOOD.replace("heads: {block: conv_head, from: [c2, c3]}", "heads: {block: [")))
+    err = errors_of(
+        write(tmp_path, GOOD.replace("heads: {block: conv_head, from: [c2, c3]}", "heads: {block: ["))
+    )
     assert "line 12" in err.errors[0] and "YAML syntax error" in err.errors[0]
 
 
@@ -177,13 +193,20 @@ def test_shipped_specs_are_plain_yaml_and_valid(name):
 def test_batch_norm_momentum_reaches_every_batch_norm_layer(tmp_path):
     import keras
 
-    model = kssd_zoo.build(str(write(tmp_path, GOOD + "training: {batch_norm_momentum: 0.9}\n")),
-                           compile=False)
-    momenta = {layer.momentum for layer in model._flatten_layers()
-               if isinstance(layer, keras.layers.BatchNormalization)}
+    model = kssd_zoo.build(
+        str(write(tmp_path, GOOD + "training: {batch_norm_momentum: 0.9}\n")), compile=False
+    )
+    momenta = {
+        layer.momentum
+        for layer in model._flatten_layers()
+        if isinstance(layer, keras.layers.BatchNormalization)
+    }
     assert momenta == {0.9}
     default = kssd_zoo.build(str(write(tmp_path, GOOD, "plain.yaml")), compile=False)
-    assert {layer.momentum for layer in default._flatten_layers()
-            if isinstance(layer, keras.layers.BatchNormalization)} == {0.99}
+    assert {
+        layer.momentum
+        for layer in default._flatten_layers()
+        if isinstance(layer, keras.layers.BatchNormalization)
+    } == {0.99}
     error = errors_of(write(tmp_path, GOOD + "training: {batch_norm_momentum: 1.5}\n", "bad.yaml"))
     assert "training.batch_norm_momentum" in str(error) and "<= 1" in str(error)

@@ -1,9 +1,8 @@
 """UltraFace specs, blocks and the ONNX import: parity with onnxruntime on real photos."""
 
+import keras
 import numpy as np
 import pytest
-
-import keras
 
 import kssd_zoo
 from kssd.anchors import generate_anchors
@@ -75,8 +74,9 @@ def test_spec_builds_the_released_shapes(fixture, request):
     assert model.anchors.shape == (4420, 4)
     assert model.feature_shapes == [(30, 40), (15, 20), (8, 10), (4, 5)]
     # The released priors: centres (j + 0.5) / grid, clipped to [0, 1].
-    expected = generate_anchors((240, 320), feature_sizes=[(30, 40), (15, 20), (8, 10), (4, 5)],
-                                min_sizes=MIN_SIZES, clip=True)
+    expected = generate_anchors(
+        (240, 320), feature_sizes=[(30, 40), (15, 20), (8, 10), (4, 5)], min_sizes=MIN_SIZES, clip=True
+    )
     np.testing.assert_array_equal(model.anchors, expected)
     assert model.anchors[-1].tolist() == pytest.approx([0.9, 0.875, 0.8, 1.0])
     # normalization: (x - 127) / 128
@@ -192,8 +192,9 @@ def test_folded_bn_files_import_too(fixture, fname, request, shared):
 def test_rfb_640_preset_geometry_reproduces_onnxruntime(shared):
     pytest.importorskip("onnx")
     path = shared("models", "ultraface", "version-RFB-640.onnx")
-    model = kssd_zoo.build("ultraface_rfb", compile=False, weights=str(path),
-                           **PRESETS["ultraface_rfb_640"]["build_overrides"])
+    model = kssd_zoo.build(
+        "ultraface_rfb", compile=False, weights=str(path), **PRESETS["ultraface_rfb_640"]["build_overrides"]
+    )
     images = _photos(shared, size=(640, 480))[:2]
     ref_scores, ref_boxes = _onnx_outputs(_ort_session(path), images)
     y_pred = np.asarray(model.raw_predict(images, verbose=0))

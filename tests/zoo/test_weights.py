@@ -8,8 +8,7 @@ import numpy as np
 import pytest
 
 import kssd_zoo
-from kssd_zoo.weights import PRESETS, ChecksumError, FetchError, fetch, load_weights
-from kssd_zoo.weights import download
+from kssd_zoo.weights import PRESETS, ChecksumError, FetchError, download, fetch, load_weights
 from kssd_zoo.weights.download import resolve_cache_dir, sha256_of
 
 PAYLOAD = b"not really an onnx file, but bytes to cache" * 100
@@ -126,7 +125,7 @@ def test_fetch_rejects_malformed_sha256(source, tmp_path):
 def test_presets_point_at_the_upstream_release():
     assert set(PRESETS) == {"ultraface_slim_320", "ultraface_rfb_320", "ultraface_rfb_640"}
     base = "https://raw.githubusercontent.com/Linzaer/Ultra-Light-Fast-Generic-Face-Detector-1MB/master/models/onnx/"
-    for name, preset in PRESETS.items():
+    for preset in PRESETS.values():
         assert preset["url"] == base + preset["fname"]
         assert len(preset["sha256"]) == 64
         assert preset["format"] == "onnx" and preset["license"] == "MIT"
