@@ -49,6 +49,7 @@ ANCHOR_ARGS = dict(steps=[8, 16], scales=[0.2, 0.4, 0.7], aspect_ratios=[[2], [2
 
 
 def detector_from_layers():
+    """A backbone with two detection levels, one head per level, handed to SSDDetector."""
     cells = anchors_per_cell(scales=ANCHOR_ARGS["scales"], aspect_ratios=ANCHOR_ARGS["aspect_ratios"])
     inputs = keras.Input((SIZE, SIZE, 3), name="image")
     x = keras.layers.Rescaling(1 / 255.0)(inputs)
@@ -56,18 +57,22 @@ def detector_from_layers():
     for filters in (16, 32, 64, 64):  # strides 2, 4, 8, 16
         x = keras.layers.Conv2D(filters, 3, strides=2, padding="same", activation="relu")(x)
         features.append(x)
-    locs, logits = [], []
-    for feature, n in zip(features[2:], cells):  # levels at stride 8 and 16
-        loc = keras.layers.Conv2D(n * 4, 3, padding="same")(feature)
-        conf = keras.layers.Conv2D(n * (NUM_CLASSES + 1), 3, padding="same")(feature)
-        locs.append(keras.layers.Reshape((-1, 4))(loc))
-        logits.append(keras.layers.Reshape((-1, NUM_CLASSES + 1))(conf))
-    y_pred = keras.layers.Concatenate(axis=-1)(
-        [keras.layers.Concatenate(axis=1)(locs), keras.layers.Concatenate(axis=1)(logits)]
-    )
+    backbone = keras.Model(inputs, features[2:], name="layers_ssd")  # levels at stride 8 and 16
+
+    def head(anchors_in_cell):
+        """Per level: box offsets and class logits for each anchor of each cell."""
+
+        def predict(feature_map):
+            locations = keras.layers.Conv2D(anchors_in_cell * 4, 3, padding="same")(feature_map)
+            logits = keras.layers.Conv2D(anchors_in_cell * (NUM_CLASSES + 1), 3, padding="same")(feature_map)
+            return locations, logits
+
+        return predict
+
     model = SSDDetector(
-        keras.Model(inputs, y_pred, name="layers_ssd"),
-        AnchorBoxes(**ANCHOR_ARGS),
+        backbone,
+        [head(n) for n in cells],
+        anchor_generator=AnchorBoxes(**ANCHOR_ARGS),
         num_classes=NUM_CLASSES,
         class_names=["bright", "dark"],
         prediction_decoder=NMS(score_threshold=0.3, max_detections=10),

@@ -13,11 +13,6 @@ from kssd_zoo.spec import SpecError, validate_spec
 DEFAULT_STEPS_PER_EPOCH = 100
 
 
-def _static_hw(tensor):
-    shape = tuple(tensor.shape)
-    return (shape[1], shape[2]) if shape[1] is not None and shape[2] is not None else None
-
-
 def make_optimizer(training, steps_per_epoch=None):
     """The Keras optimizer (with its LR schedule) described by a spec's ``training`` entry.
 
@@ -104,11 +99,11 @@ class Detector(SSDDetector):
 
     Attributes:
         spec: the validated spec (a copy).
-        feature_shapes: (h, w) of each level's feature map at ``input_size`` (or None).
 
-    Every other attribute (``anchors``, ``input_size``, ``dynamic``, ``num_classes``,
-    ``class_names``, ``variances``, ``match_threshold``, ``matching``, ``negative_threshold``,
-    ``postprocess``, ``normalization``) is :class:`kssd.models.SSDDetector`'s.
+    Every other attribute (``anchors``, ``feature_shapes``, ``input_size``, ``dynamic``,
+    ``num_classes``, ``class_names``, ``variances``, ``match_threshold``, ``matching``,
+    ``negative_threshold``, ``postprocess``, ``normalization``, ``augmentation``, ``network``)
+    is :class:`kssd.models.SSDDetector`'s.
 
     Examples:
         >>> import numpy as np, kssd_zoo
@@ -123,31 +118,30 @@ class Detector(SSDDetector):
 
     def __init__(self, spec, **kwargs):
         spec = validate_spec(spec)
-        inputs, outputs, features = build_network(spec, return_features=True)
+        # Stored without Keras attribute tracking: plain data, returned by get_config.
+        object.__setattr__(self, "_kssd_spec", spec)
+        inputs, y_pred, features = build_network(spec, return_features=True)
         kwargs.setdefault("name", spec["name"])
         shape = spec["input"]["shape"]
         size = (shape[0], shape[1]) if shape[0] is not None and shape[1] is not None else None
         anchors = spec["anchors"]
-        post = spec["postprocess"]
         super().__init__(
-            keras.Model(inputs, outputs, name=kwargs["name"]),
-            AnchorBoxes(**{k: anchors[k] for k in ANCHOR_KEYS if k in anchors}),
-            spec["num_classes"],
+            network=keras.Model(inputs, {"y_pred": y_pred, "feature_maps": features}, name=kwargs["name"]),
+            anchor_generator=AnchorBoxes(**{k: anchors[k] for k in ANCHOR_KEYS if k in anchors}),
+            num_classes=spec["num_classes"],
             feature_sizes=anchors.get("feature_sizes"),
             class_names=spec["class_names"],
             variances=spec["variances"],
             match_threshold=spec["match_threshold"],
             matching=spec["matching"],
             negative_threshold=spec["negative_threshold"],
-            prediction_decoder=NonMaxSuppression(**post),
+            prediction_decoder=NonMaxSuppression(**spec["postprocess"]),
             normalization=spec["normalization"],
+            augmentation=spec["training"].get("augmentation"),
             input_size=size,
             dynamic=spec["input"]["dynamic"],
             **kwargs,
         )
-        # Stored without Keras attribute tracking: plain data, returned by get_config.
-        object.__setattr__(self, "_kssd_spec", spec)
-        object.__setattr__(self, "_feature_shapes", self._check_feature_maps(inputs, features, size))
         if spec["training"].get("batch_norm_momentum") is not None:
             set_batch_norm_momentum(self, spec["training"]["batch_norm_momentum"])
 
@@ -155,40 +149,16 @@ class Detector(SSDDetector):
     def spec(self):
         return copy.deepcopy(self._kssd_spec)
 
-    @property
-    def feature_shapes(self):
-        """(h, w) of each detection level's feature map at ``input_size`` (or None)."""
-        return self._feature_shapes
-
-    def _check_feature_maps(self, inputs, features, size):
-        """Check that the network's head inputs have the grids the anchors assume."""
-        if size is None:
-            return None
-        if self.dynamic:
-            probe = keras.Model(inputs, features)
-            specs = probe.compute_output_spec(keras.KerasTensor((1, size[0], size[1], 3)))
-            shapes = [_static_hw(t) for t in specs]
-        else:
-            shapes = [_static_hw(t) for t in features]
-        if any(s is None for s in shapes):
-            return None
-        from kssd.anchors import feature_map_sizes
-
-        anchors = self._kssd_spec["anchors"]
-        expected = feature_map_sizes(
-            size, steps=anchors.get("steps"), feature_sizes=anchors.get("feature_sizes")
+    def _raise_feature_mismatch(self, expected, shapes, size):
+        key = "anchors.feature_sizes" if "feature_sizes" in self._kssd_spec["anchors"] else "anchors.steps"
+        raise SpecError(
+            [
+                f"{key}: gives feature maps {expected} at input {size[0]}x{size[1]} but the "
+                f"network's head inputs (heads.from) are {shapes}; make them agree (e.g. adjust "
+                f"{key} when changing input.shape)"
+            ],
+            source=self._kssd_spec["name"],
         )
-        if [tuple(s) for s in shapes] != [tuple(e) for e in expected]:
-            key = "anchors.feature_sizes" if "feature_sizes" in anchors else "anchors.steps"
-            raise SpecError(
-                [
-                    f"{key}: gives feature maps {expected} at input {size[0]}x{size[1]} but the "
-                    f"network's head inputs (heads.from) are {shapes}; make them agree (e.g. adjust "
-                    f"{key} when changing input.shape)"
-                ],
-                source=self._kssd_spec["name"],
-            )
-        return shapes
 
     # -- training ---------------------------------------------------------------------------
     def compile_from_spec(self, *, steps_per_epoch=None, **kwargs):

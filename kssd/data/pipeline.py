@@ -24,29 +24,12 @@ from kssd.encoding import encode_targets
 
 AUTOTUNE = tf.data.AUTOTUNE
 
-#: Default chain when neither the call nor the model's spec names one.
+#: Default chain when neither the call nor the model names one.
 DEFAULT_AUGMENTATION = "ssd"
 
 
 def _model_attr(model, name, default=None):
     return default if model is None else getattr(model, name, default)
-
-
-def _spec_augmentation(model):
-    """The augmentation a model's spec asks for, if it says (duck-typed, no kssd_zoo import)."""
-    spec = _model_attr(model, "spec")
-    if spec is None:
-        return None
-    candidates = [spec]
-    for key in ("train", "training", "data"):
-        value = spec.get(key) if isinstance(spec, dict) else getattr(spec, key, None)
-        if value is not None:
-            candidates.append(value)
-    for item in candidates:
-        value = item.get("augmentation") if isinstance(item, dict) else getattr(item, "augmentation", None)
-        if isinstance(value, str):
-            return value
-    return None
 
 
 def _as_size(value, name):
@@ -271,8 +254,9 @@ def load_dataset(
             ``(images, {"boxes", "labels"})`` / ``{"images", "bounding_boxes"}`` (boxes in
             ``bounding_box_format``; label <= 0 rows are padding).
         model: a detector giving ``anchors``, ``input_size``, ``variances``, ``match_threshold``,
-            ``matching``, ``negative_threshold`` and ``spec`` (duck-typed; any of them may be
-            overridden by the arguments below), default None.
+            ``matching``, ``negative_threshold`` and ``augmentation`` (a
+            :class:`kssd.models.SSDDetector` has them all; duck-typed; the arguments below
+            override them), default None.
         anchors: (A, 4) normalized centre-form anchors, default None = ``model.anchors``; with
             neither, targets are not encoded and ``y_true`` is the Keras-style dict
             ``{"boxes": (B, N, 4) rel_xyxy, "labels": (B, N)}`` padded with -1 labels.
@@ -288,8 +272,7 @@ def load_dataset(
         batch_size: default 32.
         training: default True. False means no augmentation, no shuffle and a plain resize.
         augmentation: ``"face"``, ``"ssd"``, ``"none"`` or a chain callable (see
-            :mod:`kssd.data.augment`), default None = the model spec's ``augmentation`` or
-            ``"ssd"``.
+            :mod:`kssd.data.augment`), default None = ``model.augmentation`` or ``"ssd"``.
         augmentation_options: keyword arguments for the chain, default None.
         shuffle_buffer: shuffle buffer size when training, default 1024 (0 disables).
         seed: seed of the shuffle and of the per-element augmentation seeds, default None
@@ -348,7 +331,7 @@ def load_dataset(
         negative_threshold = _model_attr(model, "negative_threshold")
     check_matching(matching, match_threshold, negative_threshold)
     if augmentation is None:
-        augmentation = _spec_augmentation(model) or DEFAULT_AUGMENTATION
+        augmentation = _model_attr(model, "augmentation") or DEFAULT_AUGMENTATION
     chain = get_augmentation(augmentation if training else "none")
     options = dict(augmentation_options or {}) if training else {}
     if resize_mode not in ("stretch", "pad"):

@@ -22,7 +22,6 @@ QUANTIZATIONS = (None, "float16", "int8", "dynamic_int8")
 _FLOAT_LAYERS = (
     "InputLayer",
     "ResizePad",
-    "LevelGrids",
     "AnchorBoxes",
     "DecodeDetections",
     "NonMaxSuppression",
@@ -87,10 +86,9 @@ def _network_only_int8(calibrated, pattern):
     Returns:
         The quantized flatbuffer bytes.
     """
-    from tensorflow.lite.python.convert import mlir_quantize
-    from tensorflow.lite.tools import flatbuffer_utils
+    from kssd.compat import tflite_model_from_bytes, tflite_model_to_bytes, tflite_quantize_calibrated
 
-    model = flatbuffer_utils.convert_bytearray_to_object(calibrated)
+    model = tflite_model_from_bytes(calibrated)
     denylist = []
     for index, subgraph in enumerate(model.subgraphs):
         # Subgraph 0 is the signature's graph; the others are the NMS while loop's cond/body.
@@ -104,9 +102,8 @@ def _network_only_int8(calibrated, pattern):
                     tensor = subgraph.tensors[out]
                     if not pattern.search(_first_name(tensor)):
                         denylist.append(_name(tensor))
-    stripped = bytes(flatbuffer_utils.convert_object_to_bytearray(model))
     # The same call as tf.lite.experimental.QuantizationDebugger.get_nondebug_quantized_model.
-    return mlir_quantize(stripped, fully_quantize=False, denylisted_nodes=denylist)
+    return tflite_quantize_calibrated(tflite_model_to_bytes(model), denylisted_nodes=denylist)
 
 
 def int8_compute_ops(data):
@@ -121,10 +118,10 @@ def int8_compute_ops(data):
         >>> callable(int8_compute_ops)
         True
     """
-    from tensorflow.lite.python import schema_py_generated as schema
-    from tensorflow.lite.tools import flatbuffer_utils
+    from kssd.compat import tflite_model_from_bytes, tflite_schema
 
-    model = flatbuffer_utils.convert_bytearray_to_object(bytearray(data))
+    schema = tflite_schema()
+    model = tflite_model_from_bytes(data)
     names = {value: key for key, value in vars(schema.BuiltinOperator).items() if not key.startswith("_")}
     int8, int32 = schema.TensorType.INT8, schema.TensorType.INT32
     counts = {}
@@ -199,6 +196,7 @@ def export_tflite(inference_model, path, quantization=None, representative_image
     """
     import tensorflow as tf
 
+    from kssd.compat import set_calibrate_only
     from kssd.export.saved_model import ENDPOINT, export_saved_model
 
     if quantization not in QUANTIZATIONS:
@@ -224,7 +222,7 @@ def export_tflite(inference_model, path, quantization=None, representative_image
         elif quantization == "int8":
             converter.optimizations = [tf.lite.Optimize.DEFAULT]
             converter.representative_dataset = dataset
-            converter._experimental_calibrate_only = True  # float model + recorded ranges
+            set_calibrate_only(converter)  # float model + recorded ranges
         data = converter.convert()
     if quantization == "int8":
         data = _network_only_int8(data, pattern)

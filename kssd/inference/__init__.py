@@ -17,13 +17,11 @@ from kssd.inference.inference_model import (
     is_inference_model,
     resolve_input_size,
 )
-from kssd.inference.level_grids import LevelGrids
 from kssd.inference.recover_boxes import RecoverBoxes
 from kssd.inference.resize_pad import ResizePad
 
 __all__ = [
     "DETECTION_KEYS",
-    "LevelGrids",
     "RecoverBoxes",
     "ResizePad",
     "build_inference_model",

@@ -88,7 +88,7 @@ def _runner(model, settings, options):
     """The inference model (and a compiled call) for ``model`` and ``options``, cached per model.
 
     ``settings`` is the hashable cache key made from ``options`` by :func:`_freeze`; the model is
-    built from ``options`` themselves (an ``anchors`` dict must stay a dict).
+    built from ``options`` themselves.
     """
     per_model = _CACHE.setdefault(model, {})
     if settings not in per_model:
@@ -129,21 +129,21 @@ def detect(
     settings and cached.
 
     Args:
-        model: a kssd_zoo ``Detector``, a ``keras.Model`` returning ``y_pred`` (then pass
-            ``anchors=``), or an inference model from ``build_inference_model`` (then the
-            threshold arguments must stay None).
+        model: a :class:`kssd.models.SSDDetector` (a kssd_zoo ``Detector`` is one), or an
+            inference model from ``build_inference_model`` (then the threshold arguments
+            must stay None).
         images: one image or a list; each a uint8 RGB array ``(H, W, 3)`` or a file path
             (conversions as in :func:`to_rgb_uint8`).
-        score_threshold: default None (the spec's postprocess).
-        iou_threshold: default None (the spec's).
-        max_detections: default None (the spec's).
+        score_threshold: default None (the detector's ``postprocess``).
+        iou_threshold: default None (the detector's).
+        max_detections: default None (the detector's).
         input_size: ``"spec"``, None (each image at its own size, padded; fully
             convolutional models) or ``(h, w)``, default ``"spec"``.
         resize: ``"letterbox"`` or ``"stretch"``, default ``"letterbox"``.
         batch_size: images per call, default 8.
         class_names: names of classes 1..C, default None (the model's ``class_names``).
-        **kwargs: more :func:`build_inference_model` arguments (``anchors``,
-            ``variances``, ``pad_value``, ``max_detections_per_class``...).
+        **kwargs: more :func:`build_inference_model` arguments (``pad_value``,
+            ``max_detections_per_class``, ``nms_implementation``).
 
     Returns:
         A list with one dict per image (also for a single image): ``"boxes"`` float32
@@ -156,9 +156,10 @@ def detect(
         kssd.data.images.ImageReadError: an unreadable image file.
 
     Examples:
-        >>> import numpy as np, kssd_zoo
+        >>> import numpy as np
         >>> from kssd.inference import detect
-        >>> model = kssd_zoo.tiny_ssd(compile=False)
+        >>> from kssd.testing import toy_detector
+        >>> model = toy_detector()
         >>> results = detect(model, [np.zeros((60, 90, 3), "uint8"), np.zeros((30, 40, 3), "uint8")],
         ...                  score_threshold=0.99)
         >>> len(results), sorted(results[0])

@@ -3,10 +3,10 @@
 import keras
 import numpy as np
 
-from kssd.inference.level_grids import LevelGrids
 from kssd.inference.recover_boxes import RecoverBoxes
 from kssd.inference.resize_pad import ResizePad
 from kssd.layers import POSTPROCESS_DEFAULTS, AnchorBoxes, DecodeDetections, NonMaxSuppression
+from kssd.models import SSDDetector
 
 DETECTION_KEYS = ("boxes", "scores", "classes", "num_detections")
 
@@ -15,9 +15,9 @@ def is_inference_model(model):
     """Whether ``model`` already returns the detection dict (built by :func:`build_inference_model`).
 
     Examples:
-        >>> import kssd_zoo
         >>> from kssd.inference import build_inference_model, is_inference_model
-        >>> model = kssd_zoo.tiny_ssd(compile=False)
+        >>> from kssd.testing import toy_detector
+        >>> model = toy_detector()
         >>> is_inference_model(model), is_inference_model(build_inference_model(model))
         (False, True)
     """
@@ -25,30 +25,14 @@ def is_inference_model(model):
     return isinstance(outputs, dict) and set(DETECTION_KEYS) <= set(outputs)
 
 
-_ANCHOR_BOX_KEYS = ("steps", "min_sizes", "scales", "aspect_ratios", "extra_box", "clip", "centers")
-
-
-def _anchor_args(model, anchors):
-    """Anchor generator arguments (dict) from ``anchors`` or the detector's ``anchor_config``."""
-    if anchors is None:
-        config = getattr(model, "anchor_config", None)
-        if config is None:
-            raise ValueError(
-                f"model {model.name!r} does not own its anchors (it is not a "
-                "kssd.models.SSDDetector): wrap it in SSDDetector, or pass `anchors=` as a dict "
-                "of kssd.anchors.generate_anchors arguments (steps, min_sizes or "
-                "scales/aspect_ratios, ...) or an AnchorBoxes layer or its config"
-            )
-        return dict(config)
-    if isinstance(anchors, AnchorBoxes):
-        anchors = anchors.get_config()
-    if not isinstance(anchors, dict):
+def _check_detector(model):
+    if not isinstance(model, SSDDetector):
         raise ValueError(
-            "`anchors` must be a dict of kssd.anchors.generate_anchors arguments, an AnchorBoxes "
-            f"layer or an AnchorBoxes config, got {type(anchors).__name__}"
+            f"model {getattr(model, 'name', model)!r} is a {type(model).__name__}, not a "
+            "kssd.models.SSDDetector: wrap the network as SSDDetector(backbone, heads, "
+            "anchor_generator=AnchorBoxes(...), num_classes=C) so it owns its anchors and "
+            "feature maps"
         )
-    allowed = set(_ANCHOR_BOX_KEYS) | {"feature_sizes"}
-    return {k: v for k, v in anchors.items() if k in allowed}
 
 
 def _max_stride(anchor_args):
@@ -61,46 +45,23 @@ def _max_stride(anchor_args):
     return int(max(values))
 
 
-def _model_input_size(model):
-    size = getattr(model, "input_size", None)
-    if size is not None:
-        return tuple(int(v) for v in size)
-    shape = (
-        tuple(model.input_shape) if not isinstance(model.input_shape, list) else tuple(model.input_shape[0])
-    )
-    if len(shape) == 4 and shape[1] is not None and shape[2] is not None:
-        return int(shape[1]), int(shape[2])
-    return None
-
-
-def _is_dynamic(model, anchor_args):
-    dynamic = getattr(model, "dynamic", None)
-    if dynamic is not None:
-        return bool(dynamic)
-    shape = (
-        tuple(model.input_shape) if not isinstance(model.input_shape, list) else tuple(model.input_shape[0])
-    )
-    return shape[1] is None and shape[2] is None and anchor_args.get("steps") is not None
-
-
 def _pad_value(model, pad_value):
     if pad_value != "mean":
         return pad_value
-    norm = getattr(model, "normalization", None) or {}
+    norm = model.normalization or {}
     if "mean" in norm:
         mean = norm["mean"]
         return [float(m) for m in mean] if isinstance(mean, (list, tuple)) else float(mean)
     return 0.0
 
 
-def resolve_input_size(model, input_size="spec", anchors=None):
+def resolve_input_size(model, input_size="spec"):
     """The network input size an inference model will use, or None (each image's own size).
 
     Args:
-        model: the detector (a kssd_zoo Detector or a keras.Model returning y_pred).
+        model: a :class:`kssd.models.SSDDetector`.
         input_size: ``"spec"`` (the model's own size), None (the image's own size, padded to
             the largest stride; fully convolutional models only) or ``(h, w)``, default "spec".
-        anchors: anchor arguments for models without a spec, default None.
 
     Returns:
         ``(h, w)`` or None.
@@ -110,14 +71,15 @@ def resolve_input_size(model, input_size="spec", anchors=None):
             or ``"spec"`` for a model without a known size.
 
     Examples:
-        >>> import kssd_zoo
         >>> from kssd.inference import resolve_input_size
-        >>> resolve_input_size(kssd_zoo.tiny_ssd(compile=False))
-        (128, 128)
+        >>> from kssd.testing import toy_detector
+        >>> resolve_input_size(toy_detector(input_size=(64, 96)))
+        (64, 96)
     """
-    anchor_args = _anchor_args(model, anchors)
-    own = _model_input_size(model)
-    dynamic = _is_dynamic(model, anchor_args)
+    _check_detector(model)
+    anchor_args = model.anchor_config
+    own = model.input_size
+    dynamic = model.dynamic
     if isinstance(input_size, str):
         if input_size != "spec":
             raise ValueError(f'`input_size` must be "spec", None or (height, width), got {input_size!r}')
@@ -155,24 +117,24 @@ def build_inference_model(
     model,
     input_size="spec",
     resize="letterbox",
+    *,
     score_threshold=None,
     iou_threshold=None,
     max_detections=None,
     max_detections_per_class=None,
     pad_value="mean",
-    anchors=None,
-    variances=None,
     nms_implementation="portable",
     name=None,
 ):
     """Wrap a detector into an end-to-end graph: uint8 RGB images in, pixel boxes out.
 
     Graph: ``images`` uint8 ``(B, H, W, 3)`` (any H, W; one size per batch) ->
-    :class:`ResizePad` -> the network -> :class:`kssd.layers.AnchorBoxes` (anchors for the
-    actual network input size, grids from :class:`LevelGrids`) ->
-    :class:`kssd.layers.DecodeDetections` -> :class:`kssd.layers.NonMaxSuppression` ->
-    :class:`RecoverBoxes`. Every layer is registered, so the result saves to ``.keras`` and
-    exports to SavedModel, TFLite and ONNX (see :func:`kssd.export.export`).
+    :class:`ResizePad` -> the detector's :attr:`~kssd.models.SSDDetector.network` (``y_pred``
+    and the feature maps in one pass) -> the detector's :class:`kssd.layers.AnchorBoxes` on
+    those feature maps -> :class:`kssd.layers.DecodeDetections` with its variances -> its
+    :class:`kssd.layers.NonMaxSuppression` settings -> :class:`RecoverBoxes`. Every layer
+    is registered, so the result saves to ``.keras`` and exports to SavedModel, TFLite and
+    ONNX (see :func:`kssd.export.export`).
 
     Input size policy:
 
@@ -182,29 +144,21 @@ def build_inference_model(
     * ``input_size=None``: fully convolutional models (``dynamic``, step-based anchors) run at
       each image's own size, padded at the bottom/right to a multiple of the largest
       stride (``resize`` is ignored). Finds small, distant faces that shrink away at the
-      spec size; costs time proportional to the pixel count.
+      model's size; costs time proportional to the pixel count.
     * ``input_size=(h, w)``: letterbox/stretch to that size (fully convolutional models).
 
     Args:
-        model: a :class:`kssd.models.SSDDetector` (a kssd_zoo ``Detector`` is one) or any
-            ``keras.Model`` mapping RGB float images (0..255) to ``y_pred``
-            ``(B, A, 4 + C + 1)`` (C = num_classes object classes, logit 0 = background).
+        model: a :class:`kssd.models.SSDDetector` (a kssd_zoo ``Detector`` is one).
         input_size: ``"spec"`` (the model's own ``input_size``), None or ``(h, w)``, default
             ``"spec"``.
         resize: ``"letterbox"`` or ``"stretch"``, default ``"letterbox"``.
-        score_threshold: default None (the detector's ``postprocess``, else
-            :data:`kssd.layers.POSTPROCESS_DEFAULTS`: 0.5).
-        iou_threshold: default None (the detector's, else the shared default 0.45).
-        max_detections: detections per image K, default None (the detector's, else the
-            shared default 200).
+        score_threshold: default None (the detector's ``postprocess``).
+        iou_threshold: default None (the detector's).
+        max_detections: detections per image K, default None (the detector's).
         max_detections_per_class: default None (the detector's, else ``max_detections``).
         pad_value: padding colour (0..255, a number or RGB), or ``"mean"`` (default): the
             mean of the detector's ``normalization`` (padding normalizes to 0), or 0 (black)
-            for ``scale``/``offset`` normalization and for plain Keras models.
-        anchors: for plain Keras models (not an ``SSDDetector``): a dict of
-            :func:`kssd.anchors.generate_anchors` arguments, an ``AnchorBoxes`` layer or
-            its config, default None (the detector's ``anchor_config``).
-        variances: box coder variances, default None (the detector's, else ``(0.1, 0.2)``).
+            for ``scale``/``offset`` normalization.
         nms_implementation: ``"portable"`` (keras.ops while loop; exports everywhere) or
             ``"tensorflow"`` (``combined_non_max_suppression``; not TFLite built-in),
             default ``"portable"``.
@@ -216,24 +170,23 @@ def build_inference_model(
         "classes": (B, K) int32 in 1..C (0 = padding), "num_detections": (B,)}``.
 
     Raises:
-        ValueError: an unusable ``input_size``/``resize`` or missing anchor information.
+        ValueError: not an ``SSDDetector``, or an unusable ``input_size``/``resize``.
 
     Examples:
-        >>> import numpy as np, kssd_zoo
+        >>> import numpy as np
         >>> from kssd.inference import build_inference_model
-        >>> infer = build_inference_model(kssd_zoo.tiny_ssd(compile=False), max_detections=5)
+        >>> from kssd.testing import toy_detector
+        >>> infer = build_inference_model(toy_detector(), max_detections=5)
         >>> out = infer(np.zeros((2, 90, 160, 3), "uint8"))
         >>> sorted(out), tuple(out["boxes"].shape)
         (['boxes', 'classes', 'num_detections', 'scores'], (2, 5, 4))
     """
     if resize not in ("letterbox", "stretch"):
         raise ValueError(f'`resize` must be "letterbox" or "stretch", got {resize!r}')
-    anchor_args = _anchor_args(model, anchors)
-    size = resolve_input_size(model, input_size, anchors)
-    # Shared defaults < the detector's postprocess < arguments; None never overrides.
+    size = resolve_input_size(model, input_size)
+    # The detector's postprocess < arguments; None never overrides.
     post = dict(POSTPROCESS_DEFAULTS)
-    own_post = getattr(model, "postprocess", None) or {}
-    post.update({k: v for k, v in own_post.items() if v is not None})
+    post.update({k: v for k, v in model.postprocess.items() if v is not None})
     overrides = {
         "score_threshold": score_threshold,
         "iou_threshold": iou_threshold,
@@ -242,29 +195,21 @@ def build_inference_model(
     }
     post.update({k: v for k, v in overrides.items() if v is not None})
     per_class = post["max_detections_per_class"]  # None: NonMaxSuppression uses max_detections
-    if variances is None:
-        variances = tuple(getattr(model, "variances", None) or (0.1, 0.2))
 
     images = keras.Input((None, None, 3), dtype="uint8", name="images")
+    padding = _pad_value(model, pad_value)
     if size is None:
-        prep = ResizePad(
-            "pad",
-            pad_to_multiple=_max_stride(anchor_args),
-            pad_value=_pad_value(model, pad_value),
-            name="resize_pad",
-        )
+        stride = _max_stride(model.anchor_config)
+        prep = ResizePad("pad", pad_to_multiple=stride, pad_value=padding, name="resize_pad")
     else:
-        prep = ResizePad(resize, target_size=size, pad_value=_pad_value(model, pad_value), name="resize_pad")
+        prep = ResizePad(resize, target_size=size, pad_value=padding, name="resize_pad")
     net_input, info = prep(images)
-    y_pred = model(net_input)
-    if isinstance(y_pred, (list, tuple, dict)):
-        raise ValueError(f"model {model.name!r} must return one y_pred tensor (B, A, 4 + C + 1)")
-    steps = anchor_args.get("steps")
-    feature_sizes = anchor_args.get("feature_sizes") if size is not None else None
-    grids = LevelGrids(steps=steps, feature_sizes=feature_sizes, name="level_grids")(net_input)
-    box_args = {k: anchor_args[k] for k in _ANCHOR_BOX_KEYS if k in anchor_args}
-    anchors_t = AnchorBoxes(**box_args, name="anchor_boxes")(net_input, grids)
-    decoded = DecodeDetections(variances=list(variances), name="decode_detections")(y_pred, anchors_t)
+    outputs = model.network(net_input)
+    generator = model.anchor_generator
+    anchor_boxes = AnchorBoxes.from_config(dict(generator.get_config(), name="anchor_boxes"))
+    anchors = anchor_boxes(net_input, outputs["feature_maps"])
+    decode = DecodeDetections(variances=list(model.variances), name="decode_detections")
+    decoded = decode(outputs["y_pred"], anchors)
     nms = NonMaxSuppression(
         score_threshold=float(post["score_threshold"]),
         iou_threshold=float(post["iou_threshold"]),

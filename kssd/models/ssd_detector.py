@@ -6,7 +6,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from kssd.anchors import generate_anchors
+from kssd.anchors import feature_map_sizes, generate_anchors
 from kssd.boxes.matcher import check_matching
 from kssd.layers import POSTPROCESS_DEFAULTS, AnchorBoxes, DecodeDetections, NonMaxSuppression
 
@@ -26,7 +26,14 @@ def default_class_names(num_classes):
     return [f"class_{i}" for i in range(1, num_classes + 1)]
 
 
-def _static_hw(shape):
+def static_hw(shape):
+    """``(height, width)`` of an image-batch shape ``(B, H, W, C)``, or None when not static.
+
+    Examples:
+        >>> from kssd.models.ssd_detector import static_hw
+        >>> static_hw((None, 240, 320, 3)), static_hw((None, None, None, 3))
+        ((240, 320), None)
+    """
     shape = tuple(shape)
     if len(shape) == 4 and shape[1] is not None and shape[2] is not None:
         return int(shape[1]), int(shape[2])
@@ -48,18 +55,86 @@ def _as_layer(value, cls, what):
     )
 
 
+def _apply_heads(heads, feature_maps, num_classes):
+    """``y_pred`` (B, A, 4 + C + 1) from the heads applied to the feature maps (see SSDDetector)."""
+    width = 4 + num_classes + 1
+    if not isinstance(heads, (list, tuple)):
+        if not callable(heads):
+            raise ValueError(f"`heads` must be a callable or a list of callables, got {type(heads).__name__}")
+        return heads(feature_maps)
+    if len(heads) != len(feature_maps):
+        raise ValueError(
+            f"`heads` has {len(heads)} entries but the backbone returns {len(feature_maps)} feature "
+            "maps; give one head per feature map (or one callable taking the list)"
+        )
+    levels = []
+    for level, (head, feature_map) in enumerate(zip(heads, feature_maps)):
+        out = head(feature_map)
+        if isinstance(out, (list, tuple)):
+            if len(out) != 2:
+                raise ValueError(f"heads[{level}] must return one tensor or a (locations, logits) pair")
+            locations = keras.layers.Reshape((-1, 4))(out[0])
+            logits = keras.layers.Reshape((-1, num_classes + 1))(out[1])
+            levels.append(keras.layers.Concatenate(axis=-1)([locations, logits]))
+            continue
+        if out.shape[-1] is None or out.shape[-1] % width:
+            raise ValueError(
+                f"heads[{level}] returns {out.shape[-1]} channels; expected a multiple of "
+                f"4 + num_classes + 1 = {width} (per anchor: 4 offsets, then the logits)"
+            )
+        levels.append(keras.layers.Reshape((-1, width))(out))
+    if len(levels) == 1:
+        return levels[0]
+    return keras.layers.Concatenate(axis=1, name="predictions")(levels)
+
+
+def _network_from(backbone, heads, network, num_classes, name):
+    """The functional graph ``images -> {"y_pred", "feature_maps"}`` the detector is built on."""
+    if network is not None:
+        if backbone is not None or heads is not None:
+            raise ValueError("give either `backbone` and `heads`, or `network`, not both")
+        if isinstance(network, dict):
+            network = keras.saving.deserialize_keras_object(network)
+        if not isinstance(network, keras.Model) or not isinstance(network.output, dict):
+            raise ValueError(
+                '`network` must be a functional keras.Model returning {"y_pred": ..., "feature_maps": '
+                f"[...]}}, got {type(network).__name__}"
+            )
+        return network
+    if not isinstance(backbone, keras.Model):
+        raise ValueError(
+            "`backbone` must be a functional keras.Model from images to the list of feature maps, "
+            f"got {type(backbone).__name__}"
+        )
+    if heads is None:
+        raise ValueError("`heads` is required with `backbone` (one head per feature map)")
+    if isinstance(backbone.input, (list, tuple, dict)):
+        raise ValueError(f"`backbone` {backbone.name!r} must take one image input")
+    outputs = backbone.output
+    feature_maps = list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
+    y_pred = _apply_heads(heads, feature_maps, num_classes)
+    if tuple(y_pred.shape)[-1] != 4 + num_classes + 1 or len(y_pred.shape) != 3:
+        raise ValueError(
+            f"the heads give y_pred of shape {tuple(y_pred.shape)}; expected (B, A, 4 + num_classes + 1)"
+            f" = (B, A, {4 + num_classes + 1})"
+        )
+    return keras.Model(backbone.input, {"y_pred": y_pred, "feature_maps": feature_maps}, name=name)
+
+
 @keras.saving.register_keras_serializable(package="kssd")
 class SSDDetector(keras.Model):
     """An SSD detector: ``fit`` trains on raw ``y_pred``, ``predict`` returns boxes.
 
-    The model wraps a network mapping RGB float images (0..255) to the raw SSD output
-    ``y_pred`` ``(B, A, 4 + C + 1)`` (4 encoded offsets, then C + 1 logits; C =
-    ``num_classes`` object classes, logit 0 = background) and owns everything the rest of
-    kssd needs to know about it: the anchor generator, the box-coder variances, the matching
-    settings used to encode training targets, the prediction decoder (a
-    :class:`~kssd.layers.NonMaxSuppression` layer holding the postprocess defaults), its
-    normalization and its input size. Data pipelines, the inference graph, export and
-    evaluation read these attributes; nothing reads a model file format or YAML schema.
+    The detector is a backbone giving one feature map per detection level and heads turning
+    each feature map into raw predictions, concatenated into ``y_pred`` ``(B, A, 4 + C + 1)``
+    (per anchor: 4 encoded offsets, then C + 1 logits; C = ``num_classes`` object classes,
+    logit 0 = background; anchors in level order, row-major cells). Inputs are RGB float
+    images (0..255). The model owns everything the rest of kssd needs to know about it: the
+    anchor generator, the box-coder variances, the matching settings used to encode
+    training targets, the prediction decoder (a :class:`~kssd.layers.NonMaxSuppression`
+    layer holding the postprocess defaults), its normalization, training augmentation and
+    input size. Data pipelines, the inference graph, export and evaluation read these
+    attributes; nothing reads a model file format or YAML schema.
 
     * ``model(images)``, ``fit`` and ``evaluate`` see the raw ``y_pred`` (compile with
       :class:`kssd.losses.SSDLoss`).
@@ -67,14 +142,22 @@ class SSDDetector(keras.Model):
       pixels, "scores" (B, K), "classes" (B, K) int32 in 1..C (0 = padding),
       "num_detections" (B,)}``, decoded against the anchors of the images' size;
       :meth:`raw_predict` returns ``y_pred``.
+    * :attr:`network` returns ``y_pred`` and the feature maps in one pass (the inference
+      graph places its anchors on the real feature maps).
 
     Args:
-        network: a ``keras.Model`` with one image input and one ``y_pred`` output. Its
-            layers become the detector's (same names, same weights).
+        backbone: a functional ``keras.Model`` from images to the list of feature maps (one
+            per detection level, in anchor order).
+        heads: one callable per feature map (Keras layers or functions of layers), each
+            returning the level's predictions as one tensor ``(B, h, w, n * (4 + C + 1))``
+            or a ``(locations (B, h, w, n * 4), logits (B, h, w, n * (C + 1)))`` pair; or
+            one callable taking the list of feature maps and returning ``y_pred``.
         anchor_generator: a :class:`kssd.layers.AnchorBoxes` layer (or its config dict)
             describing the anchors (``steps``, ``min_sizes`` or ``scales``/``aspect_ratios``,
             ...).
         num_classes: C, the number of object classes (background excluded).
+        network: instead of ``backbone`` and ``heads``: the built graph, a functional model
+            returning ``{"y_pred": ..., "feature_maps": [...]}`` (what ``get_config`` stores).
         feature_sizes: feature-map sizes per level at ``input_size`` for anchor styles
             without ``steps``, default None.
         class_names: C names, default None (``class_1`` ...).
@@ -88,22 +171,29 @@ class SSDDetector(keras.Model):
         normalization: what the network's first layer does, ``{"mean", "std"}`` or
             ``{"scale", "offset"}`` on 0..255 inputs, or None; informs padding (letterbox
             pads with the mean colour), default None.
+        augmentation: the training augmentation :func:`kssd.data.load_dataset` uses for
+            this model (a name of :mod:`kssd.data.augment`), default None (the pipeline's
+            default).
         input_size: ``(height, width)`` the model was built and trained for, default None
-            (the network input's static size).
+            (the backbone input's static size).
         dynamic: whether the network is fully convolutional (runs at other sizes), default
-            None (True when the network input has no static size).
+            None (True when the backbone input has no static size).
         **kwargs: ``name`` and other ``keras.Model`` arguments.
+
+    Raises:
+        ValueError: inconsistent pieces, e.g. feature maps whose grids differ from the
+            anchor generator's at ``input_size``, or heads giving the wrong width.
 
     Examples:
         >>> import keras, numpy as np
         >>> from kssd.layers import AnchorBoxes
         >>> from kssd.models import SSDDetector
         >>> images = keras.Input((64, 64, 3))
-        >>> x = keras.layers.Conv2D(8, 3, strides=8, padding="same")(images)  # 8x8 grid
-        >>> x = keras.layers.Conv2D(2 * (4 + 2), 3, padding="same")(x)        # 2 boxes/cell
-        >>> y_pred = keras.layers.Reshape((-1, 4 + 2))(x)
-        >>> model = SSDDetector(keras.Model(images, y_pred),
-        ...                     AnchorBoxes(steps=[8], min_sizes=[[8, 16]]), num_classes=1)
+        >>> feature_map = keras.layers.Conv2D(8, 3, strides=8, padding="same")(images)  # 8x8
+        >>> head = keras.layers.Conv2D(2 * (4 + 2), 3, padding="same")  # 2 boxes per cell
+        >>> model = SSDDetector(keras.Model(images, [feature_map]), [head],
+        ...                     anchor_generator=AnchorBoxes(steps=[8], min_sizes=[[8, 16]]),
+        ...                     num_classes=1)
         >>> model.anchors.shape
         (128, 4)
         >>> out = model.predict(np.zeros((2, 64, 64, 3), "float32"), verbose=0)
@@ -115,10 +205,12 @@ class SSDDetector(keras.Model):
 
     def __init__(
         self,
-        network,
+        backbone=None,
+        heads=None,
+        *,
         anchor_generator,
         num_classes,
-        *,
+        network=None,
         feature_sizes=None,
         class_names=None,
         variances=(0.1, 0.2),
@@ -127,22 +219,23 @@ class SSDDetector(keras.Model):
         negative_threshold=None,
         prediction_decoder=None,
         normalization=None,
+        augmentation=None,
         input_size=None,
         dynamic=None,
         **kwargs,
     ):
-        if isinstance(network, dict):
-            network = keras.saving.deserialize_keras_object(network)
-        if not isinstance(network, keras.Model):
-            raise ValueError(f"`network` must be a keras.Model, got {type(network).__name__}")
-        anchor_generator = _as_layer(anchor_generator, AnchorBoxes, "anchor_generator")
-        prediction_decoder = _as_layer(prediction_decoder, NonMaxSuppression, "prediction_decoder")
         if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
             raise ValueError(f"`num_classes` must be an int >= 1 (objects only), got {num_classes!r}")
+        anchor_generator = _as_layer(anchor_generator, AnchorBoxes, "anchor_generator")
+        prediction_decoder = _as_layer(prediction_decoder, NonMaxSuppression, "prediction_decoder")
         check_matching(matching, match_threshold, negative_threshold)
-        kwargs.setdefault("name", network.name)
-        super().__init__(inputs=network.input, outputs=network.output, **kwargs)
-        own_size = _static_hw(network.input.shape)
+        if augmentation is not None and not isinstance(augmentation, str):
+            raise ValueError(f"`augmentation` must be a name or None, got {augmentation!r}")
+        name = kwargs.pop("name", None) or (network.name if isinstance(network, keras.Model) else None)
+        name = name or (backbone.name if isinstance(backbone, keras.Model) else "ssd_detector")
+        network = _network_from(backbone, heads, network, num_classes, name)
+        super().__init__(inputs=network.input, outputs=network.output["y_pred"], name=name, **kwargs)
+        own_size = static_hw(network.input.shape)
         if input_size is None:
             input_size = own_size
         contract = {
@@ -155,6 +248,7 @@ class SSDDetector(keras.Model):
             "matching": matching,
             "negative_threshold": None if negative_threshold is None else float(negative_threshold),
             "normalization": copy.deepcopy(normalization),
+            "augmentation": augmentation,
             "input_size": None if input_size is None else tuple(int(v) for v in input_size),
             "dynamic": own_size is None if dynamic is None else bool(dynamic),
             "feature_sizes": copy.deepcopy(feature_sizes),
@@ -163,16 +257,58 @@ class SSDDetector(keras.Model):
             raise ValueError(
                 f"`class_names` has {len(contract['class_names'])} names but num_classes is {num_classes}"
             )
-        # Plain data and weightless layers, kept out of Keras' attribute tracking (the
-        # network's layers are the model's layers; these add no weights).
+        # Plain data, weightless layers and the two-output view of the same layers, kept out
+        # of Keras' attribute tracking (the network's layers are the model's layers).
+        object.__setattr__(self, "_network", network)
         object.__setattr__(self, "_contract", contract)
         object.__setattr__(self, "_anchor_generator", anchor_generator)
         object.__setattr__(self, "_prediction_decoder", prediction_decoder)
         object.__setattr__(self, "_box_decoder", DecodeDetections(variances=list(variances)))
         object.__setattr__(self, "_raw_outputs", False)
         object.__setattr__(self, "_anchor_cache", {})
+        object.__setattr__(self, "_feature_shapes", self._checked_feature_shapes())
+
+    def _checked_feature_shapes(self):
+        """Feature-map grids at ``input_size``, checked against the anchor generator's."""
+        size = self.input_size
+        if size is None:
+            return None
+        shapes = self.feature_map_shapes(size)
+        args = self.anchor_config
+        expected = feature_map_sizes(size, steps=args.get("steps"), feature_sizes=args.get("feature_sizes"))
+        if shapes != [tuple(e) for e in expected]:
+            self._raise_feature_mismatch(expected, shapes, size)
+        return shapes
+
+    def _raise_feature_mismatch(self, expected, shapes, size):
+        """Called when the feature maps disagree with the anchors (subclasses word it their way)."""
+        key = "feature_sizes" if self._contract["feature_sizes"] is not None else "steps"
+        raise ValueError(
+            f"the anchor generator ({key}) gives feature maps {expected} at input {size[0]}x{size[1]} "
+            f"but the backbone's feature maps are {shapes}; make them agree"
+        )
 
     # -- the contract ----------------------------------------------------------------------
+    @property
+    def network(self):
+        """The same layers as a functional model ``images -> {"y_pred", "feature_maps"}``.
+
+        One pass gives the raw predictions and the per-level feature maps, e.g. for
+        :class:`kssd.layers.AnchorBoxes` on the real grids (the inference graph does this).
+        """
+        return self._network
+
+    def feature_map_shapes(self, image_size):
+        """``[(h, w), ...]`` of the feature maps for an input of ``image_size`` ``(h, w)``."""
+        height, width = (int(v) for v in image_size)
+        specs = self._network.compute_output_spec(keras.KerasTensor((1, height, width, 3)))
+        return [static_hw(t.shape) for t in specs["feature_maps"]]
+
+    @property
+    def feature_shapes(self):
+        """``(h, w)`` of each level's feature map at ``input_size`` (None without a size)."""
+        return None if self._feature_shapes is None else list(self._feature_shapes)
+
     @property
     def anchor_generator(self):
         """The :class:`kssd.layers.AnchorBoxes` layer describing the anchors."""
@@ -227,6 +363,11 @@ class SSDDetector(keras.Model):
         return copy.deepcopy(self._contract["normalization"])
 
     @property
+    def augmentation(self):
+        """Name of the training augmentation for :func:`kssd.data.load_dataset`, or None."""
+        return self._contract["augmentation"]
+
+    @property
     def input_size(self):
         """``(height, width)`` the model is built and trained for, or None."""
         return self._contract["input_size"]
@@ -278,7 +419,7 @@ class SSDDetector(keras.Model):
         y_pred = self(images, training=False)
         if self._raw_outputs:
             return y_pred
-        size = _static_hw(images.shape)
+        size = static_hw(images.shape)
         if size is None:
             raise ValueError(
                 f"{self.name}.predict needs images of a static size to place anchors, got shape "
@@ -300,9 +441,8 @@ class SSDDetector(keras.Model):
     # -- serialization ---------------------------------------------------------------------
     def get_config(self):
         contract = self._contract
-        network = keras.Model(self.input, self.output, name=self.name)
         return {
-            "network": keras.saving.serialize_keras_object(network),
+            "network": keras.saving.serialize_keras_object(self._network),
             "anchor_generator": keras.saving.serialize_keras_object(self._anchor_generator),
             "num_classes": contract["num_classes"],
             "feature_sizes": copy.deepcopy(contract["feature_sizes"]),
@@ -313,6 +453,7 @@ class SSDDetector(keras.Model):
             "negative_threshold": contract["negative_threshold"],
             "prediction_decoder": keras.saving.serialize_keras_object(self._prediction_decoder),
             "normalization": copy.deepcopy(contract["normalization"]),
+            "augmentation": contract["augmentation"],
             "input_size": None if contract["input_size"] is None else list(contract["input_size"]),
             "dynamic": contract["dynamic"],
             "name": self.name,

@@ -2,7 +2,8 @@
 
 ``run_layer_contract`` checks a layer against the kssd layer contract (config round trip,
 eager and symbolic call, compiled call, ``.keras`` save/load); ``run_model_saving_test``
-checks a whole model's ``.keras`` round trip; ``assert_outputs_close`` compares nested outputs.
+checks a whole model's ``.keras`` round trip; ``assert_outputs_close`` compares nested outputs;
+``toy_detector`` builds a small untrained :class:`kssd.models.SSDDetector` for examples.
 
 Examples:
     >>> import numpy as np
@@ -16,5 +17,6 @@ from kssd.testing.layer_contract import (
     run_layer_contract,
     run_model_saving_test,
 )
+from kssd.testing.toy_detector import toy_detector
 
-__all__ = ["assert_outputs_close", "run_layer_contract", "run_model_saving_test"]
+__all__ = ["assert_outputs_close", "run_layer_contract", "run_model_saving_test", "toy_detector"]

@@ -7,38 +7,39 @@ import pytest
 
 import kssd_zoo
 from kssd.data.images import ImageReadError
-from kssd.inference import LevelGrids, RecoverBoxes, ResizePad, build_inference_model, detect, to_rgb_uint8
+from kssd.inference import RecoverBoxes, ResizePad, build_inference_model, detect, to_rgb_uint8
 from kssd.layers import AnchorBoxes
+from kssd.models import SSDDetector
 
 
 class StubHead(keras.layers.Layer):
-    """y_pred with zero offsets and one confident anchor (index ``hot``) of class 1."""
+    """Zero offsets and one confident cell (index ``hot``, row-major) of class 1."""
 
-    def __init__(self, step=32, hot=5, **kwargs):
+    def __init__(self, hot=5, **kwargs):
         super().__init__(**kwargs)
-        self.step, self.hot = step, hot
+        self.hot = hot
 
-    def call(self, images):
-        shape = keras.ops.shape(images)
-        count = (-(-shape[1] // self.step)) * (-(-shape[2] // self.step))
-        ids = keras.ops.arange(count)
+    def call(self, feature_map):
+        shape = keras.ops.shape(feature_map)
+        ids = keras.ops.reshape(keras.ops.arange(shape[1] * shape[2]), (shape[1], shape[2]))
         logit = keras.ops.where(ids == self.hot, 10.0, -10.0)
-        row = keras.ops.stack([keras.ops.zeros_like(logit)] * 5 + [logit], axis=-1)  # (A, 6)
-        batch = keras.ops.ones_like(images[:, :1, 0, 0])  # (B, 1)
-        return batch[:, :, None] * row[None]
+        cells = keras.ops.stack([keras.ops.zeros_like(logit)] * 5 + [logit], axis=-1)  # (h, w, 6)
+        return keras.ops.ones_like(feature_map[:, :1, :1, :1]) * cells[None]
 
-    def compute_output_spec(self, images):
-        h, w = images.shape[1], images.shape[2]
-        count = None if h is None or w is None else (-(-h // self.step)) * (-(-w // self.step))
-        return keras.KerasTensor((images.shape[0], count, 6), dtype="float32")
-
-
-STUB_ANCHORS = {"steps": [32], "min_sizes": [[64]]}
+    def compute_output_spec(self, feature_map):
+        return keras.KerasTensor((*feature_map.shape[:3], 6), dtype="float32")
 
 
 def stub_model(size=(128, 128)):
+    """One level of stride 32 with one anchor of 64 px per cell; the head fires on cell 5."""
     inputs = keras.Input((*size, 3) if size else (None, None, 3))
-    return keras.Model(inputs, StubHead()(inputs), name="stub")
+    grid = keras.layers.AveragePooling2D(32, padding="same")(inputs)
+    return SSDDetector(
+        keras.Model(inputs, [grid], name="stub"),
+        [StubHead()],
+        anchor_generator=AnchorBoxes(steps=[32], min_sizes=[[64]]),
+        num_classes=1,
+    )
 
 
 def test_resize_pad_letterbox_hand_case():
@@ -74,9 +75,7 @@ def test_recover_boxes_clips_to_image():
 )
 def test_stub_network_boxes_in_original_pixels(resize, expected):
     # anchor 5 of a 4x4 grid (step 32, size 64): centre (48, 48) -> box 16..80 of 128
-    infer = build_inference_model(
-        stub_model(), resize=resize, anchors=STUB_ANCHORS, score_threshold=0.5, max_detections=3
-    )
+    infer = build_inference_model(stub_model(), resize=resize, score_threshold=0.5, max_detections=3)
     out = infer(np.zeros((1, 256, 512, 3), np.uint8))
     assert int(out["num_detections"][0]) == 1
     np.testing.assert_allclose(np.asarray(out["boxes"])[0, 0], expected, atol=1e-3)
@@ -86,25 +85,26 @@ def test_stub_network_boxes_in_original_pixels(resize, expected):
 
 def test_stub_network_native_size():
     model = stub_model(size=None)
-    infer = build_inference_model(model, input_size=None, anchors=STUB_ANCHORS, max_detections=2)
+    infer = build_inference_model(model, input_size=None, max_detections=2)
     out = infer(np.zeros((1, 70, 100, 3), np.uint8))  # padded to 96 x 128: grid 3 x 4, anchor 5 = (1, 1)
     np.testing.assert_allclose(np.asarray(out["boxes"])[0, 0], [16.0, 16.0, 80.0, 70.0], atol=1e-3)
 
 
-def test_fixed_size_model_rejects_native_size():
+def test_fixed_size_model_rejects_native_size_and_plain_models():
     with pytest.raises(ValueError, match="not fully convolutional"):
-        build_inference_model(stub_model(), input_size=None, anchors=STUB_ANCHORS)
-    with pytest.raises(ValueError, match="anchors="):
-        build_inference_model(stub_model())
+        build_inference_model(stub_model(), input_size=None)
+    inputs = keras.Input((32, 32, 3))
+    plain = keras.Model(inputs, keras.layers.Reshape((-1, 6))(keras.layers.Conv2D(6, 1)(inputs)))
+    with pytest.raises(ValueError, match="not a kssd.models.SSDDetector: wrap the network"):
+        build_inference_model(plain)
 
 
-def test_level_grids_anchor_boxes_match_spec_anchors():
+def test_anchors_on_the_real_feature_maps_match_anchors_for():
+    # At an odd size the network's own feature maps give the grids anchors_for computes.
     model = kssd_zoo.face_ssd(compile=False)
-    spec = model.spec["anchors"]
     images = np.zeros((1, 250, 330, 3), "float32")
-    grids = LevelGrids(steps=spec["steps"])(images)
-    args = {k: v for k, v in spec.items() if k != "feature_sizes"}
-    anchors = np.asarray(AnchorBoxes(**args)(images, grids))
+    feature_maps = model.network(images)["feature_maps"]
+    anchors = np.asarray(model.anchor_generator(images, feature_maps))
     np.testing.assert_allclose(anchors, model.anchors_for((250, 330)), atol=1e-6)
 
 
@@ -169,5 +169,5 @@ def test_inference_graph_uses_the_spec_anchor_centres():
     anchor_layer = inference.get_layer("anchor_boxes")
     assert anchor_layer.get_config()["centers"] == "grid"
     net_input = np.zeros((1, 240, 320, 3), "float32")
-    grids = inference.get_layer("level_grids")(net_input)
-    np.testing.assert_allclose(np.asarray(anchor_layer(net_input, grids)), model.anchors, atol=1e-6)
+    feature_maps = model.network(net_input)["feature_maps"]
+    np.testing.assert_allclose(np.asarray(anchor_layer(net_input, feature_maps)), model.anchors, atol=1e-6)

@@ -17,12 +17,11 @@ def make_detector(**kwargs):
     images = keras.Input((SIZE, SIZE, 3), name="image")
     x = keras.layers.Rescaling(1 / 255.0, name="normalization")(images)
     x = keras.layers.Conv2D(8, 3, strides=8, padding="same", name="stem")(x)  # 4x4 grid
-    x = keras.layers.Conv2D(2 * (4 + 3), 3, padding="same", name="head")(x)  # 2 boxes / cell
-    y_pred = keras.layers.Reshape((-1, 4 + 3), name="predictions")(x)
     kwargs.setdefault("prediction_decoder", NMS(score_threshold=0.05, max_detections=8))
     return SSDDetector(
-        keras.Model(images, y_pred, name="toy_ssd"),
-        AnchorBoxes(steps=[8], min_sizes=[[8, 16]]),
+        keras.Model(images, [x], name="toy_ssd"),
+        [keras.layers.Conv2D(2 * (4 + 3), 3, padding="same", name="head")],  # 2 boxes / cell
+        anchor_generator=AnchorBoxes(steps=[8], min_sizes=[[8, 16]]),
         num_classes=2,
         class_names=["a", "b"],
         normalization={"scale": 1 / 255.0, "offset": 0.0},
@@ -43,7 +42,8 @@ def test_the_detector_owns_its_contract():
         "max_detections_per_class": None,
     }
     assert model.anchor_config == {"steps": [8], "min_sizes": [[8, 16]], "extra_box": True, "clip": False}
-    assert [layer.name for layer in model.layers][1:] == ["normalization", "stem", "head", "predictions"]
+    assert [layer.name for layer in model.layers][1:4] == ["normalization", "stem", "head"]
+    assert model.feature_shapes == [(4, 4)] and model.augmentation is None
     with pytest.raises(ValueError, match=r"built for input \(32, 32\)"):
         model.anchors_for((64, 64))
 
@@ -98,16 +98,50 @@ def test_config_round_trip_and_reload_in_a_fresh_process(tmp_path):
 
 
 def test_bad_arguments_name_the_argument():
-    network = make_detector()
-    with pytest.raises(ValueError, match="`network`"):
-        SSDDetector("not a model", AnchorBoxes(steps=[8], min_sizes=[[8]]), num_classes=1)
-    net = keras.Model(network.input, network.output)
+    images = keras.Input((SIZE, SIZE, 3))
+    backbone = keras.Model(images, [keras.layers.Conv2D(8, 3, strides=8, padding="same")(images)])
+    anchors = AnchorBoxes(steps=[8], min_sizes=[[8, 16]])
+
+    def head():
+        return [keras.layers.Conv2D(2 * 7, 3, padding="same")]
+
+    with pytest.raises(ValueError, match="`backbone`"):
+        SSDDetector("not a model", head(), anchor_generator=anchors, num_classes=2)
     with pytest.raises(ValueError, match="`anchor_generator`"):
-        SSDDetector(net, [1, 2], num_classes=2)
+        SSDDetector(backbone, head(), anchor_generator=[1, 2], num_classes=2)
     with pytest.raises(ValueError, match="`num_classes`"):
-        SSDDetector(net, AnchorBoxes(steps=[8], min_sizes=[[8, 16]]), num_classes=0)
+        SSDDetector(backbone, head(), anchor_generator=anchors, num_classes=0)
     with pytest.raises(ValueError, match="`matching`"):
-        SSDDetector(net, AnchorBoxes(steps=[8], min_sizes=[[8, 16]]), num_classes=2, matching="optimal")
+        SSDDetector(backbone, head(), anchor_generator=anchors, num_classes=2, matching="optimal")
+    with pytest.raises(ValueError, match="`heads` has 2 entries but the backbone returns 1"):
+        SSDDetector(backbone, head() * 2, anchor_generator=anchors, num_classes=2)
+    with pytest.raises(ValueError, match="heads.0. returns 14 channels; expected a multiple of .* = 6"):
+        SSDDetector(backbone, head(), anchor_generator=anchors, num_classes=1)
+    with pytest.raises(ValueError, match=r"gives feature maps \[\(2, 2\)\] at input 32x32 but the backbone"):
+        SSDDetector(
+            backbone, head(), anchor_generator=AnchorBoxes(steps=[16], min_sizes=[[8, 16]]), num_classes=2
+        )
+
+
+def test_heads_may_return_location_and_logit_pairs_or_be_one_callable():
+    images = keras.Input((SIZE, SIZE, 3))
+    levels = [keras.layers.Conv2D(4, 3, strides=s, padding="same")(images) for s in (8, 16)]
+    backbone = keras.Model(images, levels)
+    anchors = AnchorBoxes(steps=[8, 16], min_sizes=[[8], [16]])
+
+    def pair_head(feature_map):
+        return keras.layers.Conv2D(4, 1)(feature_map), keras.layers.Conv2D(2, 1)(feature_map)
+
+    pairs = SSDDetector(backbone, [pair_head, pair_head], anchor_generator=anchors, num_classes=1)
+    assert tuple(pairs.output.shape) == (None, 16 + 4, 6)
+
+    def whole_head(feature_maps):
+        flat = [keras.layers.Reshape((-1, 6))(keras.layers.Conv2D(6, 1)(f)) for f in feature_maps]
+        return keras.layers.Concatenate(axis=1)(flat)
+
+    single = SSDDetector(backbone, whole_head, anchor_generator=anchors, num_classes=1)
+    assert single.anchors.shape == (20, 4)
+    assert single.predict(np.zeros((1, SIZE, SIZE, 3), "float32"), verbose=0)["boxes"].shape == (1, 200, 4)
 
 
 def test_inference_graph_reads_the_detector_not_a_spec():
@@ -119,6 +153,4 @@ def test_inference_graph_reads_the_detector_not_a_spec():
     out = infer(photo)
     assert tuple(out["boxes"].shape) == (1, 8, 4)
     assert float(np.max(keras.ops.convert_to_numpy(out["boxes"]))) <= 64.0 + 1e-3
-    plain = keras.Model(model.input, model.output)
-    with pytest.raises(ValueError, match="does not own its anchors"):
-        build_inference_model(plain)
+    assert infer.get_layer("anchor_boxes").get_config()["steps"] == [8]
