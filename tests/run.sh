@@ -9,9 +9,9 @@ ruff check --quiet .
 ruff format --check --quiet .
 echo "== docs: mkdocs build --strict"
 mkdocs build --strict --quiet --site-dir "${TMPDIR:-/tmp}/kssd-site"
-echo "== core layers, loss, encoder under the JAX backend"
+echo "== core layers, loss, encoder, detector model under the JAX backend"
 KERAS_BACKEND=jax python -m pytest -q -p no:cacheprovider \
-    tests/layers tests/losses tests/boxes tests/test_anchors.py tests/test_encoding.py
+    tests/layers tests/losses tests/boxes tests/models tests/test_anchors.py tests/test_encoding.py
 echo "== full suite (TensorFlow backend)"
 KERAS_BACKEND=tensorflow python -m pytest -q -p no:cacheprovider --durations=15 \
     --doctest-modules kssd kssd_zoo tests

@@ -414,11 +414,13 @@ class SSDDetector(keras.Model):
         detections["boxes"] = detections["boxes"] * scale
         return detections
 
-    def predict_step(self, data):
-        images, _, _ = keras.utils.unpack_x_y_sample_weight(data)
-        y_pred = self(images, training=False)
+    def predict_step(self, *args):
+        # The backend's own step gives y_pred; JAX's takes (state, data) and returns
+        # (outputs, non_trainable_variables).
+        outputs = super().predict_step(*args)
         if self._raw_outputs:
-            return y_pred
+            return outputs
+        images, _, _ = keras.utils.unpack_x_y_sample_weight(args[-1])
         size = static_hw(images.shape)
         if size is None:
             raise ValueError(
@@ -426,7 +428,10 @@ class SSDDetector(keras.Model):
                 f"{tuple(images.shape)}; use kssd.inference.build_inference_model for images "
                 "of any size"
             )
-        return self.decode_predictions(y_pred, size)
+        if keras.backend.backend() == "jax":
+            y_pred, non_trainable_variables = outputs
+            return self.decode_predictions(y_pred, size), non_trainable_variables
+        return self.decode_predictions(outputs, size)
 
     def raw_predict(self, x, **kwargs):
         """``predict`` returning the raw ``y_pred`` instead of detections (same arguments)."""
