@@ -1,13 +1,14 @@
 """Benchmark: SSD post-processing (decode + NMS) for the face SSD, kssd layers vs a Python loop.
 
 Setting: 4420 anchors (face SSD at 240x320, steps 8/16/32/64), one object class (2 score
-columns), score threshold 0.5, IoU threshold 0.4, up to 200 boxes kept (the seed's settings).
+columns), score threshold 0.5, IoU threshold 0.4, up to 200 boxes kept (the settings of the
+slim face SSD of the WIDER FACE tutorial).
 Predictions are synthetic but shaped like a trained detector's: each image holds 8-20 faces;
 anchors overlapping a face (IoU >= 0.25) get a confident face score and offsets pointing at it
 (plus noise), ~1% of the other anchors are false alarms just above the threshold, so a few
 hundred anchors per image pass the threshold; the rest get low scores.
 
-Baseline: NMS written the way seed 000's inference does it: per image and per class, select the
+Baseline: NMS written the way that tutorial's inference does it: per image and per class, select the
 candidates, sort them, take their IoU matrix, then a Python ``while True`` loop that keeps the
 best remaining box and drops its overlaps, with eager TensorFlow ops (written here from that
 description, not copied).
@@ -33,7 +34,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from kssd.anchors import generate_anchors  # noqa: E402
-from kssd.boxes import encode  # noqa: E402
+from kssd.boxes import encode, iou, iou_numpy  # noqa: E402
 from kssd.layers import NMS, DecodeDetections  # noqa: E402
 
 STEPS = [8, 16, 32, 64]
@@ -45,15 +46,6 @@ VARIANCES = (0.1, 0.2)
 
 
 # --------------------------------------------------------------------------- data
-def _pairwise_iou_np(a, b):
-    low = np.maximum(a[:, None, :2], b[None, :, :2])
-    high = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = np.prod(np.clip(high - low, 0, None), axis=-1)
-    area_a = np.prod(a[:, 2:] - a[:, :2], axis=-1)
-    area_b = np.prod(b[:, 2:] - b[:, :2], axis=-1)
-    return inter / (area_a[:, None] + area_b[None, :] - inter)
-
-
 def synthetic_predictions(batch, anchors, seed=0):
     """y_pred (batch, A, 4 + 2): faces get confident, roughly right anchors; the rest noise."""
     rng = np.random.default_rng(seed)
@@ -67,7 +59,7 @@ def synthetic_predictions(batch, anchors, seed=0):
         size = rng.uniform(0.04, 0.3, (n_faces, 1)) * np.array([[0.75, 1.0]])  # faces taller than wide
         centre = rng.uniform(0.1, 0.9, (n_faces, 2))
         faces = np.clip(np.concatenate([centre - size / 2, centre + size / 2], 1), 0.0, 1.0)
-        overlap = _pairwise_iou_np(anchor_corners, faces)  # (A, n_faces)
+        overlap = iou_numpy(anchor_corners, faces)  # (A, n_faces)
         best_face, best_iou = overlap.argmax(1), overlap.max(1)
         positive = best_iou >= 0.25
         false_alarm = ~positive & (rng.uniform(size=num_anchors) < 0.01)  # ~1% of background
@@ -87,20 +79,10 @@ def synthetic_predictions(batch, anchors, seed=0):
 
 
 # --------------------------------------------------------------------------- baseline
-def _pairwise_iou_tf(a, b):
-    low = tf.maximum(a[:, None, :2], b[None, :, :2])
-    high = tf.minimum(a[:, None, 2:], b[None, :, 2:])
-    wh = tf.maximum(high - low, 0.0)
-    inter = wh[..., 0] * wh[..., 1]
-    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
-    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    return inter / (area_a[:, None] + area_b[None, :] - inter)
-
-
 def python_loop_postprocess(y_pred, anchors, max_candidates=None):
-    """Seed-style post-processing: eager TF ops, Python loops over images, classes and picks.
+    """Tutorial-style post-processing: eager TF ops, Python loops over images, classes and picks.
 
-    The seed also cuts the candidates to the best ``limit`` (200) *before* suppression, which
+    The tutorial also cuts the candidates to the best ``limit`` (200) *before* suppression, which
     drops weaker boxes that survive NMS; with ``max_candidates=None`` (default) every
     candidate enters, so the result is exact greedy NMS, comparable with kssd's.
 
@@ -124,7 +106,7 @@ def python_loop_postprocess(y_pred, anchors, max_candidates=None):
             order = tf.argsort(class_scores, direction="DESCENDING")[:max_candidates]
             class_boxes = tf.gather(class_boxes, order)
             class_scores = tf.gather(class_scores, order)
-            overlaps = _pairwise_iou_tf(class_boxes, class_boxes)
+            overlaps = iou(class_boxes, class_boxes)  # eager TF ops on TF tensors
             alive = tf.ones(class_boxes.shape[0], dtype=tf.bool)
             picks = []
             current = 0
@@ -238,7 +220,7 @@ def main(argv=None):
             2 if batch > 1 else 3,
             args.min_seconds,
         )
-        rows.append((batch, "baseline: Python-loop NMS (seed style, eager TF)", base_t, 1.0, "-"))
+        rows.append((batch, "baseline: Python-loop NMS, eager TF (tutorial)", base_t, 1.0, "-"))
         y_t = keras.ops.convert_to_tensor(y_pred)
         a_t = keras.ops.convert_to_tensor(anchors)
         for name, fn in implementations().items():

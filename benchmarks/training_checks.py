@@ -32,7 +32,8 @@ CHECKS = ("shapes", "ultraface", "face_ssd", "vgg16_ssd300", "mobilenetv2_ssd")
 
 
 def _ap(model, records, metric="voc12"):
-    from kssd.callbacks.evaluation import detect_records, detection_metrics, make_detect_fn
+    from kssd.inference.detect_fn import make_detect_fn
+    from kssd.metrics import detect_records, detection_metrics
 
     found = detect_records(make_detect_fn(model), records)
     return detection_metrics(metric, records, found)
@@ -120,8 +121,9 @@ def _ap_recalibrated_batch_norm(model, root):
     """
     import keras
 
-    from kssd.callbacks.evaluation import detect_records, detection_metrics, make_detect_fn
     from kssd.data import WiderFaceReader, load_dataset
+    from kssd.inference.detect_fn import make_detect_fn
+    from kssd.metrics import detect_records, detection_metrics
 
     records = list(WiderFaceReader(root))
     images, _ = next(iter(load_dataset(records, model=model, training=False, batch_size=len(records))))

@@ -1,7 +1,8 @@
 """Anchor (prior box) generation in NumPy, for both common anchor styles.
 
-Contract (DESIGN.md): float32 (A, 4), normalized centre form ``(cx, cy, w, h)``, ordered
-level by level, row-major over each level's feature map, the anchors of one cell contiguous.
+Contract (the anchors row of "Contracts" in docs/index.md): float32 (A, 4), normalized centre
+form ``(cx, cy, w, h)``, ordered level by level, row-major over each level's feature map, the
+anchors of one cell contiguous.
 
 Two styles:
 
@@ -155,9 +156,9 @@ def generate_anchors(
         scales: SSD-paper style, ``L + 1`` relative scales.
         aspect_ratios: SSD-paper style, per-level ratio lists.
         extra_box: add the ``sqrt(s_k * s_k+1)`` box (SSD-paper style), default True.
-        clip: clip the centre-form values to [0, 1] (as the seed's ``clip`` option), default False.
+        clip: clip the centre-form values to [0, 1] (the ``clip`` option of the slim face SSD tutorial's priors), default False.
         centers: where a level's cell centres sit: ``"step"`` at ``(j + 0.5) * step / size``
-            (seed 000, the original SSD) or ``"grid"`` at ``(j + 0.5) / feature_size`` (the
+            (the slim face SSD tutorial, the original SSD) or ``"grid"`` at ``(j + 0.5) / feature_size`` (the
             released UltraFace priors; differs from "step" when the size is not a multiple of
             the step). Default None = ``"step"`` when steps are given, else ``"grid"``.
 

@@ -32,9 +32,9 @@ class _BackendOps:
 def _tensorflow_ops():
     global _TF_OPS
     if _TF_OPS is None:
-        from keras.src.backend import tensorflow as tf_backend
+        from kssd.compat import keras_tensorflow_backend
 
-        _TF_OPS = _BackendOps(tf_backend)
+        _TF_OPS = _BackendOps(keras_tensorflow_backend())
     return _TF_OPS
 
 

@@ -11,7 +11,7 @@ import numpy as np
 from kssd.backend import ops_for
 from kssd.boxes.coder import DEFAULT_VARIANCES, encode
 from kssd.boxes.formats import KNOWN_FORMATS, center_to_corners, convert_format
-from kssd.boxes.matcher import check_matching, match_anchors
+from kssd.boxes.matcher import DEFAULT_MATCH_THRESHOLD, DEFAULT_MATCHING, check_matching, match_anchors
 
 #: Class id of an ignored anchor in ``y_true`` (neither positive nor negative).
 IGNORED_CLASS = -1.0
@@ -44,9 +44,9 @@ def encode_targets(
     boxes,
     labels,
     anchors,
-    match_threshold=0.45,
+    match_threshold=DEFAULT_MATCH_THRESHOLD,
     variances=DEFAULT_VARIANCES,
-    matching="bipartite",
+    matching=DEFAULT_MATCHING,
     negative_threshold=None,
 ):
     """Encode one image's ground truth (or a padded batch) against anchors.
@@ -124,11 +124,11 @@ class TargetEncoder:
     def __init__(
         self,
         anchors,
-        match_threshold=0.45,
+        match_threshold=DEFAULT_MATCH_THRESHOLD,
         variances=DEFAULT_VARIANCES,
         bounding_box_format="rel_xyxy",
         image_size=None,
-        matching="bipartite",
+        matching=DEFAULT_MATCHING,
         negative_threshold=None,
     ):
         self.anchors = np.asarray(anchors, dtype="float32")

@@ -4,6 +4,7 @@ import copy
 
 import keras
 
+from kssd.compat import all_layers
 from kssd.layers import AnchorBoxes, NonMaxSuppression
 from kssd.models import SSDDetector
 from kssd.models.ssd_detector import ANCHOR_KEYS
@@ -75,7 +76,7 @@ def set_batch_norm_momentum(model, momentum):
     if not 0.0 <= float(momentum) <= 1.0:
         raise ValueError(f"batch_norm_momentum must be in [0, 1], got {momentum!r}")
     changed = 0
-    for layer in model._flatten_layers():
+    for layer in all_layers(model):
         if isinstance(layer, keras.layers.BatchNormalization):
             layer.momentum = float(momentum)
             changed += 1

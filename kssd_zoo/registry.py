@@ -1,17 +1,34 @@
-"""Model registry: list the shipped specs and build detectors by name or YAML path."""
+"""Model registry: list the shipped specs and build detectors by name or YAML path.
 
-from kssd_zoo.spec import resolve_spec, spec_names
+:data:`MODELS` maps each model name to its YAML spec file (every ``kssd_zoo/specs/*.yaml``,
+registered on first use).
+
+Examples:
+    >>> from kssd_zoo.registry import MODELS
+    >>> MODELS.get("tiny_ssd").name
+    'tiny_ssd.yaml'
+"""
+
+from kssd.registry import Registry, UnknownNameError
+from kssd_zoo.spec import SPECS_DIR, _is_path, resolve_spec, spec_names
 
 
-class UnknownModelError(KeyError, ValueError):
+class UnknownModelError(UnknownNameError):
     """An unknown model name; the message lists the known models and close matches.
 
     A ``KeyError`` (a name not in the registry) and a ``ValueError`` (a bad argument), so the
-    command line reports it like its other argument errors.
+    command line reports it like its other argument errors (a
+    :class:`kssd.registry.UnknownNameError`).
     """
 
-    def __str__(self):
-        return str(self.args[0]) if self.args else ""
+
+def _register_shipped_specs():
+    for name in spec_names():
+        MODELS.register(name, SPECS_DIR / f"{name}.yaml", shipped=True)
+
+
+#: Zoo models by name -> path of their YAML spec.
+MODELS = Registry("model", error=UnknownModelError, loader=_register_shipped_specs)
 
 
 def list_models():
@@ -22,7 +39,7 @@ def list_models():
         >>> {"face_ssd", "tiny_ssd", "vgg16_ssd300", "mobilenetv2_ssd"} <= set(kssd_zoo.list_models())
         True
     """
-    return spec_names()
+    return MODELS.names()
 
 
 def build(
@@ -58,6 +75,8 @@ def build(
     """
     from kssd_zoo.detector import Detector
 
+    if isinstance(name_or_yaml_path, str) and not _is_path(name_or_yaml_path):
+        name_or_yaml_path = MODELS.get(name_or_yaml_path)  # UnknownModelError, with close matches
     try:
         spec = resolve_spec(name_or_yaml_path, **overrides)
     except KeyError as err:

@@ -91,7 +91,6 @@ SCHEDULE_KEYS = {
     ),
 }
 LOSS_KEYS = ("neg_pos_ratio", "alpha", "min_negatives")
-AUGMENTATIONS = ("face", "ssd", "none")
 TRAINING_DEFAULTS = {
     "batch_size": 32,
     "epochs": 100,
@@ -160,11 +159,11 @@ def spec_path(name_or_path):
         return path
     path = SPECS_DIR / f"{name_or_path}.yaml"
     if not path.is_file():
-        from kssd_zoo.blocks.registry import suggest
+        from kssd.registry import did_you_mean
 
         known = spec_names()
         raise KeyError(
-            f"unknown model {name_or_path!r}{suggest(name_or_path, known)}; known models: {', '.join(known)}"
+            f"unknown model {name_or_path!r}{did_you_mean(name_or_path, known)}; known models: {', '.join(known)}"
         )
     return path
 
@@ -319,7 +318,7 @@ class _Checker:
         self.errors.append(f"{where}: {message}")
 
     def keys(self, path, value, allowed, required=()):
-        from kssd_zoo.blocks.registry import suggest
+        from kssd.registry import did_you_mean
 
         if not isinstance(value, dict):
             self.err(path, f"expected a mapping, got {_tname(value)}")
@@ -327,7 +326,9 @@ class _Checker:
         for key in value:
             if key not in allowed:
                 child = f"{path}.{key}" if path else str(key)
-                self.err(child, f"unknown key {key!r}{suggest(key, allowed)}; allowed: {', '.join(allowed)}")
+                self.err(
+                    child, f"unknown key {key!r}{did_you_mean(key, allowed)}; allowed: {', '.join(allowed)}"
+                )
         for key in required:
             if key not in value:
                 self.err(path or "top level", f"missing required key {key!r}")
@@ -364,7 +365,7 @@ class _Checker:
 
 def _check_args(c, path, fn, args, skip):
     """Check a node's args against the builder's keyword parameters."""
-    from kssd_zoo.blocks.registry import suggest
+    from kssd.registry import did_you_mean
 
     if args is None:
         args = {}
@@ -381,7 +382,7 @@ def _check_args(c, path, fn, args, skip):
             if not var_kw:
                 c.err(
                     f"{path}.{key}",
-                    f"unknown argument {key!r} for {fn.__name__}{suggest(key, accepted)}; "
+                    f"unknown argument {key!r} for {fn.__name__}{did_you_mean(key, accepted)}; "
                     f"accepted: {', '.join(accepted)}",
                 )
             continue
@@ -467,7 +468,7 @@ def _check_normalization(c, value):
 
 
 def _check_backbone(c, value, blocks):
-    from kssd_zoo.blocks.registry import suggest
+    from kssd.registry import did_you_mean
 
     if not isinstance(value, list) or not value:
         c.err("backbone", f"expected a non-empty list of nodes, got {_tname(value)}")
@@ -513,14 +514,14 @@ def _check_backbone(c, value, blocks):
                 else:
                     c.err(
                         f"{path}.from",
-                        f"unknown node {s!r}{suggest(s, defined + ['input'])}; "
+                        f"unknown node {s!r}{did_you_mean(s, defined + ['input'])}; "
                         "expected 'input' or the name of an earlier node",
                     )
         block = node.get("block")
         if isinstance(block, str) and block in blocks:
             _check_args(c, f"{path}.args", blocks[block], node.get("args"), skip=("inputs", "name"))
         elif isinstance(block, str):
-            c.err(f"{path}.block", f"unknown block {block!r}{suggest(block, list(blocks))}")
+            c.err(f"{path}.block", f"unknown block {block!r}{did_you_mean(block, list(blocks))}")
         elif "block" in node:
             c.err(f"{path}.block", f"expected a block name, got {block!r} ({_tname(block)})")
         if isinstance(name, str):
@@ -582,7 +583,7 @@ def _anchor_levels(c, anchors):
 
 
 def _check_training(c, value):
-    from kssd_zoo.blocks.registry import suggest
+    from kssd.registry import did_you_mean
 
     if value is None:
         return
@@ -595,10 +596,12 @@ def _check_training(c, value):
         c.number("training.steps_per_epoch", value["steps_per_epoch"], low=1, integer=True, allow_none=True)
     if "batch_norm_momentum" in value:
         c.number("training.batch_norm_momentum", value["batch_norm_momentum"], low=0, high=1, allow_none=True)
+    from kssd.data.augment import AUGMENTATIONS
+
     if "augmentation" in value and value["augmentation"] not in AUGMENTATIONS:
         c.err(
             "training.augmentation",
-            f"expected one of {', '.join(AUGMENTATIONS)}, got {value['augmentation']!r}",
+            f"expected one of {', '.join(AUGMENTATIONS.names())}, got {value['augmentation']!r}",
         )
     for key, table in (("optimizer", OPTIMIZER_KEYS), ("schedule", SCHEDULE_KEYS)):
         sub = value.get(key)
@@ -611,7 +614,7 @@ def _check_training(c, value):
         if kind not in table:
             c.err(
                 f"training.{key}.name",
-                f"unknown {key} {kind!r}{suggest(kind, list(table))}; known: {', '.join(table)}",
+                f"unknown {key} {kind!r}{did_you_mean(kind, list(table))}; known: {', '.join(table)}",
             )
             continue
         c.keys(f"training.{key}", sub, table[kind])
@@ -656,6 +659,7 @@ def validate_spec(spec, *, source=None, lines=None):
         top level: missing required key 'input'
     """
     from kssd.anchors import anchors_per_cell, generate_anchors
+    from kssd.registry import did_you_mean
     from kssd_zoo.blocks import registry
 
     registry._ensure_builtin_blocks()
@@ -689,7 +693,7 @@ def validate_spec(spec, *, source=None, lines=None):
         elif len(set(class_names)) != len(class_names):
             c.err("class_names", f"names must be unique, got {class_names!r}")
 
-    defined = _check_backbone(c, spec.get("backbone"), registry._BLOCKS) if "backbone" in spec else []
+    defined = _check_backbone(c, spec.get("backbone"), registry.BLOCKS) if "backbone" in spec else []
 
     levels, level_key = (None, None)
     if "anchors" in spec:
@@ -705,16 +709,16 @@ def validate_spec(spec, *, source=None, lines=None):
     heads = spec.get("heads")
     if "heads" in spec and c.keys("heads", heads, HEAD_KEYS, required=("block", "from")):
         block = heads.get("block")
-        if isinstance(block, str) and block in registry._HEADS:
+        if isinstance(block, str) and block in registry.HEADS:
             _check_args(
                 c,
                 "heads.args",
-                registry._HEADS[block],
+                registry.HEADS[block],
                 heads.get("args"),
                 skip=("features", "anchors_per_cell", "num_logits", "name"),
             )
         elif "block" in heads:
-            c.err("heads.block", f"unknown head {block!r}{registry.suggest(block, list(registry._HEADS))}")
+            c.err("heads.block", f"unknown head {block!r}{did_you_mean(block, list(registry.HEADS))}")
         src = heads.get("from")
         if "from" in heads:
             if not isinstance(src, list) or not src or not all(isinstance(s, str) for s in src):
@@ -722,7 +726,7 @@ def validate_spec(spec, *, source=None, lines=None):
             else:
                 for i, s in enumerate(src):
                     if s not in defined:
-                        c.err(f"heads.from[{i}]", f"unknown node {s!r}{registry.suggest(s, defined)}")
+                        c.err(f"heads.from[{i}]", f"unknown node {s!r}{did_you_mean(s, defined)}")
                 if levels is not None and len(src) != levels:
                     c.err(
                         "heads.from",
@@ -756,12 +760,12 @@ def validate_spec(spec, *, source=None, lines=None):
                     allow_none=key == "max_detections_per_class",
                 )
     _check_training(c, spec.get("training"))
-    if "pretrained_backbone" in spec and spec["pretrained_backbone"] not in registry._PRETRAINED:
+    if "pretrained_backbone" in spec and spec["pretrained_backbone"] not in registry.PRETRAINED:
         pb = spec["pretrained_backbone"]
         c.err(
             "pretrained_backbone",
             f"unknown pretrained backbone {pb!r}"
-            f"{registry.suggest(str(pb), list(registry._PRETRAINED))}; known: {', '.join(sorted(registry._PRETRAINED))}",
+            f"{did_you_mean(str(pb), list(registry.PRETRAINED))}; known: {', '.join(sorted(registry.PRETRAINED))}",
         )
     if source and Path(str(source)).resolve().parent == SPECS_DIR and isinstance(name, str):
         if Path(str(source)).stem != name:

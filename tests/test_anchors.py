@@ -1,4 +1,4 @@
-"""Anchor generation: value-for-value with the seed's prior boxes, SSD300, order, errors."""
+"""Anchor generation: value-for-value with the prior boxes of the slim face SSD tutorial, SSD300, order, errors."""
 
 import math
 
@@ -14,7 +14,7 @@ SSD300_RATIOS = [[2], [2, 3], [2, 3], [2, 3], [2], [2]]
 
 
 def reference_prior_boxes(image_size, steps, min_sizes):
-    """Prior boxes as seed 000 describes them (own loop code): cell by cell, size by size."""
+    """Prior boxes as the slim face SSD tutorial describes them (own loop code): cell by cell, size by size."""
     height, width = image_size
     out = []
     for step, sizes in zip(steps, min_sizes):
@@ -29,7 +29,7 @@ def reference_prior_boxes(image_size, steps, min_sizes):
     return np.array(out, dtype="float64")
 
 
-def test_face_anchors_equal_the_seed_prior_boxes():
+def test_face_anchors_equal_the_tutorial_prior_boxes():
     anchors = generate_anchors((240, 320), steps=FACE_STEPS, min_sizes=FACE_MIN_SIZES)
     assert anchors.dtype == np.float32 and anchors.shape == (4420, 4)
     np.testing.assert_allclose(
@@ -37,7 +37,7 @@ def test_face_anchors_equal_the_seed_prior_boxes():
     )
     np.testing.assert_allclose(anchors[0], [0.0125, 0.016666667, 0.03125, 0.041666667], atol=1e-6)
     np.testing.assert_allclose(anchors[-1], [0.9, 0.93333333, 0.8, 1.06666667], atol=1e-6)
-    # the seed's printed rows 2, 3 and the last three
+    # the tutorial's printed rows 2, 3 and the last three
     np.testing.assert_allclose(
         anchors[1:3], [[0.0125, 0.01666667, 0.05, 0.06666667], [0.0125, 0.01666667, 0.075, 0.1]], atol=1e-6
     )

@@ -117,10 +117,10 @@ def test_matching_uses_corner_form_anchors_not_centre_form():
     y_true = encode(box, np.array([1]), anchors)
     assert y_true[:, 4].tolist() == [0.0, 1.0]
     np.testing.assert_allclose(y_true[1, :4], 0.0, atol=1e-6)
-    # Seed 000's bug: the centre-form priors read as corners make anchor 0 look like
+    # The slim face SSD tutorial's bug: the centre-form priors read as corners make anchor 0 look like
     # (0.2, 0.2, 0.6, 0.6) (IoU 0.14 with the box) and anchor 1 empty, so it would match 0.
-    _, seed_positive, _ = match_anchors(box, np.array([True]), anchors)
-    assert np_(seed_positive).tolist() == [True, False]
+    _, tutorial_positive, _ = match_anchors(box, np.array([True]), anchors)
+    assert np_(tutorial_positive).tolist() == [True, False]
 
 
 def test_target_encoder_formats_aliases_and_errors():

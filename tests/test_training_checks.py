@@ -7,7 +7,8 @@ from tests.conftest import shared_path
 
 
 def face_ap(model, records, metric="voc12"):
-    from kssd.callbacks.evaluation import detect_records, detection_metrics, make_detect_fn
+    from kssd.inference.detect_fn import make_detect_fn
+    from kssd.metrics import detect_records, detection_metrics
 
     return detection_metrics(metric, records, detect_records(make_detect_fn(model), records))
 

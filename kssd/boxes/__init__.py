@@ -16,10 +16,18 @@ from kssd.boxes.formats import (
     convert_format,
     corners_to_center,
 )
-from kssd.boxes.iou import box_area, intersection, iou
-from kssd.boxes.matcher import MATCHING_STRATEGIES, check_matching, match_anchors
+from kssd.boxes.iou import box_area, intersection, iou, iou_numpy
+from kssd.boxes.matcher import (
+    DEFAULT_MATCH_THRESHOLD,
+    DEFAULT_MATCHING,
+    MATCHING_STRATEGIES,
+    check_matching,
+    match_anchors,
+)
 
 __all__ = [
+    "DEFAULT_MATCHING",
+    "DEFAULT_MATCH_THRESHOLD",
     "DEFAULT_VARIANCES",
     "KNOWN_FORMATS",
     "MATCHING_STRATEGIES",
@@ -32,5 +40,6 @@ __all__ = [
     "encode",
     "intersection",
     "iou",
+    "iou_numpy",
     "match_anchors",
 ]

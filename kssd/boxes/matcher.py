@@ -5,6 +5,9 @@ from kssd.boxes.iou import iou
 
 #: Matching strategies of :func:`match_anchors`.
 MATCHING_STRATEGIES = ("bipartite", "forced")
+#: The defaults every encoder, pipeline, detector and zoo spec share.
+DEFAULT_MATCHING = "bipartite"
+DEFAULT_MATCH_THRESHOLD = 0.45
 
 # Below every IoU (IoU >= 0): marks padding rows and pairs already taken.
 _TAKEN = -2.0
@@ -70,7 +73,12 @@ def _bipartite_assignment(overlaps, valid, ops):
 
 
 def match_anchors(
-    gt_boxes, gt_valid, anchor_corners, match_threshold=0.45, matching="bipartite", negative_threshold=None
+    gt_boxes,
+    gt_valid,
+    anchor_corners,
+    match_threshold=DEFAULT_MATCH_THRESHOLD,
+    matching=DEFAULT_MATCHING,
+    negative_threshold=None,
 ):
     """Match anchors to ground truth the SSD way: one anchor per box, then an IoU threshold.
 

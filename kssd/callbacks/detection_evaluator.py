@@ -4,13 +4,8 @@ import time
 
 import keras
 
-from kssd.callbacks.evaluation import (
-    EVAL_SCORE_THRESHOLD,
-    METRICS,
-    detect_records,
-    detection_metrics,
-    make_detect_fn,
-)
+from kssd.inference.detect_fn import make_detect_fn
+from kssd.metrics.evaluate import EVAL_SCORE_THRESHOLD, METRICS, detect_records, detection_metrics
 
 
 class DetectionEvaluator(keras.callbacks.Callback):
@@ -28,9 +23,9 @@ class DetectionEvaluator(keras.callbacks.Callback):
         records: validation kssd records (``image_id``, ``boxes`` absolute xyxy, ``labels``
             1..C, and ``image``/``image_path``/``image_bytes``).
         metric: ``"voc07"``, ``"voc12"``, ``"widerface"`` or ``"coco"``, default ``"voc12"``
-            (see :func:`kssd.callbacks.evaluation.detection_metrics`).
+            (see :func:`kssd.metrics.detection_metrics`).
         detect_fn: ``detect_fn(list of RGB images) -> list of dicts`` (boxes xyxy pixels,
-            scores, labels), default None = :func:`kssd.callbacks.evaluation.make_detect_fn`
+            scores, labels), default None = :func:`kssd.inference.detect_fn.make_detect_fn`
             on the trained model (a kssd_zoo Detector or a model with a ``spec`` holding its
             anchors): :func:`kssd.inference.detect`, images stretched to the input size,
             score threshold 0.01.
@@ -74,8 +69,7 @@ class DetectionEvaluator(keras.callbacks.Callback):
         verbose=1,
     ):
         super().__init__()
-        if metric not in METRICS:
-            raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
+        METRICS.get(metric)  # UnknownNameError (a ValueError) naming close matches
         if int(every) < 1:
             raise ValueError(f"every must be a positive number of epochs, got {every!r}")
         self.records = list(records)

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import keras
 
+from kssd.compat import optimizer_learning_rate
+
 STATE_FILE = "checkpoint.json"
 _WEIGHTS = re.compile(r"^epoch-(\d+)\.weights\.h5$")
 
@@ -33,7 +35,7 @@ def _atomic_write_bytes(path, write):
 def _constant_rate(optimizer):
     """The optimizer's learning rate when it is a constant (a variable), else None."""
     optimizer = getattr(optimizer, "inner_optimizer", optimizer)  # LossScaleOptimizer
-    if isinstance(optimizer._learning_rate, keras.optimizers.schedules.LearningRateSchedule):
+    if isinstance(optimizer_learning_rate(optimizer), keras.optimizers.schedules.LearningRateSchedule):
         return None
     return float(optimizer.learning_rate)
 

@@ -27,6 +27,7 @@ from kssd.data.records import (
     select_boxes,
     validate_record,
 )
+from kssd.data.split import split_items
 from kssd.data.stats import anchor_coverage, box_size_histogram
 from kssd.data.tfrecord import (
     example_to_record,
@@ -68,6 +69,7 @@ __all__ = [
     "read_tfrecords",
     "sanitize_boxes",
     "select_boxes",
+    "split_items",
     "validate_record",
     "write_tfrecords",
 ]

@@ -1,4 +1,5 @@
-"""Augmentation chains for detection training: seed 000's face chain and the SSD paper's chain.
+"""Augmentation chains for detection training: the face chain of the slim face SSD tutorial and
+the SSD paper's chain.
 
 A chain is a function ``chain(image, boxes, labels, seed, output_size, **options)`` returning
 ``(image, boxes, labels)`` with the image resized to ``output_size`` = ``(height, width)``.
@@ -27,6 +28,7 @@ from kssd.data.augment_geometric import (
     resize,
 )
 from kssd.data.augment_photometric import photometric_distort
+from kssd.registry import Registry, UnknownNameError, did_you_mean
 
 
 def _split(seed, num):
@@ -51,14 +53,15 @@ def face_augment(
     hue=18.0 / 360.0,
     distort_probability=1.0,
 ):
-    """Seed 000's face training chain: square crop, pad to square, random resize, flip, distort.
+    """The face training chain of the slim face SSD tutorial: square crop, pad to square, random
+    resize, flip, distort.
 
     1. :func:`~kssd.data.augment_geometric.random_square_crop` (side ``crop_scales`` x short side,
        up to ``max_tries`` candidates, at least one face kept whole, faces kept by centre);
     2. :func:`~kssd.data.augment_geometric.pad_to_square` with the mean colour (for images left
        uncropped);
     3. :func:`~kssd.data.augment_geometric.random_resize` to ``output_size`` with a random
-       interpolation (the square is stretched to the output's aspect ratio, as in seed 000);
+       interpolation (the square is stretched to the output's aspect ratio, as in the tutorial);
     4. :func:`~kssd.data.augment_geometric.random_flip` (left-right);
     5. :func:`~kssd.data.augment_photometric.photometric_distort`.
 
@@ -226,7 +229,13 @@ def no_augment(image, boxes, labels, seed, output_size, *, resize_method="biline
 
 
 #: Chains known by name to :func:`get_augmentation` and :func:`kssd.data.load_dataset`.
-AUGMENTATIONS = {"face": face_augment, "ssd": ssd_augment, "none": no_augment}
+#: Augmentation chains by name (``augmentation=`` of :func:`kssd.data.load_dataset`, the
+#: ``training.augmentation`` of zoo specs, ``kssd train --augmentation``). Register a new chain
+#: with ``AUGMENTATIONS.register(name, fn)``.
+AUGMENTATIONS = Registry("augmentation")
+AUGMENTATIONS.register("face", face_augment)
+AUGMENTATIONS.register("ssd", ssd_augment)
+AUGMENTATIONS.register("none", no_augment)
 
 
 def get_augmentation(name):
@@ -239,18 +248,29 @@ def get_augmentation(name):
     Returns:
         The chain function.
 
+    Raises:
+        kssd.registry.UnknownNameError: an unknown name (a ``ValueError``), with close matches.
+
     Examples:
         >>> from kssd.data.augment import get_augmentation
         >>> get_augmentation("ssd").__name__
         'ssd_augment'
+        >>> get_augmentation("fase")
+        Traceback (most recent call last):
+        ...
+        kssd.registry.UnknownNameError: augmentation='fase' is unknown (did you mean 'face'?): expected one of face, none, ssd or a callable(image, boxes, labels, seed, output_size)
     """
     if callable(name):
         return name
     key = "none" if name is None else str(name).lower()
     if key not in AUGMENTATIONS:
-        raise ValueError(
-            f"augmentation={name!r} is unknown: expected one of {sorted(AUGMENTATIONS)} "
-            "or a callable(image, boxes, labels, seed, output_size)"
+        known = AUGMENTATIONS.names()
+        raise UnknownNameError(
+            f"augmentation={name!r} is unknown{did_you_mean(key, known)}: expected one of "
+            f"{', '.join(known)} or a callable(image, boxes, labels, seed, output_size)",
+            kind=AUGMENTATIONS.kind,
+            name=name,
+            known=known,
         )
     return AUGMENTATIONS[key]
 

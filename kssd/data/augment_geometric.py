@@ -18,7 +18,9 @@ on the order in which parallel ``map`` calls run.
 
 import tensorflow as tf
 
-#: Interpolations drawn by :func:`random_resize` (seed 000's set).
+from kssd.boxes.iou import box_area, intersection, iou
+
+#: Interpolations drawn by :func:`random_resize` (the set of the slim face SSD tutorial).
 RESIZE_METHODS = ("bilinear", "bicubic", "area", "nearest", "lanczos3")
 
 
@@ -41,19 +43,6 @@ def _centres_inside(boxes, windows):
     low = windows[:, None, :2]
     high = windows[:, None, 2:]
     return tf.reduce_all(tf.logical_and(centres > low, centres < high), axis=-1)
-
-
-def _intersection(boxes, windows):
-    """(T, N) intersection areas of boxes (N, 4) with windows (T, 4)."""
-    low = tf.maximum(boxes[None, :, :2], windows[:, None, :2])
-    high = tf.minimum(boxes[None, :, 2:], windows[:, None, 2:])
-    size = tf.maximum(high - low, 0.0)
-    return size[..., 0] * size[..., 1]
-
-
-def _area(boxes):
-    size = tf.maximum(boxes[..., 2:] - boxes[..., :2], 0.0)
-    return size[..., 0] * size[..., 1]
 
 
 def _apply_window(image, boxes, labels, window, keep):
@@ -88,7 +77,7 @@ def _pick_window(image, boxes, labels, windows, valid):
 def random_square_crop(
     image, boxes, labels, seed, *, scales=(0.3, 0.45, 0.6, 0.8, 1.0), max_tries=250, min_iof=1.0
 ):
-    """Random square crop that keeps at least one face whole (seed 000's face crop).
+    """Random square crop that keeps at least one face whole (the face crop of the slim face SSD tutorial).
 
     ``max_tries`` candidate squares are drawn at once, each with a side of ``scale * short side``
     (``scale`` drawn from ``scales``) at a random position. A candidate is acceptable when at least
@@ -139,7 +128,7 @@ def random_square_crop(
     y0 = tf.minimum(y0, height - side)
     windows = tf.stack([x0, y0, x0 + side, y0 + side], axis=-1)
     windows_f = tf.cast(windows, tf.float32)
-    iof = _intersection(boxes, windows_f) / tf.maximum(_area(boxes)[None], 1e-6)
+    iof = intersection(windows_f, boxes) / tf.maximum(box_area(boxes)[None], 1e-6)  # (T, N)
     whole = tf.reduce_any(iof >= min_iof - 1e-6, axis=-1)
     centred = tf.reduce_any(_centres_inside(boxes, windows_f), axis=-1)
     return _pick_window(image, boxes, labels, windows, tf.logical_and(whole, centred))
@@ -208,9 +197,7 @@ def min_iou_crop(
     x0 = tf.minimum(x0, w_f - crop_w)
     y0 = tf.minimum(y0, h_f - crop_h)
     windows_f = tf.stack([x0, y0, x0 + crop_w, y0 + crop_h], axis=-1)
-    inter = _intersection(boxes, windows_f)
-    union = _area(boxes)[None] + _area(windows_f)[:, None] - inter
-    overlap = inter / tf.maximum(union, 1e-6)
+    overlap = iou(windows_f, boxes)  # (T, N); a window is at least 1x1, so the union is > 0
     iou_ok = tf.reduce_any(overlap >= threshold, axis=-1)
     centred = tf.reduce_any(_centres_inside(boxes, windows_f), axis=-1)
     valid = tf.logical_and(aspect_ok, tf.logical_and(iou_ok, centred))
@@ -270,7 +257,7 @@ def pad_to_square(image, boxes=None, *, fill_value=None):
     Args:
         image: float32 (H, W, 3).
         boxes: optional float32 (N, 4) absolute ``xyxy``; returned unchanged.
-        fill_value: RGB fill, default None = the image's mean colour (seed 000's choice).
+        fill_value: RGB fill, default None = the image's mean colour (as in the slim face SSD tutorial).
 
     Returns:
         The square image, or ``(image, boxes)`` when boxes are given.
@@ -379,7 +366,7 @@ def _box_scale(image, size):
 
 
 def random_resize(image, boxes, size, seed, *, methods=RESIZE_METHODS, antialias=True, prefilter=True):
-    """Resize to ``size`` with an interpolation drawn from ``methods`` (seed 000's resize).
+    """Resize to ``size`` with an interpolation drawn from ``methods`` (the slim face SSD tutorial's resize).
 
     Args:
         image: float32 (H, W, 3).

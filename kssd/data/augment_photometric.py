@@ -23,8 +23,8 @@ def photometric_distort(
 ):
     """Random brightness, contrast, saturation and hue changes of an RGB image in 0..255.
 
-    Each of the four changes is applied with chance ``probability`` (1.0 = always, as in seed 000's
-    face chain; 0.5 = the SSD paper's chain). Contrast comes either first or last, at random (the
+    Each of the four changes is applied with chance ``probability`` (1.0 = always, as in the face
+    chain of the slim face SSD tutorial; 0.5 = the SSD paper's chain). Contrast comes either first or last, at random (the
     SSD paper's two orders). Strengths refer to an image scaled to 0..1: brightness adds a delta
     in ``[-brightness, brightness]``, contrast and saturation multiply by a factor drawn from their
     ranges, hue shifts by up to ``hue`` turns of the colour wheel. A strength of 0 / ``None``

@@ -32,6 +32,10 @@ import numpy as np
 #: Quality used when an image has to be re-encoded as JPEG.
 JPEG_QUALITY = 95
 
+#: File suffixes (lower case) taken for images wherever kssd and kssd_zoo look for them:
+#: the formats :func:`read_image` decodes (see :func:`sniff_format`).
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif")
+
 
 class ImageReadError(ValueError):
     """An image file that cannot be used: unreadable, empty, truncated or corrupt.

@@ -17,7 +17,8 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from kssd.boxes.matcher import check_matching
+from kssd.boxes.coder import DEFAULT_VARIANCES
+from kssd.boxes.matcher import DEFAULT_MATCH_THRESHOLD, DEFAULT_MATCHING, check_matching
 from kssd.data.augment import get_augmentation
 from kssd.data.augment_geometric import resize_with_pad
 from kssd.encoding import encode_targets
@@ -320,13 +321,13 @@ def load_dataset(
         if anchors.ndim != 2 or anchors.shape[-1] != 4:
             raise ValueError(f"`anchors` must have shape (A, 4), got {anchors.shape}")
     if variances is None:
-        variances = _model_attr(model, "variances", (0.1, 0.2))
+        variances = _model_attr(model, "variances", DEFAULT_VARIANCES)
     variances = tuple(float(v) for v in variances)
     if match_threshold is None:
-        match_threshold = _model_attr(model, "match_threshold", 0.45)
+        match_threshold = _model_attr(model, "match_threshold", DEFAULT_MATCH_THRESHOLD)
     match_threshold = float(match_threshold)
     if matching is None:
-        matching = _model_attr(model, "matching", "bipartite")
+        matching = _model_attr(model, "matching", DEFAULT_MATCHING)
     if negative_threshold is None:
         negative_threshold = _model_attr(model, "negative_threshold")
     check_matching(matching, match_threshold, negative_threshold)

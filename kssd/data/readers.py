@@ -1,9 +1,18 @@
 """Choosing a reader: format names, layout detection and opening a source.
 
+:data:`READERS` maps a format name to its reader class, with the facts the rest of kssd reads:
+``takes_class_names`` (the reader accepts ``class_names=``; ``kssd data convert --class-names``
+and ``kssd train`` pass them on) and ``layout`` (what :func:`detect_format` looks for). A new
+reader is one module with the class (``available_splits(root)`` static method, ``split=``
+argument) plus one ``READERS.register(...)`` line below; detection (in registration order),
+opening and the command-line choices follow.
+
 Examples:
-    >>> from kssd.data.readers import FORMATS
+    >>> from kssd.data.readers import FORMATS, READERS
     >>> sorted(FORMATS)
     ['coco', 'imglab', 'tfrecord', 'voc', 'widerface', 'yolo']
+    >>> READERS.where(takes_class_names=True)
+    ['imglab', 'voc', 'yolo']
 """
 
 import glob
@@ -15,17 +24,73 @@ from kssd.data.imglab import ImglabReader
 from kssd.data.voc import VOCReader
 from kssd.data.widerface import WiderFaceReader
 from kssd.data.yolo import YOLOReader
+from kssd.registry import Registry, UnknownNameError, did_you_mean
 
-READERS = {
-    "widerface": WiderFaceReader,
-    "voc": VOCReader,
-    "coco": COCOReader,
-    "yolo": YOLOReader,
-    "imglab": ImglabReader,
-}
-#: Every source format understood by :func:`open_reader` (``tfrecord`` covers kssd
-#: shards and TF Object Detection API files).
+#: Annotation readers by format name; :func:`detect_format` tries them in this order.
+READERS = Registry("reader")
+READERS.register(
+    "widerface",
+    WiderFaceReader,
+    takes_class_names=False,
+    layout="wider_face_split/wider_face_<split>_bbx_gt.txt",
+)
+READERS.register("voc", VOCReader, takes_class_names=True, layout="Annotations/")
+READERS.register("coco", COCOReader, takes_class_names=False, layout="annotations/instances_<split>.json")
+READERS.register("yolo", YOLOReader, takes_class_names=True, layout="images/<split>/ + labels/<split>/")
+READERS.register("imglab", ImglabReader, takes_class_names=True, layout="dlib imglab <split>.xml files")
+
+#: Every source format understood by :func:`open_reader` at import time (``tfrecord`` covers
+#: kssd shards and TF Object Detection API files); :func:`formats` is the live list.
 FORMATS = tuple(READERS) + ("tfrecord",)
+
+
+def formats():
+    """Every source format name: the registered readers, then ``"tfrecord"``.
+
+    Examples:
+        >>> from kssd.data.readers import formats
+        >>> formats()[-1]
+        'tfrecord'
+    """
+    return tuple(READERS) + ("tfrecord",)
+
+
+def reader_class(format):
+    """The reader class registered for ``format``.
+
+    Raises:
+        kssd.registry.UnknownNameError: an unknown format (a ``ValueError`` and a ``KeyError``),
+            naming close matches.
+
+    Examples:
+        >>> from kssd.data.readers import reader_class
+        >>> reader_class("voc").__name__
+        'VOCReader'
+        >>> reader_class("vocc")
+        Traceback (most recent call last):
+        ...
+        kssd.registry.UnknownNameError: unknown format 'vocc' (did you mean 'voc'?); known formats: coco, imglab, tfrecord, voc, widerface, yolo
+    """
+    if format not in READERS:
+        known = sorted(formats())
+        raise UnknownNameError(
+            f"unknown format {format!r}{did_you_mean(format, known)}; known formats: {', '.join(known)}",
+            kind="format",
+            name=format,
+            known=known,
+        )
+    return READERS.get(format)
+
+
+def takes_class_names(format):
+    """Whether the reader of ``format`` accepts ``class_names=`` (``False`` for ``tfrecord``).
+
+    Examples:
+        >>> from kssd.data.readers import takes_class_names
+        >>> takes_class_names("imglab"), takes_class_names("coco"), takes_class_names("tfrecord")
+        (True, False, False)
+    """
+    return format in READERS and bool(READERS.metadata(format).get("takes_class_names"))
 
 
 def _is_tfrecord_source(source):
@@ -56,21 +121,13 @@ def detect_format(source):
     if _is_tfrecord_source(source):
         return "tfrecord"
     root = Path(source)
-    if WiderFaceReader.available_splits(root):
-        return "widerface"
-    if (root / "Annotations").is_dir():
-        return "voc"
-    if COCOReader.available_splits(root):
-        return "coco"
-    if YOLOReader.available_splits(root):
-        return "yolo"
-    if ImglabReader.available_splits(root):
-        return "imglab"
+    for name in READERS:
+        if READERS.get(name).available_splits(root):
+            return name
+    layouts = ", ".join(f"{READERS.metadata(name).get('layout', '?')} ({name})" for name in READERS)
     raise ValueError(
-        f"cannot tell the dataset format of {source}: expected wider_face_split/"
-        "wider_face_<split>_bbx_gt.txt (widerface), Annotations/ (voc), "
-        "annotations/instances_<split>.json (coco), images/<split>/ + labels/<split>/ (yolo), "
-        "dlib imglab <split>.xml files (imglab) or *.tfrecord files; pass the format explicitly"
+        f"cannot tell the dataset format of {source}: expected {layouts} or *.tfrecord files; "
+        "pass the format explicitly"
     )
 
 
@@ -78,9 +135,7 @@ def available_splits(source, format):
     """Splits present under a dataset root for ``format`` (see each reader)."""
     if format == "tfrecord":
         return [None]
-    if format not in READERS:
-        raise ValueError(f"unknown format {format!r}; expected one of {FORMATS}")
-    return READERS[format].available_splits(source)
+    return reader_class(format).available_splits(source)
 
 
 def open_reader(source, format=None, split=None, **kwargs):
@@ -88,8 +143,8 @@ def open_reader(source, format=None, split=None, **kwargs):
 
     Args:
         source: dataset root in the format's usual layout.
-        format: one of ``"widerface"``, ``"voc"``, ``"coco"``, ``"yolo"``, ``"imglab"``,
-            default None (detected from the layout). ``"tfrecord"`` is read with
+        format: a name of :data:`READERS` (``"widerface"``, ``"voc"``, ``"coco"``, ``"yolo"``,
+            ``"imglab"``), default None (detected from the layout). ``"tfrecord"`` is read with
             :func:`kssd.data.read_tfrecords` instead.
         split: split to read, default None (the only split present, else the first of
             the format's splits, e.g. ``"train"``).
@@ -105,11 +160,10 @@ def open_reader(source, format=None, split=None, **kwargs):
     format = format or detect_format(source)
     if format == "tfrecord":
         raise ValueError("TFRecord sources are read with kssd.data.read_tfrecords(pattern)")
-    if format not in READERS:
-        raise ValueError(f"unknown format {format!r}; expected one of {FORMATS}")
+    cls = reader_class(format)
     if split is None:
-        splits = READERS[format].available_splits(source)
+        splits = cls.available_splits(source)
         if not splits:
             raise FileNotFoundError(f"no {format} split found under {source}")
         split = splits[0]
-    return READERS[format](source, split=split, **kwargs)
+    return cls(source, split=split, **kwargs)

@@ -31,7 +31,7 @@ import math
 
 import numpy as np
 
-from kssd.boxes import center_to_corners, check_matching, iou, match_anchors
+from kssd.boxes import DEFAULT_MATCH_THRESHOLD, center_to_corners, check_matching, iou, match_anchors
 
 #: Bucket edges in pixels (after resizing to the model input): <10, 10-20, ..., >=160.
 DEFAULT_EDGES = (10, 20, 40, 80, 160)
@@ -160,7 +160,7 @@ def anchor_coverage(
     records,
     anchors,
     image_size,
-    match_threshold=0.45,
+    match_threshold=DEFAULT_MATCH_THRESHOLD,
     *,
     edges=DEFAULT_EDGES,
     size_measure="sqrt_area",

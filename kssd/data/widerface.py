@@ -17,10 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
+from kssd.data.images import IMAGE_SUFFIXES
 from kssd.data.records import DatasetStats, ParsedReader, make_record
 
 ATTRIBUTES = ("blur", "expression", "illumination", "invalid", "occlusion", "pose")
-_IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 
 
 class WiderFaceReader(ParsedReader):
@@ -98,7 +98,7 @@ class WiderFaceReader(ParsedReader):
             if not path:
                 i += 1
                 continue
-            if not path.lower().endswith(_IMAGE_SUFFIXES):
+            if not path.lower().endswith(IMAGE_SUFFIXES):
                 raise self._error(i + 1, f"expected an image path line, got {path!r}")
             if i + 1 >= total:
                 raise self._error(i + 2, f"missing face count after image path {path!r}")
@@ -112,7 +112,7 @@ class WiderFaceReader(ParsedReader):
             if count < 0:
                 raise self._error(i + 2, f"face count must be >= 0, got {count}")
             rows = max(count, 1)  # an image without faces still has one line of zeros
-            if count == 0 and (i + 2 >= total or lines[i + 2].strip().lower().endswith(_IMAGE_SUFFIXES)):
+            if count == 0 and (i + 2 >= total or lines[i + 2].strip().lower().endswith(IMAGE_SUFFIXES)):
                 rows = 0  # some copies of the file leave that line out
             values = []
             for k in range(rows):

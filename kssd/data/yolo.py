@@ -20,10 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
-from kssd.data.images import ImageReadError, image_size
+from kssd.data.images import IMAGE_SUFFIXES, ImageReadError, image_size
 from kssd.data.records import DatasetStats, make_record
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 ORPHAN_NOTE = "label files without an image (ignored)"
 
 

@@ -5,10 +5,16 @@ the artifact, runs it on sample images and compares it with the Keras inference 
 (boxes within 0.5 px, scores within 1e-4); a mismatch raises
 :class:`ExportVerificationError`. See ``docs/guides/deployment.md``.
 
+Each format is an entry of :data:`EXPORT_FORMATS`; a new one is one module with its writer plus
+one ``EXPORT_FORMATS.register(name, writer, suffix=..., load_runner=...)`` call (see
+:func:`register_export_format`); :func:`export` and ``kssd export --format`` need no edit.
+
 Examples:
-    >>> from kssd.export import FORMATS
+    >>> from kssd.export import EXPORT_FORMATS, FORMATS
     >>> FORMATS
     ('saved_model', 'tflite', 'onnx', 'keras')
+    >>> EXPORT_FORMATS.metadata("onnx")["suffix"]
+    '.onnx'
 """
 
 import os
@@ -18,13 +24,113 @@ import time
 import numpy as np
 
 from kssd.export.verify import ExportVerificationError, compare_detections, drift, load_runner, sample_images
-
-FORMATS = ("saved_model", "tflite", "onnx", "keras")
-_SUFFIX = {"tflite": ".tflite", "onnx": ".onnx", "keras": ".keras"}
+from kssd.registry import Registry
 
 
 class ExportError(RuntimeError):
     """A model that cannot be written in the requested format; the message names the layer."""
+
+
+#: Export formats by name: ``writer(inference_model, path, **options)``, with metadata
+#: ``suffix`` (required file ending, None for a directory), ``options`` (names of the
+#: :func:`export` keyword arguments the writer takes, e.g. ``quantization``), ``load_runner``
+#: (``fn(path) -> run(images) -> dict``, default :func:`kssd.export.verify.load_runner`) and
+#: ``check`` (``fn(path, infer) -> dict`` of report entries, run after writing; raises
+#: :class:`ExportError` for an unusable artifact), plus ``description``.
+EXPORT_FORMATS = Registry("export format")
+
+
+def register_export_format(
+    name, writer=None, *, suffix=None, options=(), load_runner=None, check=None, description=""
+):
+    """Register an export format (see :data:`EXPORT_FORMATS`); usable as a decorator.
+
+    Args:
+        name: the format name (``export(model, name, path)``, ``kssd export --format name``).
+        writer: ``writer(inference_model, path, **options)``, default None (decorator).
+        suffix: the file ending the output path needs, default None (any, e.g. a directory).
+        options: :func:`export` keyword arguments passed on to ``writer``, default none.
+        load_runner: ``fn(path) -> run(uint8 images) -> dict of numpy`` for verification,
+            default None (:func:`kssd.export.verify.load_runner` with the format name).
+        check: ``fn(path, inference_model) -> dict`` of extra report entries, default None.
+        description: one line for docs and help, default "".
+
+    Returns:
+        ``writer``, or the decorator.
+
+    Examples:
+        >>> from kssd.export import EXPORT_FORMATS, register_export_format
+        >>> @register_export_format("doc_null", suffix=".null", description="writes nothing")
+        ... def write_null(inference_model, path):
+        ...     open(path, "wb").close()
+        >>> EXPORT_FORMATS.metadata("doc_null")["suffix"]
+        '.null'
+        >>> EXPORT_FORMATS.unregister("doc_null")
+    """
+    return EXPORT_FORMATS.register(
+        name,
+        writer,
+        suffix=suffix,
+        options=tuple(options),
+        load_runner=load_runner,
+        check=check,
+        description=description,
+    )
+
+
+def _write_saved_model(infer, path):
+    from kssd.export.saved_model import export_saved_model
+
+    export_saved_model(infer, path)
+
+
+def _write_tflite(infer, path, quantization=None, representative_images=None):
+    from kssd.export.tflite import export_tflite
+
+    export_tflite(infer, path, quantization=quantization, representative_images=representative_images)
+
+
+def _check_tflite(path, infer):
+    from kssd.export.verify import tflite_ops
+
+    ops = tflite_ops(path)
+    foreign = [op for op in ops if op.startswith("Flex") or op in ("CUSTOM", "DELEGATE")]
+    if foreign:
+        _remove(path)
+        raise ExportError(f"{path}: the TFLite model needs non-built-in ops {foreign}")
+    return {"ops": ops}
+
+
+def _write_onnx(infer, path):
+    from kssd.export.onnx import export_onnx
+
+    export_onnx(infer, path)
+
+
+def _write_keras(infer, path):
+    from kssd.export.keras_file import export_keras
+
+    export_keras(infer, path)
+
+
+register_export_format(
+    "saved_model", _write_saved_model, description="TensorFlow SavedModel directory with a serve endpoint"
+)
+register_export_format(
+    "tflite",
+    _write_tflite,
+    suffix=".tflite",
+    options=("quantization", "representative_images"),
+    check=_check_tflite,
+    description="TFLite flat buffer, built-in ops only; optional float16/int8 quantization",
+)
+register_export_format("onnx", _write_onnx, suffix=".onnx", description="ONNX graph with NonMaxSuppression")
+register_export_format(
+    "keras", _write_keras, suffix=".keras", description="the inference model as a .keras file"
+)
+
+#: Names of the export formats, in registration order (``EXPORT_FORMATS`` is the live table).
+FORMATS = tuple(EXPORT_FORMATS)
 
 
 def _run_grouped(run, images):
@@ -82,8 +188,9 @@ def export(
     Quantized TFLite files are only measured: their drift is returned, not judged.
 
     Args:
-        model: a kssd_zoo ``Detector``, a ``keras.Model`` returning y_pred (pass ``anchors=``),
-            or an inference model from :func:`kssd.inference.build_inference_model`.
+        model: a :class:`kssd.models.SSDDetector` (kssd_zoo's ``Detector`` is one), a
+            ``keras.Model`` returning y_pred (pass ``anchors=``), or an inference model from
+            :func:`kssd.inference.build_inference_model`.
         format: one of :data:`FORMATS`.
         path: output path (a directory for ``saved_model``; ``.tflite``/``.onnx``/``.keras``
             files otherwise).
@@ -113,23 +220,26 @@ def export(
         ExportVerificationError: the reloaded artifact disagrees with Keras.
 
     Examples:
-        >>> import os, tempfile, kssd_zoo
+        >>> import os, tempfile
         >>> from kssd.export import export
-        >>> path = os.path.join(tempfile.mkdtemp(), "tiny_ssd")
-        >>> report = export(kssd_zoo.tiny_ssd(compile=False), "saved_model", path)
+        >>> from kssd.testing import toy_detector
+        >>> path = os.path.join(tempfile.mkdtemp(), "toy_ssd.keras")
+        >>> report = export(toy_detector(), "keras", path)
         >>> report["verification"]["ok"]
         True
     """
     from kssd.inference import build_inference_model, is_inference_model
 
-    if format not in FORMATS:
-        raise ValueError(f"`format` must be one of {FORMATS}, got {format!r}")
-    if quantization is not None and format != "tflite":
+    writer = EXPORT_FORMATS.get(format)  # UnknownNameError (a ValueError) for unknown formats
+    facts = EXPORT_FORMATS.metadata(format)
+    if quantization is not None and "quantization" not in facts["options"]:
+        takes = [n for n in EXPORT_FORMATS if "quantization" in EXPORT_FORMATS.metadata(n)["options"]]
         raise ValueError(
-            f"`quantization` is a TFLite option; format {format!r} got quantization={quantization!r}"
+            f"`quantization` is an option of {', '.join(takes)}; format {format!r} got "
+            f"quantization={quantization!r}"
         )
     path = os.fspath(path)
-    suffix = _SUFFIX.get(format)
+    suffix = facts["suffix"]
     if suffix and not path.endswith(suffix):
         raise ValueError(f"the output path for format {format!r} must end in {suffix}, got {path}")
     if os.path.exists(path):
@@ -157,23 +267,9 @@ def export(
     if os.path.exists(path):
         _remove(path)
     start = time.perf_counter()
+    available = {"quantization": quantization, "representative_images": representative_images}
     try:
-        if format == "saved_model":
-            from kssd.export.saved_model import export_saved_model
-
-            export_saved_model(infer, path)
-        elif format == "tflite":
-            from kssd.export.tflite import export_tflite
-
-            export_tflite(infer, path, quantization=quantization, representative_images=representative_images)
-        elif format == "onnx":
-            from kssd.export.onnx import export_onnx
-
-            export_onnx(infer, path)
-        else:
-            from kssd.export.keras_file import export_keras
-
-            export_keras(infer, path)
+        writer(infer, path, **{name: available[name] for name in facts["options"]})
     except (ValueError, ImportError):
         raise
     except Exception as error:  # converters raise many kinds of errors
@@ -187,18 +283,11 @@ def export(
         "quantization": quantization,
         "seconds": round(time.perf_counter() - start, 2),
     }
-    if format == "tflite":
-        from kssd.export.verify import tflite_ops
-
-        ops = tflite_ops(path)
-        report["ops"] = ops
-        foreign = [op for op in ops if op.startswith("Flex") or op in ("CUSTOM", "DELEGATE")]
-        if foreign:
-            _remove(path)
-            raise ExportError(f"{path}: the TFLite model needs non-built-in ops {foreign}")
+    if facts["check"] is not None:
+        report.update(facts["check"](path, infer) or {})
     if not verify:
         return report
-    run = load_runner(path, format)
+    run = facts["load_runner"](path) if facts["load_runner"] is not None else load_runner(path, format)
     pairs = []
     for batch, got in _run_grouped(run, images):
         ref = {k: np.asarray(v) for k, v in infer(batch, training=False).items()}
@@ -247,6 +336,7 @@ def export(
 
 
 __all__ = [
+    "EXPORT_FORMATS",
     "FORMATS",
     "ExportError",
     "ExportVerificationError",
@@ -254,5 +344,6 @@ __all__ = [
     "drift",
     "export",
     "load_runner",
+    "register_export_format",
     "sample_images",
 ]

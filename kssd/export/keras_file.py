@@ -16,11 +16,12 @@ def export_keras(inference_model, path):
         ValueError: ``path`` does not end in ``.keras``.
 
     Examples:
-        >>> import tempfile, os, kssd_zoo
+        >>> import tempfile, os
         >>> from kssd.inference import build_inference_model
         >>> from kssd.export.keras_file import export_keras
-        >>> path = os.path.join(tempfile.mkdtemp(), "tiny.keras")
-        >>> export_keras(build_inference_model(kssd_zoo.tiny_ssd(compile=False)), path) == path
+        >>> from kssd.testing import toy_detector
+        >>> path = os.path.join(tempfile.mkdtemp(), "toy.keras")
+        >>> export_keras(build_inference_model(toy_detector()), path) == path
         True
     """
     if not str(path).endswith(".keras"):

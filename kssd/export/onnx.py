@@ -56,18 +56,14 @@ def export_onnx(inference_model, path, opset=17):
     """
     import onnx
     import tensorflow as tf
-    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+
+    from kssd.compat import freeze_concrete_function, patch_tf2onnx
 
     try:
         import tf2onnx
     except ImportError as error:  # pragma: no cover
         raise ImportError("ONNX export needs tf2onnx: pip install tf2onnx") from error
-    try:  # tf2onnx 1.17 still uses np.object etc.; Keras ships the patch it uses itself
-        from keras.src.export.tf2onnx_lib import patch_tf2onnx
-
-        patch_tf2onnx()
-    except ImportError:  # pragma: no cover
-        pass
+    patch_tf2onnx()  # tf2onnx 1.17 still uses np.object etc.; Keras ships the patch it uses itself
     from kssd.export.saved_model import input_signature
     from kssd.inference.inference_model import DETECTION_KEYS
 
@@ -79,7 +75,7 @@ def export_onnx(inference_model, path, opset=17):
         return [tf.identity(out[k], name=k) for k in DETECTION_KEYS]
 
     concrete = serve.get_concrete_function()
-    frozen = convert_variables_to_constants_v2(concrete, lower_control_flow=False, aggressive_inlining=True)
+    frozen = freeze_concrete_function(concrete)
     proto, _ = tf2onnx.convert.from_graph_def(
         frozen.graph.as_graph_def(),
         input_names=["images:0"],

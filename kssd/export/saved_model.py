@@ -23,10 +23,11 @@ def export_saved_model(inference_model, path):
         ``path``.
 
     Examples:
-        >>> import tempfile, os, numpy as np, kssd_zoo
+        >>> import tempfile, os
         >>> from kssd.inference import build_inference_model
         >>> from kssd.export.saved_model import export_saved_model
-        >>> infer = build_inference_model(kssd_zoo.tiny_ssd(compile=False))
+        >>> from kssd.testing import toy_detector
+        >>> infer = build_inference_model(toy_detector())
         >>> out = export_saved_model(infer, os.path.join(tempfile.mkdtemp(), "sm"))
         >>> os.path.exists(os.path.join(out, "saved_model.pb"))
         True

@@ -184,13 +184,14 @@ def export_tflite(inference_model, path, quantization=None, representative_image
         >>> QUANTIZATIONS
         (None, 'float16', 'int8', 'dynamic_int8')
 
-        Writing a file (about 10 s; :func:`kssd.export.export` also verifies it):
+        Writing a file (a few seconds; :func:`kssd.export.export` also verifies it):
 
-        >>> import os, tempfile, kssd_zoo                                  # doctest: +SKIP
+        >>> import os, tempfile                                            # doctest: +SKIP
         >>> from kssd.export.tflite import export_tflite                   # doctest: +SKIP
         >>> from kssd.export.verify import sample_images                   # doctest: +SKIP
         >>> from kssd.inference import build_inference_model               # doctest: +SKIP
-        >>> infer = build_inference_model(kssd_zoo.tiny_ssd(compile=False))  # doctest: +SKIP
+        >>> from kssd.testing import toy_detector                          # doctest: +SKIP
+        >>> infer = build_inference_model(toy_detector())                  # doctest: +SKIP
         >>> export_tflite(infer, os.path.join(tempfile.mkdtemp(), "q.tflite"), "int8",
         ...               representative_images=sample_images())           # doctest: +SKIP
     """

@@ -4,6 +4,7 @@ import os
 
 import numpy as np
 
+from kssd.boxes.iou import iou_numpy
 from kssd.inference.inference_model import DETECTION_KEYS
 
 
@@ -107,16 +108,10 @@ def tflite_ops(path):
     ops are reported as ``CUSTOM``/``DELEGATE``)."""
     import tensorflow as tf
 
+    from kssd.compat import tflite_ops_details
+
     interpreter = tf.lite.Interpreter(model_path=str(path))
-    return sorted({op["op_name"] for op in interpreter._get_ops_details()})
-
-
-def _iou(a, b):
-    x1, y1 = np.maximum(a[0], b[0]), np.maximum(a[1], b[1])
-    x2, y2 = np.minimum(a[2], b[2]), np.minimum(a[3], b[3])
-    inter = max(x2 - x1, 0) * max(y2 - y1, 0)
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
+    return sorted({op["op_name"] for op in tflite_ops_details(interpreter)})
 
 
 def compare_detections(reference, candidate, box_tolerance=0.5, score_tolerance=1e-4, score_threshold=None):
@@ -225,12 +220,13 @@ def drift(reference, candidate, iou_threshold=0.5):
         rn, cn = int(reference["num_detections"][b]), int(candidate["num_detections"][b])
         n_ref, n_exp = n_ref + rn, n_exp + cn
         used = set()
+        overlaps = iou_numpy(reference["boxes"][b, :rn], candidate["boxes"][b, :cn])
         for i in range(rn):
             best, best_iou = None, iou_threshold
             for j in range(cn):
                 if j in used or int(candidate["classes"][b, j]) != int(reference["classes"][b, i]):
                     continue
-                v = _iou(reference["boxes"][b, i], candidate["boxes"][b, j])
+                v = overlaps[i, j]
                 if v >= best_iou:
                     best, best_iou = j, v
             if best is not None:

@@ -55,17 +55,13 @@ def make_detect_fn(
         ``"labels"`` (K,) int32 class ids 1..C (also as ``"classes"``).
 
     Examples:
-        >>> import keras, numpy as np
+        >>> import numpy as np
+        >>> from kssd.testing import toy_detector
         >>> from kssd.inference.detect_fn import make_detect_fn
-        >>> class Tiny(keras.Model):  # one anchor, always says "class 1 at the centre"
-        ...     input_size = (8, 8); dynamic = False
-        ...     def call(self, x):
-        ...         return keras.ops.zeros((keras.ops.shape(x)[0], 1, 6)) + np.array(
-        ...             [0, 0, 0, 0, 0, 5], "float32")
-        >>> detect_fn = make_detect_fn(Tiny(), anchors={"steps": [8], "min_sizes": [[4]]})
-        >>> found = detect_fn([np.zeros((20, 40, 3), "uint8")])
-        >>> found[0]["boxes"].round(1).tolist(), found[0]["labels"].tolist()
-        ([[10.0, 5.0, 30.0, 15.0]], [1])
+        >>> detect_fn = make_detect_fn(toy_detector())
+        >>> found = detect_fn([np.zeros((20, 40, 3), "uint8"), np.zeros((64, 64, 3), "uint8")])
+        >>> len(found), sorted(found[0]), found[0]["boxes"].shape[-1]
+        (2, ['boxes', 'classes', 'labels', 'scores'], 4)
     """
     from kssd.inference import detect
     from kssd.layers import POSTPROCESS_DEFAULTS
@@ -84,9 +80,13 @@ def make_detect_fn(
         "input_size": tuple(int(v) for v in image_size) if image_size is not None else "spec",
         "resize": resize,
         "batch_size": batch_size,
-        "anchors": anchors,
-        "variances": None if variances is None else tuple(variances),
     }
+    # Only models without their own anchors need these; kssd.inference takes them from the
+    # detector otherwise, so they are passed on only when given.
+    if anchors is not None:
+        options["anchors"] = anchors
+    if variances is not None:
+        options["variances"] = tuple(variances)
 
     def detect_fn(images):
         found = detect(model, list(images), **options)

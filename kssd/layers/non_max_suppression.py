@@ -10,12 +10,14 @@ import types
 import keras
 from keras import ops
 
+from kssd.boxes.iou import iou
+
 IMPLEMENTATIONS = ("portable", "tensorflow")
 
 #: kssd's post-processing defaults, in one place (read-only; copy with ``dict(...)``).
 #: :class:`NonMaxSuppression` takes its constructor defaults from here, and
 #: :func:`kssd.inference.build_inference_model` and
-#: :func:`kssd.callbacks.evaluation.make_detect_fn` fall back to it where a model brings no
+#: :func:`kssd.inference.detect_fn.make_detect_fn` fall back to it where a model brings no
 #: ``postprocess`` of its own. ``max_detections_per_class=None`` means "= ``max_detections``":
 #: a per-class limit at least as large as the total never changes the result.
 POSTPROCESS_DEFAULTS = types.MappingProxyType(
@@ -48,9 +50,8 @@ def _portable_nms(boxes, scores, score_threshold, iou_threshold, per_class, max_
     # Corner order made canonical for the overlap test, as TensorFlow's kernel does.
     low = ops.minimum(boxes[..., :2], boxes[..., 2:])
     high = ops.maximum(boxes[..., :2], boxes[..., 2:])
-    x1, y1, x2, y2 = low[..., 0], low[..., 1], high[..., 0], high[..., 1]  # each (B, A)
-    areas = (x2 - x1) * (y2 - y1)
-    flat_coords = ops.stack([ops.reshape(v, (-1,)) for v in (x1, y1, x2, y2, areas)], axis=-1)
+    canonical = ops.concatenate([low, high], axis=-1)  # (B, A, 4)
+    flat_coords = ops.reshape(canonical, (-1, 4))
     num_anchors = ops.shape(scores)[1]
     anchor_ids = ops.arange(num_anchors, dtype="int32")
     # Row offsets into the flattened (B * A, 5) table, shape (B, 1).
@@ -60,10 +61,6 @@ def _portable_nms(boxes, scores, score_threshold, iou_threshold, per_class, max_
     zeros = ops.zeros_like(candidates[:, :, :1])  # (B, C, 1)
     kept_scores = zeros + ops.full((per_class,), neg_inf, dtype="float32")
     kept_ids = ops.cast(zeros, "int32") + ops.zeros((per_class,), dtype="int32")
-    # Broadcast views (B, 1, A) of the boxes, against the picked boxes (B, C, 1).
-    # (expand_dims, not v[:, None, :]: TFLite has no built-in strided slice with a new axis
-    # when both dimensions are unknown, as at native image size.)
-    bx1, by1, bx2, by2, barea = (ops.expand_dims(v, 1) for v in (x1, y1, x2, y2, areas))
 
     def cond(step, remaining, kept_ids, kept_scores):
         return ops.logical_and(step < per_class, ops.any(remaining > neg_inf))
@@ -73,15 +70,10 @@ def _portable_nms(boxes, scores, score_threshold, iou_threshold, per_class, max_
         # bitwise op that TFLite has no built-in kernel for.
         best_score, best = ops.top_k(remaining, 1)
         best_score, best = best_score[..., 0], ops.cast(best[..., 0], "int32")  # (B, C)
-        picked = ops.take(flat_coords, best + row_offsets, axis=0)  # (B, C, 5)
-        px1, py1, px2, py2, parea = (picked[..., i, None] for i in range(5))  # (B, C, 1)
-        inter_w = ops.maximum(ops.minimum(px2, bx2) - ops.maximum(px1, bx1), 0.0)
-        inter_h = ops.maximum(ops.minimum(py2, by2) - ops.maximum(py1, by1), 0.0)
-        inter = inter_w * inter_h  # (B, C, A)
-        union = parea + barea - inter
-        # Same arithmetic as TensorFlow's kernel; an empty union never suppresses.
-        overlap = inter / ops.where(union > 0.0, union, 1.0)
-        overlapping = ops.logical_and(union > 0.0, overlap > iou_threshold)
+        picked = ops.take(flat_coords, best + row_offsets, axis=0)  # (B, C, 4)
+        # kssd's IoU uses TensorFlow's kernel arithmetic; an empty union gives 0, never
+        # suppressing (iou_threshold >= 0).
+        overlapping = iou(picked, canonical) > iou_threshold  # (B, C, A)
         drop = ops.logical_or(overlapping, anchor_ids == best[..., None])
         remaining = ops.where(drop, neg_inf, remaining)
         here = slots == step

@@ -146,7 +146,7 @@ class SSDLoss(keras.losses.Loss):
     ``sample_weight`` of shape (B,) weights those contributions. Under a distribution strategy,
     each replica normalizes by its own N.
 
-    **Differences from seed 000's ``MultiBoxLoss``** (the face SSD tutorial):
+    **Differences from the ``MultiBoxLoss`` of the WIDER FACE slim face SSD tutorial:**
 
     * its localization term uses ``tf.keras.losses.Huber``, which averages over the last axis,
       so each positive contributes the *mean* over its 4 coordinates: a quarter of the paper's

@@ -4,7 +4,8 @@ from pathlib import Path
 
 import numpy as np
 
-from kssd.metrics.ap import AP_METHODS, average_precision, pairwise_iou
+from kssd.boxes.iou import iou_numpy
+from kssd.metrics.ap import AP_METHODS, average_precision
 
 MATCHING_MODES = ("voc", "greedy")
 PIXEL_FORMATS = ("xyxy", "yxyx", "xywh", "center_xywh", "center_yxhw")
@@ -137,7 +138,7 @@ def _evaluate_class(name, gt, dets, iou_threshold, inclusive_pixels, matching):
         if image_id not in gt_boxes:
             fp[rank] = 1
             continue
-        overlaps = pairwise_iou(det_boxes[index], gt_boxes[image_id], inclusive_pixels)[0]
+        overlaps = iou_numpy(det_boxes[index], gt_boxes[image_id], inclusive_pixels)[0]
         difficult = gt_difficult[image_id]
         taken = used[image_id]
         if matching == "voc":

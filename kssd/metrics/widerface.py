@@ -8,7 +8,9 @@ from pathlib import Path
 
 import numpy as np
 
-from kssd.metrics.ap import average_precision, pairwise_iou
+from kssd.boxes.iou import iou_numpy
+from kssd.data.images import IMAGE_SUFFIXES
+from kssd.metrics.ap import average_precision
 
 SETTINGS = ("easy", "medium", "hard")
 NUM_THRESHOLDS = 1000
@@ -92,7 +94,7 @@ def _image_key(name):
     """'0--Parade/x.jpg', 'WIDER_val/images/0--Parade/x.jpg' or '0--Parade/x' -> '0--Parade/x'."""
     parts = str(name).replace("\\", "/").split("/")
     stem = parts[-1]
-    for ext in (".jpg", ".jpeg", ".png", ".txt"):
+    for ext in IMAGE_SUFFIXES + (".txt",):
         if stem.lower().endswith(ext):
             stem = stem[: -len(ext)]
             break
@@ -120,7 +122,7 @@ def _image_pr(pred, gt_boxes, keep_mask, iou_threshold, thresholds):
     face is recalled the first time. Predictions matching nothing, or a face already recalled,
     stay proposals (false positives).
     """
-    overlaps = pairwise_iou(
+    overlaps = iou_numpy(
         np.concatenate([pred[:, :2], pred[:, :2] + pred[:, 2:4]], axis=1),
         np.concatenate([gt_boxes[:, :2], gt_boxes[:, :2] + gt_boxes[:, 2:4]], axis=1),
         inclusive_pixels=True,

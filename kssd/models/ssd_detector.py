@@ -7,7 +7,8 @@ import numpy as np
 from keras import ops
 
 from kssd.anchors import feature_map_sizes, generate_anchors
-from kssd.boxes.matcher import check_matching
+from kssd.boxes.coder import DEFAULT_VARIANCES
+from kssd.boxes.matcher import DEFAULT_MATCH_THRESHOLD, DEFAULT_MATCHING, check_matching
 from kssd.layers import POSTPROCESS_DEFAULTS, AnchorBoxes, DecodeDetections, NonMaxSuppression
 
 #: Anchor arguments an :class:`~kssd.layers.AnchorBoxes` layer stores (its config, minus
@@ -213,9 +214,9 @@ class SSDDetector(keras.Model):
         network=None,
         feature_sizes=None,
         class_names=None,
-        variances=(0.1, 0.2),
-        match_threshold=0.45,
-        matching="bipartite",
+        variances=DEFAULT_VARIANCES,
+        match_threshold=DEFAULT_MATCH_THRESHOLD,
+        matching=DEFAULT_MATCHING,
         negative_threshold=None,
         prediction_decoder=None,
         normalization=None,

@@ -56,9 +56,9 @@ def bn_activation(x, prefix, activation="relu", **batch_norm):
     Examples:
         >>> import keras
         >>> from kssd_zoo.blocks.common import bn_activation
-        >>> y = bn_activation(keras.Input((4, 4, 8)), "b1", "relu6", epsilon=1e-5)
-        >>> y._keras_history.operation.name
-        'b1_relu'
+        >>> x = keras.Input((4, 4, 8))
+        >>> [layer.name for layer in keras.Model(x, bn_activation(x, "b1", "relu6", epsilon=1e-5)).layers[1:]]
+        ['b1_bn', 'b1_relu']
     """
     x = keras.layers.BatchNormalization(name=f"{prefix}_bn", **batch_norm)(x)
     return _activate(x, activation, f"{prefix}_relu")

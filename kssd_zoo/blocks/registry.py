@@ -22,58 +22,25 @@ Examples:
     'conv_bn'
 """
 
-import difflib
-
-_BLOCKS = {}
-_HEADS = {}
+from kssd.registry import Registry, UnknownNameError
 
 
-class UnknownBlockError(KeyError):
-    """Raised by :func:`get_block` / :func:`get_head` for a name nobody registered."""
-
-    def __str__(self):  # KeyError quotes its message; show it plainly.
-        return str(self.args[0]) if self.args else ""
-
-
-def suggest(name, candidates, n=3):
-    """Close matches of ``name`` among ``candidates`` (difflib), as a " (did you mean ...)" hint.
-
-    Args:
-        name: the misspelt name.
-        candidates: known names.
-        n: at most this many suggestions, default 3.
-
-    Returns:
-        ``" (did you mean 'a' or 'b'?)"``, or ``""`` when nothing is close.
-
-    Examples:
-        >>> from kssd_zoo.blocks.registry import suggest
-        >>> suggest("conv_dws", ["conv_dw", "conv_bn", "branch"])
-        " (did you mean 'conv_dw'?)"
-    """
-    matches = difflib.get_close_matches(str(name), [str(c) for c in candidates], n=n, cutoff=0.7)
-    if not matches:
-        return ""
-    return " (did you mean " + " or ".join(repr(m) for m in matches) + "?)"
-
-
-def _register(table, kind, name):
-    if not isinstance(name, str) or not name:
-        raise ValueError(f"a {kind} name must be a non-empty string, got {name!r}")
-
-    def decorator(fn):
-        if name in table and table[name] is not fn:
-            old = table[name]
-            raise ValueError(f"{kind} {name!r} is already registered by {old.__module__}.{old.__qualname__}")
-        table[name] = fn
-        return fn
-
-    return decorator
+class UnknownBlockError(UnknownNameError):
+    """Raised by :func:`get_block` / :func:`get_head` / :func:`get_pretrained` for a name nobody
+    registered (a ``KeyError`` and a ``ValueError``, see :class:`kssd.registry.UnknownNameError`)."""
 
 
 def _ensure_builtin_blocks():
     # Importing the package registers the built-in families (common, vgg, mobilenetv2, ...).
     import kssd_zoo.blocks  # noqa: F401
+
+
+#: Block builders by spec name (``block:`` of a backbone node).
+BLOCKS = Registry("block", error=UnknownBlockError, loader=_ensure_builtin_blocks)
+#: Head builders by spec name (``heads.block``).
+HEADS = Registry("head", error=UnknownBlockError, loader=_ensure_builtin_blocks)
+#: Backbone weight-transfer functions by spec name (``pretrained_backbone``).
+PRETRAINED = Registry("pretrained backbone", error=UnknownBlockError, loader=_ensure_builtin_blocks)
 
 
 def register_block(name):
@@ -94,7 +61,7 @@ def register_block(name):
         >>> get_block("doc_identity") is doc_identity
         True
     """
-    return _register(_BLOCKS, "block", name)
+    return BLOCKS.register(name)
 
 
 def register_head(name):
@@ -111,16 +78,7 @@ def register_head(name):
         >>> get_head("conv_head").__name__
         'conv_head'
     """
-    return _register(_HEADS, "head", name)
-
-
-def _lookup(table, kind, name):
-    _ensure_builtin_blocks()
-    if name not in table:
-        raise UnknownBlockError(
-            f"unknown {kind} {name!r}{suggest(name, table)}; known {kind}s: {', '.join(sorted(table))}"
-        )
-    return table[name]
+    return HEADS.register(name)
 
 
 def get_block(name):
@@ -134,7 +92,7 @@ def get_block(name):
         >>> get_block("conv_dw").__name__
         'conv_dw'
     """
-    return _lookup(_BLOCKS, "block", name)
+    return BLOCKS.get(name)
 
 
 def get_head(name):
@@ -148,7 +106,7 @@ def get_head(name):
         >>> get_head("separable_head").__name__
         'separable_head'
     """
-    return _lookup(_HEADS, "head", name)
+    return HEADS.get(name)
 
 
 def list_blocks():
@@ -159,8 +117,7 @@ def list_blocks():
         >>> "inverted_residual" in list_blocks()
         True
     """
-    _ensure_builtin_blocks()
-    return sorted(_BLOCKS)
+    return BLOCKS.names()
 
 
 def list_heads():
@@ -171,11 +128,7 @@ def list_heads():
         >>> "conv_head" in list_heads()
         True
     """
-    _ensure_builtin_blocks()
-    return sorted(_HEADS)
-
-
-_PRETRAINED = {}
+    return HEADS.names()
 
 
 def register_pretrained(name):
@@ -190,7 +143,7 @@ def register_pretrained(name):
         >>> get_pretrained("vgg16").__name__
         'load_vgg16_backbone'
     """
-    return _register(_PRETRAINED, "pretrained backbone", name)
+    return PRETRAINED.register(name)
 
 
 def get_pretrained(name):
@@ -204,13 +157,7 @@ def get_pretrained(name):
         >>> get_pretrained("mobilenetv2").__name__
         'load_mobilenetv2_backbone'
     """
-    _ensure_builtin_blocks()
-    if name not in _PRETRAINED:
-        raise UnknownBlockError(
-            f"unknown pretrained backbone {name!r}{suggest(name, _PRETRAINED)}; "
-            f"known: {', '.join(sorted(_PRETRAINED))}"
-        )
-    return _PRETRAINED[name]
+    return PRETRAINED.get(name)
 
 
 def list_pretrained():
@@ -221,5 +168,4 @@ def list_pretrained():
         >>> list_pretrained()[:2]
         ['mobilenetv2', 'vgg16']
     """
-    _ensure_builtin_blocks()
-    return sorted(_PRETRAINED)
+    return PRETRAINED.names()

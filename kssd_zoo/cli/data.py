@@ -1,6 +1,7 @@
 """``kssd data``: convert datasets to TFRecords and print dataset statistics.
 
-``kssd data convert --format {widerface,voc,coco,yolo} SRC --out DIR`` writes sharded
+``kssd data convert [--format READER] SRC --out DIR`` (a name of
+:data:`kssd.data.readers.READERS`) writes sharded
 kssd TFRecords (``<split>-00000-of-0000N.tfrecord`` + ``dataset.json``) for every
 split found under SRC (or the ``--split`` ones), with a progress bar and a summary table
 of what was written, skipped, dropped and clipped.
@@ -13,7 +14,14 @@ import os
 import sys
 
 from kssd.boxes.matcher import MATCHING_STRATEGIES
-from kssd.data.readers import FORMATS, READERS, available_splits, detect_format, open_reader
+from kssd.data.readers import (
+    READERS,
+    available_splits,
+    detect_format,
+    formats,
+    open_reader,
+    takes_class_names,
+)
 
 
 def add_parser(subparsers):
@@ -36,7 +44,7 @@ def add_parser(subparsers):
     convert.add_argument("source", metavar="SRC", help="dataset root in the format's layout")
     convert.add_argument(
         "--format",
-        choices=sorted(READERS),
+        choices=READERS.names(),
         default=None,
         help="source format (default: detected from the layout)",
     )
@@ -58,7 +66,8 @@ def add_parser(subparsers):
         "--class-names",
         default=None,
         metavar="NAMES",
-        help="comma-separated class names in id order (voc, yolo, imglab; default: the format's own list)",
+        help="comma-separated class names in id order "
+        f"({', '.join(READERS.where(takes_class_names=True))}; default: the format's own list)",
     )
     convert.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     convert.set_defaults(func=run_convert)
@@ -71,7 +80,7 @@ def add_parser(subparsers):
     )
     stats.add_argument("source", metavar="SRC", help="dataset root, or TFRecord file / glob / directory")
     stats.add_argument(
-        "--format", choices=sorted(FORMATS), default=None, help="source format (default: detected)"
+        "--format", choices=sorted(formats()), default=None, help="source format (default: detected)"
     )
     stats.add_argument(
         "--split",
@@ -149,7 +158,7 @@ def run_convert(args):
     format = args.format or detect_format(args.source)
     if format == "tfrecord":
         raise ValueError(
-            f"{args.source} already holds TFRecords; convert reads {', '.join(sorted(READERS))} datasets"
+            f"{args.source} already holds TFRecords; convert reads {', '.join(READERS.names())} datasets"
         )
     splits = _splits(args.source, format, args.split)
     if not args.overwrite:
@@ -161,8 +170,11 @@ def run_convert(args):
                     "pass --overwrite to replace them"
                 )
     kwargs = _reader_kwargs(args)
-    if kwargs and format not in ("voc", "yolo", "imglab"):
-        raise ValueError(f"--class-names applies to voc, yolo and imglab sources, not {format}")
+    if kwargs and not takes_class_names(format):
+        takers = READERS.where(takes_class_names=True)
+        raise ValueError(
+            f"--class-names applies to {', '.join(takers[:-1])} and {takers[-1]} sources, not {format}"
+        )
     failed = False
     for split in splits:
         reader = open_reader(args.source, format, split, **kwargs)

@@ -11,6 +11,8 @@ EXAMPLES = """examples:
 def add_parser(subparsers):
     import argparse
 
+    from kssd.metrics.evaluate import METRICS
+
     parser = subparsers.add_parser(
         "evaluate",
         help="evaluate a detector on a dataset (VOC07/VOC12 mAP, WIDER FACE, COCO AP)",
@@ -26,7 +28,7 @@ def add_parser(subparsers):
     parser.add_argument("--split", default=None, help="split of --data (e.g. val, train2017)")
     parser.add_argument(
         "--metric",
-        choices=("widerface", "voc07", "voc12", "coco"),
+        choices=METRICS.names(),
         default=None,
         help="default: widerface for face models, else voc12",
     )

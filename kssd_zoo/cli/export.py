@@ -4,7 +4,7 @@ import json
 
 
 def add_parser(subparsers):
-    from kssd.export import FORMATS
+    from kssd.export import EXPORT_FORMATS
     from kssd.export.tflite import QUANTIZATIONS
 
     parser = subparsers.add_parser(
@@ -14,7 +14,7 @@ def add_parser(subparsers):
         "reloaded and compared with the Keras inference model; a mismatch is an error.",
     )
     parser.add_argument("model", help="zoo model name, YAML spec or .keras file")
-    parser.add_argument("--format", required=True, choices=FORMATS)
+    parser.add_argument("--format", required=True, choices=list(EXPORT_FORMATS))
     parser.add_argument("--out", required=True, help="output path (directory for saved_model)")
     parser.add_argument("--weights", default=None, help="weights file or preset name")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output")

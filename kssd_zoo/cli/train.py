@@ -13,6 +13,9 @@ EXAMPLES = """examples:
 def add_parser(subparsers):
     import argparse
 
+    from kssd.data.augment import AUGMENTATIONS
+    from kssd.metrics.evaluate import METRICS
+
     parser = subparsers.add_parser(
         "train",
         help="train a detector with model.fit (checkpoints, resume, evaluation callbacks)",
@@ -53,11 +56,11 @@ def add_parser(subparsers):
         "--learning-rate", type=float, default=None, help="override the spec's (initial) learning rate"
     )
     parser.add_argument(
-        "--augmentation", choices=("face", "ssd", "none"), default=None, help="default: the spec's"
+        "--augmentation", choices=AUGMENTATIONS.names(), default=None, help="default: the spec's"
     )
     parser.add_argument(
         "--metric",
-        choices=("voc07", "voc12", "widerface", "coco"),
+        choices=METRICS.names(),
         default=None,
         help="validation metric (default: widerface for face models, else voc12)",
     )

@@ -19,9 +19,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from kssd.data.images import IMAGE_SUFFIXES
 from kssd_zoo.sticker.video import VIDEO_SUFFIXES, process_video, video_properties
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif")
+# Outputs keep the input's format when OpenCV can write it; GIF inputs are written as PNG.
+WRITE_SUFFIXES = tuple(s for s in IMAGE_SUFFIXES if s != ".gif")
 
 
 def unique_path(path, overwrite=False, taken=()):
@@ -94,12 +96,9 @@ def collect_inputs(inputs):
 def _write_image(path, rgb):
     path.parent.mkdir(parents=True, exist_ok=True)
     suffix = path.suffix.lower()
-    if suffix not in (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"):
-        path = path.with_suffix(".png")
-    ok, data = cv2.imencode(
-        suffix if suffix in (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff") else ".png",
-        cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR),
-    )
+    if suffix not in WRITE_SUFFIXES:
+        path, suffix = path.with_suffix(".png"), ".png"
+    ok, data = cv2.imencode(suffix, cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
     if not ok:
         raise OSError(f"could not encode {path}")
     data.tofile(str(path))

@@ -12,16 +12,17 @@ image in, boxes in its pixels out):
    (``input_size="spec"``).
 2. Only the chosen class (``face``, or the only class) is kept; boxes are in the image's pixels.
 3. With ``multiscale=True`` (default) a picture processed above 800 px is also run at a long
-   side of 640 px, and both results are merged by NMS (:func:`nms_numpy`): the largest
-   UltraFace anchors are 256 px, so big faces in big photos are found at the coarse scale,
-   small ones at the fine scale.
+   side of 640 px, and both results are merged by kssd's NMS (:func:`merge_detections`): the
+   largest UltraFace anchors are 256 px, so big faces in big photos are found at the coarse
+   scale, small ones at the fine scale.
 
 Examples:
     >>> import numpy as np
-    >>> from kssd_zoo.sticker.detection import nms_numpy
+    >>> from kssd_zoo.sticker.detection import merge_detections
     >>> boxes = np.array([[0, 0, 10, 10], [1, 1, 10, 10], [20, 20, 30, 30]], "float32")
-    >>> nms_numpy(boxes, np.array([0.9, 0.8, 0.7]), 0.5).tolist()
-    [0, 2]
+    >>> kept, scores = merge_detections(boxes, np.array([0.9, 0.8, 0.7]), 0.5)
+    >>> kept.tolist(), [round(float(s), 2) for s in scores]
+    ([[0.0, 0.0, 10.0, 10.0], [20.0, 20.0, 30.0, 30.0]], [0.9, 0.7])
 """
 
 import numpy as np
@@ -36,32 +37,40 @@ class WeightsUnavailableError(RuntimeError):
     """The default face detector's weights could not be downloaded (e.g. offline)."""
 
 
-def nms_numpy(boxes, scores, iou_threshold):
-    """Greedy NMS on (N, 4) xyxy boxes; returns kept indices, best score first.
+def merge_detections(boxes, scores, iou_threshold, max_detections=None):
+    """Merge boxes of several runs with :class:`kssd.layers.NonMaxSuppression` (one class).
+
+    Args:
+        boxes: (N, 4) xyxy boxes (any units: IoU does not depend on them).
+        scores: (N,) scores; every box is a candidate, whatever its score.
+        iou_threshold: a box whose IoU with a higher-scored kept box is above this is dropped.
+        max_detections: most boxes kept, default None (N). A fixed value lets calls with
+            different N share one compiled NMS.
+
+    Returns:
+        ``(boxes, scores)``: float32 (K, 4) and (K,), best score first (ties: lowest index first).
 
     Examples:
         >>> import numpy as np
-        >>> from kssd_zoo.sticker.detection import nms_numpy
-        >>> nms_numpy(np.zeros((0, 4)), np.zeros(0), 0.5).tolist()
-        []
+        >>> from kssd_zoo.sticker.detection import merge_detections
+        >>> [a.shape for a in merge_detections(np.zeros((0, 4)), np.zeros(0), 0.5)]
+        [(0, 4), (0,)]
     """
-    boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
-    order = np.argsort(-np.asarray(scores, np.float64), kind="stable")
-    areas = np.maximum(boxes[:, 2] - boxes[:, 0], 0) * np.maximum(boxes[:, 3] - boxes[:, 1], 0)
-    keep = []
-    while order.size:
-        i = order[0]
-        keep.append(int(i))
-        rest = order[1:]
-        xx1 = np.maximum(boxes[i, 0], boxes[rest, 0])
-        yy1 = np.maximum(boxes[i, 1], boxes[rest, 1])
-        xx2 = np.minimum(boxes[i, 2], boxes[rest, 2])
-        yy2 = np.minimum(boxes[i, 3], boxes[rest, 3])
-        inter = np.maximum(xx2 - xx1, 0) * np.maximum(yy2 - yy1, 0)
-        union = areas[i] + areas[rest] - inter
-        iou = np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
-        order = rest[iou <= iou_threshold]
-    return np.asarray(keep, np.int64)
+    from kssd.layers import NonMaxSuppression
+
+    boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
+    scores = np.asarray(scores, np.float32).reshape(-1)
+    limit = int(max_detections) if max_detections is not None else len(boxes)
+    if len(boxes) == 0 or limit == 0:
+        return np.zeros((0, 4), np.float32), np.zeros(0, np.float32)
+    # Column 0 is NMS's background column; a score threshold below every score keeps all boxes.
+    columns = np.stack([np.zeros_like(scores), scores], axis=-1)
+    finite = scores[np.isfinite(scores)]
+    floor = (min(float(finite.min()), 0.0) if finite.size else 0.0) - 1.0
+    nms = NonMaxSuppression(score_threshold=floor, iou_threshold=float(iou_threshold), max_detections=limit)
+    out = nms(boxes[None], columns[None])
+    n = int(np.asarray(out["num_detections"])[0])
+    return np.asarray(out["boxes"])[0, :n], np.asarray(out["scores"])[0, :n]
 
 
 def _class_index(model, class_name):
@@ -222,8 +231,10 @@ class SSDFaceDetector:
         boxes = np.concatenate([b for b, _ in runs]).reshape(-1, 4)
         scores = np.concatenate([s for _, s in runs]).reshape(-1)
         if len(runs) > 1 and len(boxes):
-            keep = nms_numpy(boxes, scores, self.iou_threshold)
-            boxes, scores = boxes[keep], scores[keep]
+            # A fixed limit (every run's most detections): one compiled NMS for all images.
+            boxes, scores = merge_detections(
+                boxes, scores, self.iou_threshold, max_detections=self.max_detections * len(runs)
+            )
         order = np.argsort(-scores, kind="stable")
         return {"boxes": boxes[order].astype(np.float32), "scores": scores[order].astype(np.float32)}
 

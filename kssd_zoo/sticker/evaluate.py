@@ -20,26 +20,14 @@ from pathlib import Path
 
 import numpy as np
 
-
-def _iou_matrix(a, b):
-    a = np.asarray(a, np.float64).reshape(-1, 4)
-    b = np.asarray(b, np.float64).reshape(-1, 4)
-    x1 = np.maximum(a[:, None, 0], b[None, :, 0])
-    y1 = np.maximum(a[:, None, 1], b[None, :, 1])
-    x2 = np.minimum(a[:, None, 2], b[None, :, 2])
-    y2 = np.minimum(a[:, None, 3], b[None, :, 3])
-    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
-    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
-    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    union = area_a[:, None] + area_b[None, :] - inter
-    return np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
+from kssd.boxes import iou_numpy
 
 
 def match_count(gt_boxes, det_boxes, iou_threshold):
     """Number of ground-truth boxes matched one-to-one by a detection with IoU >= threshold."""
     if len(gt_boxes) == 0 or len(det_boxes) == 0:
         return 0
-    iou = _iou_matrix(gt_boxes, det_boxes)
+    iou = iou_numpy(gt_boxes, det_boxes)
     matched = 0
     pairs = np.argwhere(iou >= iou_threshold)
     order = np.argsort(-iou[pairs[:, 0], pairs[:, 1]], kind="stable") if len(pairs) else []

@@ -1,8 +1,22 @@
-"""Download-once cache for weight files, verified by sha256.
+"""Download-once cache for weight files, verified by sha256, on ``keras.utils.get_file``.
 
-Files land in ``cache_dir``, else ``$KSSD_CACHE``, else ``~/.keras/kssd``. A download streams into
-a temporary ``*.part`` file in the cache directory and is renamed into place only after its
-sha256 matched, so an interrupted or corrupt download never looks like a cached file.
+Files land in ``cache_dir``, else ``$KSSD_CACHE``, else ``~/.keras/kssd``. Downloading, the
+cache hit check and the sha256 check are ``keras.utils.get_file(fname, origin,
+file_hash=sha256, hash_algorithm="sha256")``. What kssd adds around it:
+
+* a one-line :class:`FetchError` when the file cannot be downloaded (offline, missing file, HTTP
+  error) that names the URL, the cache path to place a manual copy at, and the sha256; Keras
+  raises a bare ``Exception("URL fetch failure ...")``;
+* a :class:`ChecksumError` naming the expected and actual digests, with the bad file deleted
+  (``get_file`` raises ``ValueError`` and leaves the file in the cache). A cached file with the
+  wrong digest is never used: ``get_file`` downloads it again;
+* the cache directory is created here, so ``get_file`` does not fall back to ``/tmp/.keras``
+  when it is missing; plain local paths are accepted as URLs (``file://``);
+* a 60 s socket timeout while downloading (``get_file`` opens the URL without one) unless the
+  process set its own default.
+
+``get_file`` writes straight to the cache path and deletes it when the download fails; a
+process killed mid-download can leave a truncated file, which the sha256 check then replaces.
 
 Examples:
     >>> import hashlib, pathlib, tempfile
@@ -10,20 +24,22 @@ Examples:
     >>> src = pathlib.Path(tempfile.mkdtemp()) / "w.bin"
     >>> _ = src.write_bytes(b"weights")
     >>> digest = hashlib.sha256(b"weights").hexdigest()
-    >>> cached = fetch(src.as_uri(), digest, cache_dir=tempfile.mkdtemp())
+    >>> cached = fetch(src.as_uri(), digest, cache_dir=tempfile.mkdtemp(), progress=False)
     >>> cached.name, cached.read_bytes()
     ('w.bin', b'weights')
 """
 
+import contextlib
 import hashlib
 import os
-import tempfile
-import urllib.error
+import socket
 import urllib.parse
-import urllib.request
 from pathlib import Path
 
+import keras
+
 _CHUNK = 1 << 16
+_TIMEOUT_S = 60
 
 
 class ChecksumError(ValueError):
@@ -101,32 +117,34 @@ def _check_sha256(sha256):
 def fetch(url, sha256, cache_dir=None, fname=None, *, progress=None):
     """Download ``url`` once into the cache and return the local path, verified by sha256.
 
-    A cached file with the right digest is returned without any network access. Otherwise the
-    file is streamed into a temporary ``<fname>.*.part`` file in the cache directory, its
-    digest checked, and only then renamed to ``fname`` (atomic on one file system).
+    A cached file with the right digest is returned without any network access; one with
+    another digest is downloaded again. Built on ``keras.utils.get_file`` (see the module
+    docstring for what kssd adds).
 
     Args:
         url: ``https://...``, ``file:///...`` or a plain local path (copied into the cache).
         sha256: expected hex digest (64 characters), or None to skip verification.
         cache_dir: cache directory, default None = ``$KSSD_CACHE`` or ``~/.keras/kssd``.
         fname: file name in the cache, default None = the last component of the URL.
-        progress: show a progress bar (tqdm), default None = only on a terminal.
+        progress: show Keras' download progress bar, default None = Keras' logging setting;
+            False silences it.
 
     Returns:
         ``pathlib.Path`` of the cached file.
 
     Raises:
         ChecksumError: the downloaded content has another digest (naming expected and actual);
-            the partial file is deleted.
-        FetchError: the file could not be downloaded (e.g. offline), saying how to use a
-            local copy instead.
+            the file is deleted.
+        FetchError: the file could not be downloaded (e.g. offline); the one-line message names
+            the URL, where to put a manual copy, and the sha256.
 
     Examples:
         >>> import hashlib, pathlib, tempfile
         >>> from kssd_zoo.weights import fetch
         >>> src = pathlib.Path(tempfile.mkdtemp()) / "a.onnx"
         >>> _ = src.write_bytes(b"abc")
-        >>> fetch(str(src), hashlib.sha256(b"abc").hexdigest(), cache_dir=tempfile.mkdtemp()).name
+        >>> digest = hashlib.sha256(b"abc").hexdigest()
+        >>> fetch(str(src), digest, cache_dir=tempfile.mkdtemp(), progress=False).name
         'a.onnx'
     """
     expected = _check_sha256(sha256)
@@ -134,73 +152,63 @@ def fetch(url, sha256, cache_dir=None, fname=None, *, progress=None):
     fname = fname or _default_fname(source)
     directory = resolve_cache_dir(cache_dir)
     target = directory / fname
-
-    if target.is_file():
-        if expected is None or sha256_of(target) == expected:
-            return target
-        # A stale or corrupt cached copy: replace it with a fresh download below.
-
     directory.mkdir(parents=True, exist_ok=True)
-    fd, part = tempfile.mkstemp(prefix=f"{fname}.", suffix=".part", dir=directory)
-    digest = hashlib.sha256()
     try:
-        with os.fdopen(fd, "wb") as out:
-            try:
-                response = urllib.request.urlopen(source, timeout=60)
-            except (urllib.error.URLError, OSError, ValueError) as err:
-                raise FetchError(_offline_message(url, err, directory, fname)) from err
-            with response:
-                total = response.headers.get("Content-Length") if response.headers else None
-                bar = _progress_bar(fname, total, progress)
-                try:
-                    for chunk in iter(lambda: response.read(_CHUNK), b""):
-                        out.write(chunk)
-                        digest.update(chunk)
-                        if bar is not None:
-                            bar.update(len(chunk))
-                except OSError as err:
-                    raise FetchError(_offline_message(url, err, directory, fname)) from err
-                finally:
-                    if bar is not None:
-                        bar.close()
-        actual = digest.hexdigest()
-        if expected is not None and actual != expected:
-            raise ChecksumError(
-                f"sha256 mismatch for {url}: expected {expected}, got {actual}; "
-                "the downloaded file was deleted (the file changed upstream, or the download was "
-                "corrupted: retry, or check the source)"
+        with _download_settings(progress):
+            path = keras.utils.get_file(
+                fname,
+                source,
+                file_hash=expected,
+                hash_algorithm="sha256",
+                cache_dir=str(directory),
+                cache_subdir="",
             )
-        os.replace(part, target)
-    except BaseException:
-        Path(part).unlink(missing_ok=True)
-        raise
-    return target
+    except ValueError:
+        # get_file's "Incomplete or corrupted file detected" after a download: it leaves the file.
+        if expected is None or not target.is_file():
+            raise
+        actual = sha256_of(target)
+        if actual == expected:  # pragma: no cover - some other ValueError
+            raise
+        target.unlink(missing_ok=True)
+        raise ChecksumError(
+            f"sha256 mismatch for {url}: expected {expected}, got {actual}; "
+            "the downloaded file was deleted (the file changed upstream, or the download was "
+            "corrupted: retry, or check the source)"
+        ) from None
+    except Exception as err:  # get_file raises a bare Exception for URL/HTTP errors
+        target.unlink(missing_ok=True)
+        raise FetchError(_offline_message(url, err, target, expected)) from err
+    return Path(path)
 
 
-def _offline_message(url, err, directory, fname):
-    reason = getattr(err, "reason", None) or err
-    return (
-        f"could not download {url}: {reason}. If this machine is offline, download the file "
-        f"elsewhere and pass its path instead of the preset name, e.g. "
-        f'weights="/path/to/{fname}", or copy it into the cache as {directory / fname}'
-    )
-
-
-def _progress_bar(fname, total, progress):
-    if progress is False:
-        return None
+@contextlib.contextmanager
+def _download_settings(progress):
+    """A socket timeout (if none is set) and, for ``progress=False``, no Keras progress output."""
+    set_timeout = socket.getdefaulttimeout() is None
+    quiet = progress is False and keras.config.is_interactive_logging_enabled()
+    if set_timeout:
+        socket.setdefaulttimeout(_TIMEOUT_S)
+    if quiet:
+        keras.config.disable_interactive_logging()
     try:
-        from tqdm.auto import tqdm
-    except ImportError:  # pragma: no cover - tqdm is a dependency
-        return None
-    total = int(total) if total and str(total).isdigit() else None
-    return tqdm(
-        total=total,
-        unit="B",
-        unit_scale=True,
-        desc=fname,
-        disable=None if progress is None else not progress,
-        leave=False,
+        yield
+    finally:
+        if quiet:
+            keras.config.enable_interactive_logging()
+        if set_timeout:
+            socket.setdefaulttimeout(None)
+
+
+def _offline_message(url, err, target, sha256):
+    # get_file wraps the URLError in a bare Exception without `from`: the reason is in __context__.
+    cause = err.__context__ if err.__context__ is not None else err
+    reason = getattr(cause, "reason", None) or cause
+    digest = f" (sha256 {sha256})" if sha256 else ""
+    return (
+        f"could not download {url}: {reason}. If this machine is offline, download the file{digest} "
+        f'elsewhere and pass its path instead of the preset name, e.g. weights="/path/to/{target.name}", '
+        f"or copy it into the cache as {target}"
     )
 
 

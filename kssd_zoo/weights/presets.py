@@ -23,6 +23,8 @@ Examples:
     {'input_shape': [480, 640, 3]}
 """
 
+from kssd.registry import Registry
+
 _ULTRAFACE_BASE = (
     "https://raw.githubusercontent.com/Linzaer/Ultra-Light-Fast-Generic-Face-Detector-1MB/master/models/onnx/"
 )
@@ -44,29 +46,45 @@ def _ultraface(fname, sha256, model, input_shape, description):
     }
 
 
-PRESETS = {
-    "ultraface_slim_320": _ultraface(
+#: Weight presets by name -> preset dict (see the module docstring); the metadata of each
+#: entry holds its ``model`` and ``format``.
+PRESETS = Registry("weights preset", plural="presets")
+
+
+def _register(name, preset):
+    PRESETS.register(name, preset, model=preset["model"], format=preset["format"])
+
+
+_register(
+    "ultraface_slim_320",
+    _ultraface(
         "version-slim-320.onnx",
         "e9adbd0f920ddcce9368434c4d34d72520dc0c19b526fd44b4ef49bde2c3b1a8",
         "ultraface_slim",
         [240, 320, 3],
         "UltraFace version-slim trained at 320x240 (WIDER FACE)",
     ),
-    "ultraface_rfb_320": _ultraface(
+)
+_register(
+    "ultraface_rfb_320",
+    _ultraface(
         "version-RFB-320.onnx",
         "34cd7e60aeff28744c657de7a3dc64e872d506741de66987f3426f2b79f88017",
         "ultraface_rfb",
         [240, 320, 3],
         "UltraFace version-RFB trained at 320x240 (WIDER FACE)",
     ),
-    "ultraface_rfb_640": _ultraface(
+)
+_register(
+    "ultraface_rfb_640",
+    _ultraface(
         "version-RFB-640.onnx",
         "8f4c659275977e7a3bfbfa339a9c769ad793df50f9c0baa8c14b11baa1646430",
         "ultraface_rfb",
         [480, 640, 3],
         "UltraFace version-RFB trained at 640x480 (WIDER FACE); build with its build_overrides",
     ),
-}
+)
 
 
 def get_preset(name):
@@ -79,17 +97,12 @@ def get_preset(name):
         The preset dict (see module docstring).
 
     Raises:
-        KeyError: unknown name, listing the known presets and close matches.
+        kssd.registry.UnknownNameError: unknown name (a ``KeyError``), listing the known presets
+            and close matches.
 
     Examples:
         >>> from kssd_zoo.weights.presets import get_preset
         >>> get_preset("ultraface_slim_320")["fname"]
         'version-slim-320.onnx'
     """
-    if name not in PRESETS:
-        import difflib
-
-        close = difflib.get_close_matches(str(name), list(PRESETS), n=3, cutoff=0.6)
-        hint = f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close else ""
-        raise KeyError(f"unknown weights preset {name!r}{hint}; known presets: {', '.join(sorted(PRESETS))}")
-    return PRESETS[name]
+    return PRESETS.get(name)

@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import pytest
 
-from kssd.boxes import box_area, intersection, iou
+from kssd.boxes import box_area, intersection, iou, iou_numpy
 
 
 def np_(x):
@@ -30,6 +30,31 @@ def test_iou_hand_values(a, b, expected):
     value = np_(iou(np.array([a], "float32"), np.array([b], "float32")))
     assert value.shape == (1, 1)
     assert value[0, 0] == pytest.approx(expected, abs=1e-6)
+
+
+@pytest.mark.parametrize(
+    "a, b, expected",
+    [
+        ([0, 0, 2, 2], [1, 1, 3, 3], 1 / 7),
+        ([0, 0, 1, 1], [1, 0, 2, 1], 0.0),  # touching edge only
+        ([1, 1, 1, 1], [1, 1, 1, 1], 0.0),  # empty union -> 0
+        ([0, 0, 4, 4], [1, 1, 2, 2], 1 / 16),
+    ],
+)
+def test_iou_numpy_hand_values_match_the_tensor_iou(a, b, expected):
+    value = iou_numpy([a], [b])
+    assert value.dtype == np.float64 and value.shape == (1, 1)
+    assert value[0, 0] == pytest.approx(expected, abs=1e-12)
+    assert value[0, 0] == pytest.approx(
+        float(np_(iou(np.array([a], "float32"), np.array([b], "float32")))[0, 0])
+    )
+
+
+def test_iou_numpy_inclusive_pixels_and_empty_inputs():
+    # Inclusive pixel indices: [0, 9] spans 10 pixels, so boxes sharing column 9 overlap.
+    assert iou_numpy([0, 0, 9, 9], [9, 0, 18, 9])[0, 0] == 0.0
+    assert iou_numpy([0, 0, 9, 9], [9, 0, 18, 9], inclusive_pixels=True)[0, 0] == pytest.approx(10 / 190)
+    assert iou_numpy(np.zeros((0, 4)), [[0, 0, 1, 1]]).shape == (0, 1)
 
 
 def test_box_area_and_intersection_hand_values():
@@ -65,6 +90,7 @@ def test_iou_random_against_brute_force_and_batched(compiled):
     np.testing.assert_allclose(value, _brute_iou(a, b), atol=1e-6)
     np.testing.assert_allclose(np_(iou_fn(b, a)), value.T, atol=1e-7)
     assert value.min() >= 0.0 and value.max() <= 1.0
+    np.testing.assert_allclose(iou_numpy(a, b), value, atol=1e-6)
     # Leading batch dimensions broadcast.
     batch_a = np.stack([a, a[::-1]])
     batch_b = np.stack([b, b])

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from kssd.callbacks import DetectionEvaluator
-from kssd.callbacks.evaluation import detection_metrics, make_detect_fn
+from kssd.inference.detect_fn import make_detect_fn
+from kssd.metrics import detection_metrics
 
 
 def _records(n=4):

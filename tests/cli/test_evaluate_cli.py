@@ -66,8 +66,7 @@ def test_unknown_images_are_named(saved_model, capsys, shared):
 
 
 def test_missing_images_are_reported(capsys, shared):
-    from kssd.callbacks.evaluation import detection_metrics
-    from kssd.metrics import load_widerface_ground_truth
+    from kssd.metrics import detection_metrics, load_widerface_ground_truth
 
     gt = load_widerface_ground_truth(shared("data", "faces", "widerface_mini", "val_ground_truth"))
     names = list(gt)[:2]

@@ -9,6 +9,7 @@ import h5py
 import numpy as np
 import pytest
 
+from kssd.compat import all_layers
 from kssd_zoo.cli.main import main
 
 TINY = [
@@ -156,7 +157,7 @@ def test_bn_momentum_option_is_checked_and_applied(tmp_path, capsys):
     )
     momenta = {
         layer.momentum
-        for layer in result["model"]._flatten_layers()
+        for layer in all_layers(result["model"])
         if isinstance(layer, keras.layers.BatchNormalization)
     }
     assert momenta == {0.5}

@@ -17,11 +17,8 @@ import keras
 import numpy as np
 import pytest
 
-# keras.src is private Keras API (the harness has no public import path); this is the one
-# place kssd's tests use it.
-from keras.src.testing import TestCase as KerasTestCase
-
 from kssd.anchors import generate_anchors
+from kssd.compat import keras_test_case
 from kssd.inference import RecoverBoxes
 from kssd.layers import AnchorBoxes, DecodeDetections, L2Normalization, NonMaxSuppression
 
@@ -38,7 +35,8 @@ FACE = {"steps": [8, 16, 32, 64], "min_sizes": [[10, 16, 24], [32, 48], [64, 96]
 NO_TRAINING_MULTI_INPUT = {"run_training_check": False}
 
 
-class KerasLayerHarnessTest(KerasTestCase):
+# Keras' harness has no public import path; kssd.compat holds the private import.
+class KerasLayerHarnessTest(keras_test_case()):
     """One test per public layer (and setting), all through ``run_layer_test``."""
 
     # ----------------------------------------------------------------- L2Normalization

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 import kssd.inference
-from kssd.callbacks.evaluation import make_detect_fn
 from kssd.inference import build_inference_model
+from kssd.inference.detect_fn import make_detect_fn
 from kssd.layers import POSTPROCESS_DEFAULTS, NonMaxSuppression
 
 ONE_ANCHOR = {"steps": [16], "min_sizes": [[8]]}  # one anchor at 16 x 16

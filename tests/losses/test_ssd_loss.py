@@ -50,8 +50,8 @@ def reference_loss(y_true, y_pred, neg_pos_ratio=3.0, alpha=1.0, min_negatives=0
     return conf + alpha * loc
 
 
-def seed_formulation(y_true, y_pred, neg_pos_ratio=3):
-    """Seed 000's MultiBoxLoss as described there (own NumPy code): returns (loc, conf).
+def tutorial_formulation(y_true, y_pred, neg_pos_ratio=3):
+    """The slim face SSD tutorial's MultiBoxLoss as described there (own NumPy code): returns (loc, conf).
 
     Huber averaged over the 4 coordinates; negatives ranked among ALL anchors (positives
     included); division by the unclamped number of positives.
@@ -192,28 +192,28 @@ def test_positives_are_excluded_from_the_negative_ranking(compiled):
     assert as_float(value) == pytest.approx(expected, rel=1e-6)
 
 
-def test_documented_differences_from_the_seed_formulation(compiled):
+def test_documented_differences_from_the_tutorial_formulation(compiled):
     components = compiled(ssd_loss_components)
     rng = np.random.default_rng(11)
     y_true, y_pred = random_case(rng, [3, 2, 4])
-    # Make every positive easy (low CE) so that the seed's ranking, which includes
+    # Make every positive easy (low CE) so that the tutorial's ranking, which includes
     # positives, picks the same negatives as ours.
     for b, a in zip(*np.nonzero(y_true[..., 4] > 0)):
         y_pred[b, a, 4:] = -10.0
         y_pred[b, a, 4 + int(y_true[b, a, 4])] = 10.0
-    seed_loc, seed_conf = seed_formulation(y_true, y_pred)
+    tutorial_loc, tutorial_conf = tutorial_formulation(y_true, y_pred)
     parts = components(y_true, y_pred)
-    np.testing.assert_allclose(as_float(parts["localization"]), 4 * seed_loc, rtol=1e-5)
-    np.testing.assert_allclose(as_float(parts["classification"]), seed_conf, rtol=1e-5)
+    np.testing.assert_allclose(as_float(parts["localization"]), 4 * tutorial_loc, rtol=1e-5)
+    np.testing.assert_allclose(as_float(parts["classification"]), tutorial_conf, rtol=1e-5)
 
-    # A hard positive takes a negative slot in the seed's ranking, not in ours.
+    # A hard positive takes a negative slot in the tutorial's ranking, not in ours.
     a = int(np.flatnonzero(y_true[0, :, 4] > 0)[0])
     y_pred[0, a, 4:] = 10.0
     y_pred[0, a, 4 + int(y_true[0, a, 4])] = -30.0
-    _, seed_conf = seed_formulation(y_true, y_pred)
+    _, tutorial_conf = tutorial_formulation(y_true, y_pred)
     ours = as_float(components(y_true, y_pred)["classification"])
     np.testing.assert_allclose(ours, reference_terms(y_true, y_pred)[1], rtol=1e-5)
-    assert ours > seed_conf + 1e-3
+    assert ours > tutorial_conf + 1e-3
 
 
 # --------------------------------------------------------------------------- gradients

@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from kssd.metrics import average_precision, pairwise_iou, read_map_folder, voc_map
+from kssd.boxes import iou_numpy
+from kssd.metrics import average_precision, read_map_folder, voc_map
 
 
 def _gt(boxes, labels, difficult=None):
@@ -20,18 +21,16 @@ def _det(boxes, labels, scores):
 # ---------------------------------------------------------------- building blocks
 
 
-def test_pairwise_iou_hand_values():
+def test_iou_numpy_hand_values():
     a = [[0, 0, 10, 10]]
     b = [[5, 0, 15, 10], [20, 20, 30, 30], [0, 0, 10, 10]]
-    np.testing.assert_allclose(pairwise_iou(a, b), [[50 / 150, 0.0, 1.0]])
+    np.testing.assert_allclose(iou_numpy(a, b), [[50 / 150, 0.0, 1.0]])
     # inclusive pixels: 11x11 boxes, overlap 6x11
-    np.testing.assert_allclose(pairwise_iou(a, b, inclusive_pixels=True), [[66 / (121 + 121 - 66), 0.0, 1.0]])
+    np.testing.assert_allclose(iou_numpy(a, b, inclusive_pixels=True), [[66 / (121 + 121 - 66), 0.0, 1.0]])
     # touching boxes overlap by one pixel column only with inclusive pixels
-    assert pairwise_iou([[0, 0, 9, 9]], [[9, 0, 18, 9]])[0, 0] == 0.0
-    assert pairwise_iou([[0, 0, 9, 9]], [[9, 0, 18, 9]], inclusive_pixels=True)[0, 0] == pytest.approx(
-        10 / 190
-    )
-    assert pairwise_iou(np.zeros((0, 4)), a).shape == (0, 1)
+    assert iou_numpy([[0, 0, 9, 9]], [[9, 0, 18, 9]])[0, 0] == 0.0
+    assert iou_numpy([[0, 0, 9, 9]], [[9, 0, 18, 9]], inclusive_pixels=True)[0, 0] == pytest.approx(10 / 190)
+    assert iou_numpy(np.zeros((0, 4)), a).shape == (0, 1)
 
 
 def test_average_precision_hand_values():
@@ -99,7 +98,7 @@ def test_voc_and_greedy_matching_differ_as_documented():
     # object 1.
     gt = {"a": _gt([[0, 0, 10, 10], [2, 0, 12, 10]], [1, 1])}
     det = {"a": _det([[0, 0, 10, 10], [0.5, 0, 10.5, 10]], [1, 1], [0.9, 0.8])}
-    ious = pairwise_iou(det["a"]["boxes"][1:], gt["a"]["boxes"])[0]
+    ious = iou_numpy(det["a"]["boxes"][1:], gt["a"]["boxes"])[0]
     assert ious[0] > ious[1] >= 0.5
     assert voc_map(gt, det, inclusive_pixels=False)["per_class"][1] == pytest.approx(0.5)
     assert voc_map(gt, det, inclusive_pixels=False, matching="greedy")["per_class"][1] == 1.0

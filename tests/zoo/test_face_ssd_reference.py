@@ -1,6 +1,6 @@
-"""face_ssd has the seed's layer structure and parameter count.
+"""face_ssd has the layer structure and parameter count of the slim face SSD tutorial's network.
 
-The reference below re-creates the seed's network (seed 000, ``SsdModel``) from its
+The reference below re-creates the tutorial's network (``SsdModel``) from its
 description with plain Keras layers: conv blocks (3x3 conv without bias + BN + ReLU; stride 2
 uses ZeroPadding2D(1) + 'valid'), depthwise blocks, branch blocks, and per level one 3x3 conv
 for the 2 class logits (background + face) and one for the 4 offsets.
@@ -38,7 +38,7 @@ def _branch(x, f):
     return L.ReLU()(L.Concatenate()([a, b]))
 
 
-def seed_reference(base=16, cells=(3, 2, 2, 3), num_logits=2):
+def tutorial_reference(base=16, cells=(3, 2, 2, 3), num_logits=2):
     inputs = keras.Input((240, 320, 3))
     x = _conv(inputs, base, 2)
     x = _conv(x, base * 2)
@@ -75,8 +75,8 @@ def _structure(model):
     return collections.Counter(items)
 
 
-def test_face_ssd_matches_seed_structure_and_parameter_count():
-    ref = seed_reference()
+def test_face_ssd_matches_tutorial_structure_and_parameter_count():
+    ref = tutorial_reference()
     ours = kssd_zoo.face_ssd(compile=False)
     assert ours.count_params() == ref.count_params() == 1_038_956
     assert _structure(ours) == _structure(ref)
@@ -85,10 +85,10 @@ def test_face_ssd_matches_seed_structure_and_parameter_count():
     assert ref.output_shape == (None, 4420, 6)
 
 
-def test_face_ssd_computes_the_seed_function_with_copied_weights():
+def test_face_ssd_computes_the_tutorial_function_with_copied_weights():
     # Copy weights layer by layer in creation order (both graphs create layers in the same
     # order except the branch block, whose path-b conv we create last) and compare outputs.
-    ref = seed_reference()
+    ref = tutorial_reference()
     ours = kssd_zoo.face_ssd(compile=False)
     ref_w = [layer for layer in ref.layers if layer.weights]
     our_w = [layer for layer in ours.layers if layer.weights and layer.name != "normalization"]

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 import kssd_zoo
+from kssd.compat import keras_file_utils
 from kssd_zoo.blocks.mobilenetv2 import transfer_mobilenetv2_weights
 from kssd_zoo.blocks.vgg import decimate_fc6, decimate_fc7, transfer_vgg16_weights
 
@@ -86,12 +87,10 @@ def test_mobilenetv2_transfer_maps_by_name_and_matches_features():
 
 
 def test_imagenet_offline_fails_with_cache_hint(monkeypatch, tmp_path):
-    from keras.src.utils import file_utils
-
     def offline(*args, **kwargs):
         raise Exception("URL fetch failure: no network")
 
-    monkeypatch.setattr(file_utils, "get_file", offline)
+    monkeypatch.setattr(keras_file_utils(), "get_file", offline)
     monkeypatch.setenv("KERAS_HOME", str(tmp_path))
     with pytest.raises(RuntimeError) as info:
         kssd_zoo.mobilenetv2_ssd(compile=False, backbone_weights="imagenet")

@@ -76,6 +76,16 @@ def test_fetch_replaces_a_corrupt_cached_file(source, tmp_path, count_downloads)
     assert len(count_downloads) == 1
 
 
+def test_fetch_corrupt_cached_file_and_corrupt_source_is_a_checksum_error(source, tmp_path):
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (cache / "version-test.onnx").write_bytes(b"truncated")
+    source.write_bytes(b"changed upstream")
+    with pytest.raises(ChecksumError, match=f"expected {DIGEST}"):
+        fetch(source.as_uri(), DIGEST, cache_dir=cache)
+    assert _leftovers(cache) == []  # neither the stale nor the new file is kept
+
+
 def test_fetch_plain_local_path_and_fname(source, tmp_path):
     path = fetch(str(source), DIGEST, cache_dir=tmp_path / "c", fname="renamed.onnx")
     assert path == tmp_path / "c" / "renamed.onnx"
@@ -94,18 +104,64 @@ def test_default_cache_is_under_keras_home(monkeypatch, tmp_path):
     assert resolve_cache_dir() == tmp_path / ".keras" / "kssd"
 
 
-def test_fetch_offline_says_how_to_pass_a_local_file(tmp_path, monkeypatch):
+def test_fetch_offline_names_url_cache_path_and_sha256(tmp_path, monkeypatch):
     def offline(url, *args, **kwargs):
         raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution")
 
     monkeypatch.setattr(download.urllib.request, "urlopen", offline)
     cache = tmp_path / "cache"
+    url = "https://example.invalid/models/version-RFB-320.onnx"
     with pytest.raises(FetchError) as info:
-        fetch("https://example.invalid/models/version-RFB-320.onnx", "a" * 64, cache_dir=cache)
+        fetch(url, "a" * 64, cache_dir=cache, progress=False)
     message = str(info.value)
-    assert "https://example.invalid/models/version-RFB-320.onnx" in message
+    assert "\n" not in message  # one line
+    assert url in message and "Temporary failure in name resolution" in message
     assert 'weights="/path/to/version-RFB-320.onnx"' in message
+    assert str(cache / "version-RFB-320.onnx") in message  # where to put a manual copy
+    assert "sha256 " + "a" * 64 in message
     assert _leftovers(cache) == []
+
+
+def test_fetch_offline_with_a_stale_cached_file_does_not_use_it(source, tmp_path, monkeypatch):
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (cache / "version-test.onnx").write_bytes(b"stale")
+
+    def offline(url, *args, **kwargs):
+        raise urllib.error.URLError("no network")
+
+    monkeypatch.setattr(download.urllib.request, "urlopen", offline)
+    with pytest.raises(FetchError, match="no network"):
+        fetch(source.as_uri(), DIGEST, cache_dir=cache, progress=False)
+    assert _leftovers(cache) == []
+
+
+def test_fetch_is_built_on_keras_get_file(source, tmp_path, monkeypatch):
+    calls = []
+    real = download.keras.utils.get_file
+
+    def spy(*args, **kwargs):
+        calls.append((args, kwargs))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(download.keras.utils, "get_file", spy)
+    path = fetch(source.as_uri(), DIGEST, cache_dir=tmp_path / "cache", progress=False)
+    assert path.read_bytes() == PAYLOAD
+    (args, kwargs) = calls[0]
+    assert args == ("version-test.onnx", source.as_uri())
+    assert kwargs["file_hash"] == DIGEST and kwargs["hash_algorithm"] == "sha256"
+
+
+def test_fetch_without_sha256_uses_the_cached_file(source, tmp_path, count_downloads):
+    cache = tmp_path / "cache"
+    assert fetch(source.as_uri(), None, cache_dir=cache, progress=False).read_bytes() == PAYLOAD
+    assert fetch(source.as_uri(), None, cache_dir=cache, progress=False).read_bytes() == PAYLOAD
+    assert len(count_downloads) == 1
+
+
+def test_fetch_progress_false_prints_nothing(source, tmp_path, capsys):
+    fetch(source.as_uri(), DIGEST, cache_dir=tmp_path / "cache", progress=False)
+    assert capsys.readouterr().out == ""
 
 
 def test_fetch_missing_local_file_is_a_fetch_error(tmp_path):

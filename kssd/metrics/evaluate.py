@@ -1,20 +1,21 @@
-"""Detection evaluation helpers shared by :class:`DetectionEvaluator` and ``kssd evaluate``.
+"""Scoring detections by metric name: the metric registry and the dispatcher over it.
 
-Three steps, each usable alone:
-
-* :func:`make_detect_fn` builds ``detect_fn(images) -> list of dicts`` from a detector with
-  :func:`kssd.inference.detect` (stretch to the input size, run the model, decode, per-class
-  NMS, boxes back in each image's pixels) at the low evaluation score threshold.
-* :func:`detect_records` runs a ``detect_fn`` over kssd records in batches.
+* :data:`METRICS` maps a metric name (``voc07``, ``voc12``, ``widerface``, ``coco``) to its
+  scorer ``fn(records, detections, **options) -> dict``; a new metric is one scorer plus one
+  ``METRICS.register(name, fn, ...)``; ``kssd train/evaluate --metric`` offer it.
+* :func:`detect_records` runs a ``detect_fn`` (e.g.
+  :func:`kssd.inference.detect_fn.make_detect_fn`) over kssd records in batches.
 * :func:`detection_metrics` scores the detections with one of :data:`METRICS`.
 
 Examples:
     >>> import numpy as np
-    >>> from kssd.callbacks.evaluation import detection_metrics
+    >>> from kssd.metrics.evaluate import METRICS, detection_metrics
     >>> records = [{"image_id": "a", "boxes": np.array([[0., 0., 10., 10.]]), "labels": [1]}]
     >>> found = [{"boxes": np.array([[0., 0., 10., 10.]]), "scores": [0.9], "labels": [1]}]
     >>> detection_metrics("voc12", records, found)["mAP"]
     1.0
+    >>> METRICS.names()
+    ['coco', 'voc07', 'voc12', 'widerface']
 """
 
 import math
@@ -22,12 +23,15 @@ import warnings
 
 import numpy as np
 
-#: Metric names understood by :func:`detection_metrics`.
-METRICS = ("voc07", "voc12", "widerface", "coco")
+from kssd.registry import Registry
 
 #: Score threshold used for evaluation: AP integrates over the whole precision/recall curve, so
 #: detections must not be cut at a deployment threshold (0.3-0.5), which truncates recall.
 EVAL_SCORE_THRESHOLD = 0.01
+
+#: Metrics by name: ``scorer(records, detections, *, widerface_ground_truth, coco_ground_truth,
+#: class_names) -> dict name -> float``, with a one-line ``description``.
+METRICS = Registry("metric")
 
 
 def _load_image(record):
@@ -43,105 +47,12 @@ def _load_image(record):
     return read_image(source)
 
 
-def make_detect_fn(
-    model,
-    *,
-    score_threshold=EVAL_SCORE_THRESHOLD,
-    iou_threshold=None,
-    max_detections=None,
-    max_detections_per_class=None,
-    image_size=None,
-    batch_size=16,
-    resize="stretch",
-    anchors=None,
-    variances=None,
-):
-    """Build ``detect_fn(images) -> list of dicts`` from an SSD model, via :func:`kssd.inference.detect`.
-
-    Decoding, per-class NMS and the mapping back to each image's pixels are those of
-    :func:`kssd.inference.build_inference_model` (one detection path in kssd). Images are
-    stretched to the network input by default, the geometry the training pipeline uses.
-
-    Args:
-        model: a kssd_zoo ``Detector`` (anchors, variances and postprocess from its ``spec``),
-            or a ``keras.Model`` returning ``y_pred`` (B, A, 4 + C + 1) with ``anchors=``
-            given. A ``postprocess`` attribute (dict with ``iou_threshold``,
-            ``max_detections``, ``max_detections_per_class``) supplies the NMS defaults.
-            num_classes = C counts objects only (class 0 is background).
-        score_threshold: keep scores above this, default 0.01 (evaluation; the spec's
-            deployment threshold would truncate the precision/recall curve).
-        iou_threshold: NMS IoU, default None = ``model.postprocess``, else
-            :data:`kssd.layers.POSTPROCESS_DEFAULTS` (0.45).
-        max_detections: per image, default None = ``model.postprocess``, else the shared
-            default (200).
-        max_detections_per_class: default None = ``model.postprocess``, else ``max_detections``.
-        image_size: (h, w) network input, default None = the model's own input size.
-        batch_size: images per model call, default 16.
-        resize: ``"stretch"`` (default) or ``"letterbox"``.
-        anchors: for models without a spec: a dict of :func:`kssd.anchors.generate_anchors`
-            arguments or an ``AnchorBoxes`` layer, default None.
-        variances: box coder variances, default None (the model's, else (0.1, 0.2)).
-
-    Returns:
-        A function taking a list of uint8 RGB images (any sizes) and returning one dict per
-        image: ``"boxes"`` (K, 4) ``xyxy`` pixels of that image, ``"scores"`` (K,),
-        ``"labels"`` (K,) int32 class ids 1..C (also as ``"classes"``).
-
-    Examples:
-        >>> import keras, numpy as np
-        >>> from kssd.callbacks.evaluation import make_detect_fn
-        >>> class Tiny(keras.Model):  # one anchor, always says "class 1 at the centre"
-        ...     input_size = (8, 8); dynamic = False
-        ...     def call(self, x):
-        ...         return keras.ops.zeros((keras.ops.shape(x)[0], 1, 6)) + np.array(
-        ...             [0, 0, 0, 0, 0, 5], "float32")
-        >>> detect_fn = make_detect_fn(Tiny(), anchors={"steps": [8], "min_sizes": [[4]]})
-        >>> found = detect_fn([np.zeros((20, 40, 3), "uint8")])
-        >>> found[0]["boxes"].round(1).tolist(), found[0]["labels"].tolist()
-        ([[10.0, 5.0, 30.0, 15.0]], [1])
-    """
-    from kssd.inference import detect
-    from kssd.layers import POSTPROCESS_DEFAULTS
-
-    # Shared defaults < the model's postprocess < arguments; None never overrides.
-    post = dict(POSTPROCESS_DEFAULTS)
-    post.update({k: v for k, v in (getattr(model, "postprocess", None) or {}).items() if v is not None})
-    max_det = int(max_detections or post["max_detections"])
-    options = {
-        "score_threshold": float(score_threshold),
-        "iou_threshold": float(iou_threshold if iou_threshold is not None else post["iou_threshold"]),
-        "max_detections": max_det,
-        "max_detections_per_class": int(
-            max_detections_per_class or post["max_detections_per_class"] or max_det
-        ),
-        "input_size": tuple(int(v) for v in image_size) if image_size is not None else "spec",
-        "resize": resize,
-        "batch_size": batch_size,
-        "anchors": anchors,
-        "variances": None if variances is None else tuple(variances),
-    }
-
-    def detect_fn(images):
-        found = detect(model, list(images), **options)
-        return [
-            {
-                "boxes": f["boxes"],
-                "scores": f["scores"],
-                "labels": f["classes"].astype("int32"),
-                "classes": f["classes"].astype("int32"),
-            }
-            for f in found
-        ]
-
-    return detect_fn
-
-
 def detect_records(detect_fn, records, *, batch_size=16, progress=False):
     """Run ``detect_fn`` over records in batches; one detections dict per record.
 
     Args:
         detect_fn: ``detect_fn(list of RGB images) -> list of dicts`` (see
-            :func:`make_detect_fn`).
+            :func:`kssd.inference.detect_fn.make_detect_fn`).
         records: kssd records (``image``, ``image_path`` or ``image_bytes``).
         batch_size: images per call, default 16.
         progress: show a Keras progress bar, default False.
@@ -154,7 +65,7 @@ def detect_records(detect_fn, records, *, batch_size=16, progress=False):
 
     Examples:
         >>> import numpy as np
-        >>> from kssd.callbacks.evaluation import detect_records
+        >>> from kssd.metrics.evaluate import detect_records
         >>> none = lambda images: [{"boxes": np.zeros((0, 4)), "scores": [], "labels": []}
         ...                        for _ in images]
         >>> len(detect_records(none, [{"image": np.zeros((4, 4, 3), "uint8")}] * 3))
@@ -211,7 +122,7 @@ def detection_metrics(
     """Score detections of ``records`` with a named metric.
 
     Args:
-        metric: one of ``"voc07"`` (11-point AP at IoU 0.5), ``"voc12"`` (all-point AP at IoU
+        metric: a name of :data:`METRICS`: ``"voc07"`` (11-point AP at IoU 0.5), ``"voc12"`` (all-point AP at IoU
             0.5), ``"widerface"`` (easy/medium/hard AP with the official ``.mat`` ground truth,
             or "AP_all" over every valid face of the records when it is not given) or
             ``"coco"`` (pycocotools AP; built from the records when no COCO JSON is given).
@@ -236,69 +147,86 @@ def detection_metrics(
 
     Examples:
         >>> import numpy as np
-        >>> from kssd.callbacks.evaluation import detection_metrics
+        >>> from kssd.metrics.evaluate import detection_metrics
         >>> records = [{"image_id": "a", "boxes": np.array([[0., 0., 10., 10.]]), "labels": [2]}]
         >>> found = [{"boxes": np.array([[0., 0., 10., 10.]]), "scores": [0.9], "labels": [2]}]
         >>> detection_metrics("voc07", records, found, class_names=["cat", "dog"])
         {'mAP': 1.0, 'AP/dog': 1.0}
     """
-    if metric not in METRICS:
-        raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
+    scorer = METRICS.get(metric)  # UnknownNameError (a ValueError) naming close matches
     if len(records) != len(detections):
         raise ValueError(f"{len(records)} records but {len(detections)} detection results")
-    if metric in ("voc07", "voc12"):
-        from kssd.metrics import voc_map
+    return scorer(
+        records,
+        detections,
+        widerface_ground_truth=widerface_ground_truth,
+        coco_ground_truth=coco_ground_truth,
+        class_names=class_names,
+    )
 
-        gt, det = {}, {}
-        for record, found in zip(records, detections):
-            entry = {
-                "boxes": np.asarray(record["boxes"], "float64").reshape(-1, 4),
-                "labels": np.asarray(record["labels"]).reshape(-1),
-            }
-            difficult = (record.get("attributes") or {}).get("difficult")
-            if difficult is not None:
-                entry["difficult"] = np.asarray(difficult, bool).reshape(-1)
-            gt[record["image_id"]] = entry
-            det[record["image_id"]] = found
-        result = voc_map(gt, det, iou_threshold=0.5, method="11point" if metric == "voc07" else "area")
-        out = {"mAP": float(result["mAP"])}
-        for label, ap in result["per_class"].items():
-            name = label
-            if (
-                class_names is not None
-                and isinstance(label, (int, np.integer))
-                and 1 <= int(label) <= len(class_names)
-            ):
-                name = class_names[int(label) - 1]
-            out[f"AP/{name}"] = float(ap)
-        return out
-    if metric == "widerface":
-        if widerface_ground_truth is None:
-            return _widerface_from_records(records, detections)
-        from kssd.metrics import evaluate_widerface, load_widerface_ground_truth
-        from kssd.metrics.widerface import _image_key
 
-        gt = widerface_ground_truth
-        if not isinstance(gt, dict):
-            gt = load_widerface_ground_truth(gt)
-        evaluated = {_image_key(r["image_id"]) for r in records}
-        missing = [key for key in gt if key not in evaluated]
-        if missing:
-            warnings.warn(
-                f"{len(missing)} of the {len(gt)} images of the WIDER FACE ground truth are not "
-                f"in the evaluated data, e.g. {missing[:5]}; the AP covers the "
-                f"{len(evaluated)} evaluated images only",
-                UserWarning,
-                stacklevel=2,
-            )
-        result = evaluate_widerface(
-            _widerface_predictions(records, detections), gt, images=[r["image_id"] for r in records]
+def _voc_metrics(records, detections, *, method, class_names=None, **_):
+    from kssd.metrics import voc_map
+
+    gt, det = {}, {}
+    for record, found in zip(records, detections):
+        entry = {
+            "boxes": np.asarray(record["boxes"], "float64").reshape(-1, 4),
+            "labels": np.asarray(record["labels"]).reshape(-1),
+        }
+        difficult = (record.get("attributes") or {}).get("difficult")
+        if difficult is not None:
+            entry["difficult"] = np.asarray(difficult, bool).reshape(-1)
+        gt[record["image_id"]] = entry
+        det[record["image_id"]] = found
+    result = voc_map(gt, det, iou_threshold=0.5, method=method)
+    out = {"mAP": float(result["mAP"])}
+    for label, ap in result["per_class"].items():
+        name = label
+        if (
+            class_names is not None
+            and isinstance(label, (int, np.integer))
+            and 1 <= int(label) <= len(class_names)
+        ):
+            name = class_names[int(label) - 1]
+        out[f"AP/{name}"] = float(ap)
+    return out
+
+
+def _voc07_metrics(records, detections, **options):
+    return _voc_metrics(records, detections, method="11point", **options)
+
+
+def _voc12_metrics(records, detections, **options):
+    return _voc_metrics(records, detections, method="area", **options)
+
+
+def _widerface_metrics(records, detections, *, widerface_ground_truth=None, **_):
+    if widerface_ground_truth is None:
+        return _widerface_from_records(records, detections)
+    from kssd.metrics import evaluate_widerface, load_widerface_ground_truth
+    from kssd.metrics.widerface import _image_key
+
+    gt = widerface_ground_truth
+    if not isinstance(gt, dict):
+        gt = load_widerface_ground_truth(gt)
+    evaluated = {_image_key(r["image_id"]) for r in records}
+    missing = [key for key in gt if key not in evaluated]
+    if missing:
+        warnings.warn(
+            f"{len(missing)} of the {len(gt)} images of the WIDER FACE ground truth are not "
+            f"in the evaluated data, e.g. {missing[:5]}; the AP covers the "
+            f"{len(evaluated)} evaluated images only",
+            UserWarning,
+            stacklevel=3,
         )
-        return {k: float(v) for k, v in result.items()}
-    return _coco_metrics(records, detections, coco_ground_truth)
+    result = evaluate_widerface(
+        _widerface_predictions(records, detections), gt, images=[r["image_id"] for r in records]
+    )
+    return {k: float(v) for k, v in result.items()}
 
 
-def _coco_metrics(records, detections, coco_ground_truth):
+def _coco_metrics(records, detections, *, coco_ground_truth=None, **_):
     from kssd.metrics import coco_map, detections_to_coco
 
     if coco_ground_truth is None:
@@ -376,4 +304,13 @@ def _coco_metrics(records, detections, coco_ground_truth):
     return {k: (float(v) if not math.isnan(v) else -1.0) for k, v in stats.items()}
 
 
-__all__ = ["EVAL_SCORE_THRESHOLD", "METRICS", "detect_records", "detection_metrics", "make_detect_fn"]
+METRICS.register("voc07", _voc07_metrics, description="PASCAL VOC 2007 11-point AP at IoU 0.5")
+METRICS.register("voc12", _voc12_metrics, description="PASCAL VOC 2012 all-point AP at IoU 0.5")
+METRICS.register(
+    "widerface",
+    _widerface_metrics,
+    description="WIDER FACE easy/medium/hard AP (official .mat ground truth), else AP_all",
+)
+METRICS.register("coco", _coco_metrics, description="COCO AP@[.5:.95] and friends (pycocotools)")
+
+__all__ = ["EVAL_SCORE_THRESHOLD", "METRICS", "detect_records", "detection_metrics"]

@@ -1,0 +1,301 @@
+"""``train``: fit a zoo detector with ``model.fit`` and the kssd callbacks; resumable."""
+
+import json
+import time
+import warnings
+from pathlib import Path
+
+import keras
+
+from kssd.callbacks import DetectionEvaluator, NaNGuard, ResumableCheckpoint, TimeLimit
+from kssd.metrics.evaluate import METRICS
+from kssd_zoo.detector import set_batch_norm_momentum
+from kssd_zoo.loading import load
+from kssd_zoo.training.data import count_positives, split_train_val
+from kssd_zoo.training.evaluation import _metric_for
+
+
+def _compile(model, steps_per_epoch, learning_rate, jit_compile):
+    from kssd_zoo.detector import make_optimizer
+
+    training = dict(model.spec.get("training") or {})
+    if learning_rate is not None:
+        schedule = dict(training.get("schedule") or {"name": "constant"})
+        if schedule.get("name") == "warmup_multistep":
+            schedule["initial_learning_rate"] = float(learning_rate)
+        else:
+            schedule = {"name": "constant", "learning_rate": float(learning_rate)}
+        training["schedule"] = schedule
+    optimizer = make_optimizer(training, steps_per_epoch)
+    model.compile_from_spec(steps_per_epoch=steps_per_epoch, optimizer=optimizer, jit_compile=jit_compile)
+
+
+def _has_tensorboard():
+    try:
+        import tensorboard  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _policy_name(mixed_precision):
+    if not mixed_precision:
+        return None
+    if mixed_precision is True:
+        import tensorflow as tf
+
+        on_gpu = bool(tf.config.list_physical_devices("GPU"))
+        return "mixed_float16" if on_gpu else "mixed_bfloat16"
+    return str(mixed_precision)
+
+
+def train(
+    model_or_name,
+    data,
+    val_data=None,
+    *,
+    epochs=None,
+    batch_size=None,
+    steps_per_epoch=None,
+    out_dir="runs/train",
+    resume=False,
+    weights=None,
+    mixed_precision=False,
+    jit_compile="auto",
+    metric=None,
+    eval_every=1,
+    augmentation=None,
+    learning_rate=None,
+    val_fraction=0.1,
+    train_split=None,
+    val_split=None,
+    max_val_images=500,
+    seed=0,
+    time_limit=None,
+    tensorboard=True,
+    callbacks=None,
+    overrides=None,
+    exact_resume=True,
+    batch_norm_momentum=None,
+    verbose=1,
+):
+    """Train a zoo detector with ``model.fit`` and the kssd callbacks; resumable.
+
+    Args:
+        model_or_name: a :class:`kssd_zoo.Detector`, a model name, a YAML spec path or a
+            ``.keras`` file.
+        data: training data (see :func:`resolve_data`).
+        val_data: validation data, default None (see :func:`split_train_val`).
+        epochs: default None = the spec's ``training.epochs``.
+        batch_size: default None = the spec's ``training.batch_size``.
+        steps_per_epoch: default None = training images // batch_size (at least 1).
+        out_dir: run folder (``checkpoints/``, ``history.csv``, ``logs/``, ``model.keras``,
+            ``results.json``), default ``"runs/train"``.
+        resume: continue from the last good checkpoint in ``out_dir``, default False.
+        weights: initial weights (file or preset), default None; ignored when resuming from a
+            checkpoint.
+        mixed_precision: False (default), True (``mixed_float16`` on GPU, ``mixed_bfloat16``
+            on CPU) or a Keras policy name; the global policy is restored afterwards.
+        jit_compile: passed to ``compile``, default ``"auto"``.
+        metric: evaluation metric (``voc07``, ``voc12``, ``widerface``, ``coco``), default None =
+            ``widerface`` for single-class face models, else ``voc12``.
+        eval_every: evaluate every this many epochs, default 1.
+        augmentation: ``"face"``, ``"ssd"``, ``"none"``, default None = the spec's.
+        learning_rate: override of the spec's (initial) learning rate, default None.
+        val_fraction: held-out fraction when no validation split exists, default 0.1.
+        train_split: split of ``data``, default None (reader default; ``train`` for shapes).
+        val_split: split of ``val_data`` (or of ``data``), default None (detected).
+        max_val_images: evaluate on at most this many images, default 500 (0: no validation).
+        seed: seed of data order, augmentation and initial weights, default 0.
+        time_limit: stop after the first epoch ending past this many seconds, default None.
+        tensorboard: write TensorBoard logs into ``out_dir/logs``, default True (skipped with a
+            note when the ``tensorboard`` package is not installed).
+        callbacks: more Keras callbacks, default None.
+        overrides: spec overrides when building by name (e.g. ``{"num_classes": 3}``), default
+            None; with data whose class names differ from the spec's, ``num_classes`` and
+            ``class_names`` are set from the data.
+        exact_resume: when resuming, skip the batches the finished epochs consumed so the data
+            stream continues where it stopped (the pipeline is seeded and deterministic, so the
+            resumed run sees exactly the batches of an uninterrupted one), default True. The
+            skipped batches are still decoded and augmented (about the cost of the data part of
+            those epochs); False restarts the data stream instead (fast, not bit-exact).
+        batch_norm_momentum: momentum of every BatchNormalization layer, default None (the
+            spec's ``training.batch_norm_momentum``, else each block's own, usually 0.99).
+            0.9 suits short runs, whose moving statistics otherwise lag behind the weights.
+        verbose: Keras verbosity, default 1.
+
+    Returns:
+        dict with ``model``, ``history`` (dict of lists), ``initial_epoch``, ``epochs``,
+        ``val_metrics`` (last evaluation or None), ``train_seconds`` and the written paths.
+
+    Examples:
+        >>> from kssd_zoo.training import train
+        >>> result = train("tiny_ssd", "shapes:64", epochs=1, batch_size=16,  # doctest: +SKIP
+        ...                out_dir="/tmp/run")
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    policy = _policy_name(mixed_precision)
+    previous_policy = keras.mixed_precision.global_policy().name
+    if policy:
+        keras.mixed_precision.set_global_policy(policy)
+    try:
+        keras.utils.set_random_seed(seed)
+        train_records, train_info, val_records, val_description = split_train_val(
+            data,
+            val_data,
+            train_split=train_split,
+            val_split=val_split,
+            val_fraction=val_fraction,
+            seed=seed,
+            max_val_images=max_val_images,
+        )
+        if not train_records:
+            raise ValueError(f"--data {data}: no training images")
+        overrides = dict(overrides or {})
+        data_names = train_info.get("class_names")
+        if isinstance(model_or_name, keras.Model):
+            model = load(model_or_name, weights=None if resume else weights)
+        else:
+            if data_names and "num_classes" not in overrides and not str(model_or_name).endswith(".keras"):
+                from kssd_zoo.spec import resolve_spec
+
+                spec_names = resolve_spec(model_or_name, **overrides)["class_names"]
+                if [n.lower() for n in spec_names] != [n.lower() for n in data_names]:
+                    overrides.update(num_classes=len(data_names), class_names=list(data_names))
+            model = load(
+                model_or_name,
+                weights=None if resume else weights,
+                **({} if str(model_or_name).endswith(".keras") else overrides),
+            )
+        if batch_norm_momentum is not None:
+            set_batch_norm_momentum(model, batch_norm_momentum)
+        spec = getattr(model, "spec", {}) or {}
+        training = spec.get("training") or {}
+        epochs = int(epochs or training.get("epochs") or 10)
+        batch_size = int(batch_size or training.get("batch_size") or 32)
+        batch_size = max(1, min(batch_size, len(train_records)))
+        steps_per_epoch = int(steps_per_epoch or max(len(train_records) // batch_size, 1))
+        _compile(model, steps_per_epoch, learning_rate, jit_compile)
+
+        from kssd.data import load_dataset
+
+        source = train_info.get("tfrecord_files") or train_records
+
+        def training_stream():
+            return load_dataset(
+                source,
+                model=model,
+                batch_size=batch_size,
+                training=True,
+                augmentation=augmentation,
+                seed=seed,
+                repeat=True,
+                deterministic=True,
+                drop_remainder=True,
+            )
+
+        # The check reads its own copy: iterators of one seeded dataset share its shuffle
+        # state, so peeking at ``dataset`` would shift the order fit sees by a timing-dependent
+        # number of reshuffles (prefetch runs ahead) and break exact resume.
+        positives, checked = count_positives(training_stream(), batches=3)
+        dataset = training_stream()
+        if positives == 0:
+            message = (
+                f"the training data yields no positive anchors in its first {checked} "
+                "images: no ground-truth box matches an anchor (check that boxes are "
+                "absolute xyxy pixels, that labels are 1..C, and that anchor sizes suit "
+                "the objects, e.g. with `kssd data stats`). The model would learn only "
+                "background."
+            )
+            warnings.warn(message, UserWarning, stacklevel=2)
+            print(f"WARNING: {message}")
+
+        checkpoint = ResumableCheckpoint(out / "checkpoints", verbose=0)
+        initial_epoch = 0
+        if resume:
+            initial_epoch = checkpoint.restore(model)
+            print(
+                f"resumed from {checkpoint.directory}: {initial_epoch} epoch(s) done, "
+                f"optimizer step {int(model.optimizer.iterations)}"
+            )
+        if initial_epoch and exact_resume:
+            dataset = dataset.skip(initial_epoch * steps_per_epoch)
+        metric = metric or _metric_for(model)
+        METRICS.get(metric)  # UnknownNameError (a ValueError) naming close matches
+        evaluator = None
+        cbs = [NaNGuard()]
+        if val_records:
+            evaluator = DetectionEvaluator(
+                val_records,
+                metric=metric,
+                every=eval_every,
+                class_names=model.class_names,
+                verbose=1 if verbose else 0,
+            )
+            cbs.append(evaluator)
+        cbs += [
+            checkpoint,
+            keras.callbacks.CSVLogger(str(out / "history.csv"), append=bool(resume and initial_epoch)),
+        ]
+        if tensorboard and _has_tensorboard():
+            cbs.append(keras.callbacks.TensorBoard(str(out / "logs"), write_graph=False))
+        elif tensorboard and verbose:
+            print(
+                "note: the tensorboard package is not installed; no TensorBoard logs "
+                "(pip install tensorboard)"
+            )
+        if time_limit:
+            cbs.append(TimeLimit(time_limit))
+        cbs += list(callbacks or [])
+        if verbose:
+            print(
+                f"training {model.name} on {len(train_records)} images "
+                f"({train_info['source']}), {steps_per_epoch} steps/epoch x {epochs} epochs, "
+                f"batch {batch_size}; validation: {val_description or 'none'}; "
+                f"metric {metric}"
+            )
+        started = time.perf_counter()
+        history = {}
+        if initial_epoch < epochs:
+            fitted = model.fit(
+                dataset,
+                epochs=epochs,
+                initial_epoch=initial_epoch,
+                steps_per_epoch=steps_per_epoch,
+                callbacks=cbs,
+                verbose=verbose,
+                shuffle=False,
+            )  # the pipeline shuffles (seeded)
+            history = fitted.history
+        elif verbose:
+            print(f"nothing to do: the checkpoint already has {initial_epoch} >= {epochs} epochs")
+        seconds = time.perf_counter() - started
+        model_path = out / "model.keras"
+        model.save(model_path)
+        val_metrics = None
+        if evaluator is not None and history.get("loss"):
+            last_epoch = initial_epoch + len(history["loss"]) - 1
+            if last_epoch not in evaluator.history:  # stopped early (time limit, NaN guard)
+                evaluator.history[last_epoch] = evaluator.evaluate()
+        if evaluator is not None and evaluator.history:
+            val_metrics = evaluator.history[max(evaluator.history)]
+        results = {
+            "model": model.name,
+            "epochs": epochs,
+            "initial_epoch": initial_epoch,
+            "train_seconds": seconds,
+            "metric": metric,
+            "val_metrics": val_metrics,
+            "history": {k: [float(v) for v in vals] for k, vals in history.items()},
+        }
+        (out / "results.json").write_text(json.dumps(results, indent=1))
+        return {
+            **results,
+            "model": model,
+            "model_path": str(model_path),
+            "checkpoints": str(checkpoint.directory),
+        }
+    finally:
+        if policy:
+            keras.mixed_precision.set_global_policy(previous_policy)
