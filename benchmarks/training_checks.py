@@ -121,13 +121,14 @@ def _ap_recalibrated_batch_norm(model, root):
     """
     import keras
 
+    from kssd.compat import all_layers
     from kssd.data import WiderFaceReader, load_dataset
     from kssd.inference.detect_fn import make_detect_fn
     from kssd.metrics import detect_records, detection_metrics
 
     records = list(WiderFaceReader(root))
     images, _ = next(iter(load_dataset(records, model=model, training=False, batch_size=len(records))))
-    norms = [layer for layer in model._flatten_layers() if isinstance(layer, keras.layers.BatchNormalization)]
+    norms = [layer for layer in all_layers(model) if isinstance(layer, keras.layers.BatchNormalization)]
     saved = [layer.momentum for layer in norms]
     for layer in norms:
         layer.momentum = 0.0

@@ -20,8 +20,6 @@ def make_detect_fn(
     image_size=None,
     batch_size=16,
     resize="stretch",
-    anchors=None,
-    variances=None,
 ):
     """Build ``detect_fn(images) -> list of dicts`` from an SSD model, via :func:`kssd.inference.detect`.
 
@@ -30,11 +28,8 @@ def make_detect_fn(
     stretched to the network input by default, the geometry the training pipeline uses.
 
     Args:
-        model: a kssd_zoo ``Detector`` (anchors, variances and postprocess from its ``spec``),
-            or a ``keras.Model`` returning ``y_pred`` (B, A, 4 + C + 1) with ``anchors=``
-            given. A ``postprocess`` attribute (dict with ``iou_threshold``,
-            ``max_detections``, ``max_detections_per_class``) supplies the NMS defaults.
-            num_classes = C counts objects only (class 0 is background).
+        model: a :class:`kssd.models.SSDDetector` (a kssd_zoo ``Detector`` is one); its
+            anchors, variances and ``postprocess`` (the NMS defaults) are used.
         score_threshold: keep scores above this, default 0.01 (evaluation; the spec's
             deployment threshold would truncate the precision/recall curve).
         iou_threshold: NMS IoU, default None = ``model.postprocess``, else
@@ -45,9 +40,6 @@ def make_detect_fn(
         image_size: (h, w) network input, default None = the model's own input size.
         batch_size: images per model call, default 16.
         resize: ``"stretch"`` (default) or ``"letterbox"``.
-        anchors: for models without a spec: a dict of :func:`kssd.anchors.generate_anchors`
-            arguments or an ``AnchorBoxes`` layer, default None.
-        variances: box coder variances, default None (the model's, else (0.1, 0.2)).
 
     Returns:
         A function taking a list of uint8 RGB images (any sizes) and returning one dict per
@@ -64,11 +56,13 @@ def make_detect_fn(
         (2, ['boxes', 'classes', 'labels', 'scores'], 4)
     """
     from kssd.inference import detect
+    from kssd.inference.inference_model import check_detector
     from kssd.layers import POSTPROCESS_DEFAULTS
 
+    check_detector(model)
     # Shared defaults < the model's postprocess < arguments; None never overrides.
     post = dict(POSTPROCESS_DEFAULTS)
-    post.update({k: v for k, v in (getattr(model, "postprocess", None) or {}).items() if v is not None})
+    post.update({k: v for k, v in model.postprocess.items() if v is not None})
     max_det = int(max_detections or post["max_detections"])
     options = {
         "score_threshold": float(score_threshold),
@@ -81,12 +75,6 @@ def make_detect_fn(
         "resize": resize,
         "batch_size": batch_size,
     }
-    # Only models without their own anchors need these; kssd.inference takes them from the
-    # detector otherwise, so they are passed on only when given.
-    if anchors is not None:
-        options["anchors"] = anchors
-    if variances is not None:
-        options["variances"] = tuple(variances)
 
     def detect_fn(images):
         found = detect(model, list(images), **options)

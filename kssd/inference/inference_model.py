@@ -25,7 +25,8 @@ def is_inference_model(model):
     return isinstance(outputs, dict) and set(DETECTION_KEYS) <= set(outputs)
 
 
-def _check_detector(model):
+def check_detector(model):
+    """Raise a ValueError saying how to wrap ``model`` unless it is a :class:`~kssd.models.SSDDetector`."""
     if not isinstance(model, SSDDetector):
         raise ValueError(
             f"model {getattr(model, 'name', model)!r} is a {type(model).__name__}, not a "
@@ -76,7 +77,7 @@ def resolve_input_size(model, input_size="spec"):
         >>> resolve_input_size(toy_detector(input_size=(64, 96)))
         (64, 96)
     """
-    _check_detector(model)
+    check_detector(model)
     anchor_args = model.anchor_config
     own = model.input_size
     dynamic = model.dynamic

@@ -12,7 +12,7 @@ A **head builder** turns the detection-level feature maps into per-anchor output
     def head(features, anchors_per_cell, num_logits, *, name: str, **args) -> (locs, logits)
 
 with ``locs`` (B, A, 4) and ``logits`` (B, A, num_logits), concatenated level by level in the
-anchor contract order (DESIGN.md section 2).
+anchor contract order (the Contracts table of docs/index.md).
 
 Examples:
     >>> from kssd_zoo.blocks.registry import get_block, list_blocks

@@ -4,7 +4,7 @@ import json
 import sys
 from pathlib import Path
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
+from kssd.data.images import IMAGE_SUFFIXES
 
 
 def collect_images(inputs):

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
+from kssd.data.split import split_items
+
 DEFAULT_SHAPES = 2000
 _VAL_SPLITS = ("val", "val2017", "validation", "test")
 
@@ -174,11 +176,8 @@ def split_train_val(
                 val_records, _ = resolve_data(data, split, seed=seed)
             description = f"split {split!r} of {data}"
         elif val_fraction and len(train_records) > 1:
-            order = np.random.default_rng(seed).permutation(len(train_records))
-            count = max(1, int(round(len(train_records) * float(val_fraction))))
-            held = set(order[:count].tolist())
-            val_records = [r for i, r in enumerate(train_records) if i in held]
-            train_records = [r for i, r in enumerate(train_records) if i not in held]
+            train_records, val_records = split_items(train_records, val_fraction, seed=seed)
+            count = len(val_records)
             train_info = {**train_info, "tfrecord_files": None}  # the split is in memory now
             description = f"{count} images held out of the training data (val_fraction)"
     if val_records is not None and max_val_images and len(val_records) > max_val_images:

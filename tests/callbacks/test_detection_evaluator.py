@@ -6,7 +6,9 @@ import pytest
 
 from kssd.callbacks import DetectionEvaluator
 from kssd.inference.detect_fn import make_detect_fn
+from kssd.layers import NMS
 from kssd.metrics import detection_metrics
+from tests.one_anchor import one_anchor_detector
 
 
 def _records(n=4):
@@ -131,32 +133,17 @@ def test_unknown_metric_is_named():
         DetectionEvaluator(_records(), metric="map")
 
 
-ONE_ANCHOR = {"steps": [16], "min_sizes": [[8]]}  # one anchor (0.5, 0.5, 0.5, 0.5) at 16 x 16
-
-
-class OneAnchor(keras.Model):
-    """A model whose single anchor covers the image centre, always scored as class 2."""
-
-    input_size = (16, 16)
-    dynamic = False
-    variances = (0.1, 0.2)
-    postprocess = {"iou_threshold": 0.5, "max_detections": 5}
-    class_names = ["x", "y"]
-
-    def call(self, x):
-        row = np.array([0, 0, 0, 0, 0, -5, 5], "float32")
-        return keras.ops.zeros((keras.ops.shape(x)[0], 1, 7)) + row
-
-
-class OneAnchorDetector(OneAnchor):
-    """The same owning its anchors and variances (the attributes of kssd.models.SSDDetector)."""
-
-    anchor_config = ONE_ANCHOR
-    variances = (0.1, 0.2)
+def one_anchor():
+    """A detector whose single anchor covers the image centre, always scored as class 2."""
+    return one_anchor_detector(
+        [0, 0, 0, 0, 0, -5, 5],
+        prediction_decoder=NMS(iou_threshold=0.5, max_detections=5),
+        class_names=["x", "y"],
+    )
 
 
 def test_detect_fn_from_model_scales_boxes_to_each_image():
-    detect = make_detect_fn(OneAnchor(), batch_size=2, anchors=ONE_ANCHOR)
+    detect = make_detect_fn(one_anchor(), batch_size=2)
     found = detect(
         [np.zeros((40, 80, 3), "uint8"), np.zeros((16, 16, 3), "uint8"), np.zeros((100, 20, 3), "uint8")]
     )
@@ -170,16 +157,18 @@ def test_detect_fn_from_model_scales_boxes_to_each_image():
 
 
 def test_detect_fn_letterbox_keeps_the_aspect_ratio():
-    detect = make_detect_fn(OneAnchor(), anchors=ONE_ANCHOR, resize="letterbox")
+    detect = make_detect_fn(one_anchor(), resize="letterbox")
     found = detect([np.zeros((40, 80, 3), "uint8")])
     # 40 x 80 -> 8 x 16 + padding; the 16 x 16 input's centre half maps to x 20..60, y 20..60,
     # clipped to the image (height 40)
     np.testing.assert_allclose(found[0]["boxes"], [[20, 20, 60, 40]], atol=1e-4)
 
 
-def test_detect_fn_without_anchors_names_the_argument():
-    with pytest.raises(ValueError, match="anchors="):
-        make_detect_fn(OneAnchor())([np.zeros((16, 16, 3), "uint8")])
+def test_detect_fn_of_a_plain_model_says_to_wrap_it():
+    inputs = keras.Input((16, 16, 3))
+    plain = keras.Model(inputs, keras.layers.Reshape((-1, 7))(keras.layers.Conv2D(7, 16, strides=16)(inputs)))
+    with pytest.raises(ValueError, match="not a kssd.models.SSDDetector"):
+        make_detect_fn(plain)([np.zeros((16, 16, 3), "uint8")])
 
 
 def test_detect_fn_is_kssd_inference_detect_at_the_evaluation_threshold():
@@ -212,7 +201,7 @@ def test_evaluator_builds_detection_from_the_model():
         }
     ]
     evaluator = DetectionEvaluator(records, metric="voc12", verbose=0)
-    evaluator.set_model(OneAnchorDetector())
+    evaluator.set_model(one_anchor())
     logs = {}
     evaluator.on_epoch_end(0, logs)
     assert logs["val_mAP"] == 1.0 and logs["val_AP/y"] == 1.0

@@ -4,7 +4,6 @@ NonMaxSuppression's constructor, build_inference_model and make_detect_fn all fa
 (a model's own ``postprocess`` / spec and explicit arguments override it, None never does).
 """
 
-import keras
 import numpy as np
 import pytest
 
@@ -12,19 +11,13 @@ import kssd.inference
 from kssd.inference import build_inference_model
 from kssd.inference.detect_fn import make_detect_fn
 from kssd.layers import POSTPROCESS_DEFAULTS, NonMaxSuppression
+from tests.one_anchor import one_anchor_detector
 
-ONE_ANCHOR = {"steps": [16], "min_sizes": [[8]]}  # one anchor at 16 x 16
 
-
-class OneAnchor(keras.Model):
-    """No spec: one anchor, class 1 confident."""
-
-    input_size = (16, 16)
-    dynamic = False
-
-    def call(self, x):
-        row = np.array([0, 0, 0, 0, -5, 5], "float32")
-        return keras.ops.zeros((keras.ops.shape(x)[0], 1, 6)) + row
+def one_anchor(**postprocess):
+    """One anchor, class 1 confident; ``postprocess`` settings for its decoder (None: default)."""
+    decoder = NonMaxSuppression(**{k: v for k, v in postprocess.items() if v is not None})
+    return one_anchor_detector([0, 0, 0, 0, -5, 5], prediction_decoder=decoder)
 
 
 def _nms_config(model):
@@ -41,8 +34,8 @@ def test_the_shared_defaults():
     }
 
 
-def test_inference_model_without_spec_uses_the_shared_defaults():
-    infer = build_inference_model(OneAnchor(), anchors=ONE_ANCHOR)
+def test_inference_model_of_a_default_detector_uses_the_shared_defaults():
+    infer = build_inference_model(one_anchor())
     config = _nms_config(infer)
     for key, value in POSTPROCESS_DEFAULTS.items():
         assert config[key] == value, key
@@ -52,17 +45,14 @@ def test_inference_model_without_spec_uses_the_shared_defaults():
 
 
 def test_inference_model_arguments_and_the_detector_override_the_defaults():
-    infer = build_inference_model(OneAnchor(), anchors=ONE_ANCHOR, max_detections=7, iou_threshold=0.3)
+    infer = build_inference_model(one_anchor(), max_detections=7, iou_threshold=0.3)
     config = _nms_config(infer)
     assert (config["max_detections"], config["iou_threshold"]) == (7, 0.3)
     assert config["max_detections_per_class"] is None  # = max_detections
     assert config["score_threshold"] == POSTPROCESS_DEFAULTS["score_threshold"]
 
-    class OwnsItsContract(OneAnchor):  # duck-typed detector attributes, as SSDDetector has
-        anchor_config = ONE_ANCHOR
-        postprocess = {"max_detections": 9, "max_detections_per_class": None, "score_threshold": 0.2}
-
-    config = _nms_config(build_inference_model(OwnsItsContract()))
+    model = one_anchor(max_detections=9, max_detections_per_class=None, score_threshold=0.2)
+    config = _nms_config(build_inference_model(model))
     got = (config["max_detections"], config["max_detections_per_class"], config["score_threshold"])
     assert got == (9, None, 0.2)
     assert config["iou_threshold"] == POSTPROCESS_DEFAULTS["iou_threshold"]
@@ -92,10 +82,7 @@ def captured(monkeypatch):
     ],
 )
 def test_make_detect_fn_falls_back_to_the_shared_defaults(captured, postprocess, kwargs, expected):
-    model = OneAnchor()
-    if postprocess is not None:
-        model.postprocess = postprocess
-    make_detect_fn(model, anchors=ONE_ANCHOR, **kwargs)([])
+    make_detect_fn(one_anchor(**(postprocess or {})), **kwargs)([])
     options = captured[0]
     got = (options["iou_threshold"], options["max_detections"], options["max_detections_per_class"])
     assert got == expected
