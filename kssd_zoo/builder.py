@@ -15,7 +15,7 @@ Examples:
 import keras
 
 from kssd_zoo.blocks.registry import get_block, get_head
-from kssd_zoo.spec import SpecError, validate_spec
+from kssd_zoo.spec import SpecError, parse_spec
 
 
 def normalization_layer(normalization):
@@ -53,7 +53,7 @@ def normalization_layer(normalization):
 
 
 def anchors_per_cell_for(spec):
-    """Anchors per cell of each level, from the spec's anchors entry.
+    """Anchors per cell of each level, from the spec's anchors entry (a spec or ModelSpec).
 
     Examples:
         >>> from kssd_zoo.builder import anchors_per_cell_for
@@ -63,7 +63,7 @@ def anchors_per_cell_for(spec):
     """
     from kssd.anchors import anchors_per_cell
 
-    a = spec["anchors"]
+    a = parse_spec(spec).anchors
     return anchors_per_cell(
         min_sizes=a.get("min_sizes"),
         scales=a.get("scales"),
@@ -73,10 +73,11 @@ def anchors_per_cell_for(spec):
 
 
 def build_network(spec, *, return_features=False):
-    """Build ``(inputs, y_pred)`` for a spec (validated again here; cheap).
+    """Build ``(inputs, y_pred)`` for a spec.
 
     Args:
-        spec: a spec dict (see :func:`kssd_zoo.spec.resolve_spec`).
+        spec: a :class:`~kssd_zoo.spec_types.ModelSpec` (see :func:`kssd_zoo.spec.parse_spec`),
+            or a spec dict (validated here).
         return_features: also return the list of head input tensors, default False.
 
     Returns:
@@ -93,37 +94,33 @@ def build_network(spec, *, return_features=False):
         >>> tuple(y_pred.shape)
         (None, None, 8)
     """
-    spec = validate_spec(spec)
-    height, width, channels = spec["input"]["shape"]
-    if spec["input"]["dynamic"]:
+    spec = parse_spec(spec)
+    height, width, channels = spec.input.shape
+    if spec.input.dynamic:
         height = width = None
     inputs = keras.Input((height, width, channels), name="image")
-    norm = normalization_layer(spec["normalization"])
+    norm = normalization_layer(spec.normalization)
     tensors = {"input": norm(inputs) if norm is not None else inputs}
-    for i, node in enumerate(spec["backbone"]):
-        src = node["from"]
+    for i, node in enumerate(spec.backbone):
+        src = node.source
         x = [tensors[s] for s in src] if isinstance(src, list) else tensors[src]
         try:
-            tensors[node["name"]] = get_block(node["block"])(x, name=node["name"], **node["args"])
+            tensors[node.name] = get_block(node.block)(x, name=node.name, **node.args)
         except SpecError:
             raise
         except Exception as err:
             raise SpecError(
-                [
-                    f"backbone[{i}] (node {node['name']!r}, block {node['block']!r}): {type(err).__name__}: {err}"
-                ],
-                source=spec.get("name"),
+                [f"backbone[{i}] (node {node.name!r}, block {node.block!r}): {type(err).__name__}: {err}"],
+                source=spec.name,
             ) from err
-    features = [tensors[n] for n in spec["heads"]["from"]]
-    num_logits = spec["num_classes"] + 1
+    features = [tensors[n] for n in spec.heads.sources]
     try:
-        locs, logits = get_head(spec["heads"]["block"])(
-            features, anchors_per_cell_for(spec), num_logits, name="head", **spec["heads"]["args"]
+        locs, logits = get_head(spec.heads.block)(
+            features, anchors_per_cell_for(spec), spec.num_classes + 1, name="head", **spec.heads.args
         )
     except Exception as err:
         raise SpecError(
-            [f"heads (block {spec['heads']['block']!r}): {type(err).__name__}: {err}"],
-            source=spec.get("name"),
+            [f"heads (block {spec.heads.block!r}): {type(err).__name__}: {err}"], source=spec.name
         ) from err
     y_pred = keras.layers.Concatenate(axis=-1, name="predictions")([locs, logits])
     if return_features:

@@ -9,55 +9,8 @@ from kssd.layers import AnchorBoxes, NonMaxSuppression
 from kssd.models import SSDDetector
 from kssd.models.ssd_detector import ANCHOR_KEYS
 from kssd_zoo.builder import build_network
-from kssd_zoo.spec import SpecError, validate_spec
-
-DEFAULT_STEPS_PER_EPOCH = 100
-
-
-def make_optimizer(training, steps_per_epoch=None):
-    """The Keras optimizer (with its LR schedule) described by a spec's ``training`` entry.
-
-    Schedules are defined in epochs in the spec and converted to optimizer steps with
-    ``steps_per_epoch`` (argument, else ``training.steps_per_epoch``, else 100).
-
-    Args:
-        training: the validated ``training`` dict.
-        steps_per_epoch: steps per epoch, default None (see above).
-
-    Returns:
-        A ``keras.optimizers.Optimizer``.
-
-    Examples:
-        >>> from kssd_zoo.detector import make_optimizer
-        >>> opt = make_optimizer({"optimizer": {"name": "adam"},
-        ...                       "schedule": {"name": "constant", "learning_rate": 0.001}})
-        >>> type(opt).__name__
-        'Adam'
-    """
-    from kssd.callbacks import WarmUpMultiStep
-
-    spe = int(steps_per_epoch or training.get("steps_per_epoch") or DEFAULT_STEPS_PER_EPOCH)
-    sched = dict(training.get("schedule") or {"name": "constant", "learning_rate": 0.001})
-    if sched["name"] == "warmup_multistep":
-        learning_rate = WarmUpMultiStep(
-            initial_learning_rate=sched.get("initial_learning_rate", 0.01),
-            boundaries=[int(round(e * spe)) for e in sched.get("decay_epochs", [])],
-            decay_rate=sched.get("decay_rate", 0.1),
-            warmup_steps=int(round(sched.get("warmup_epochs", 0) * spe)),
-            min_learning_rate=sched.get("min_learning_rate", 0.0),
-        )
-    else:
-        learning_rate = float(sched.get("learning_rate", 0.001))
-    opt = dict(training.get("optimizer") or {"name": "sgd"})
-    name = opt.pop("name")
-    opt = {k: v for k, v in opt.items() if v is not None}
-    if name == "sgd":
-        return keras.optimizers.SGD(learning_rate=learning_rate, **opt)
-    if name == "adam":
-        return keras.optimizers.Adam(learning_rate=learning_rate, **opt)
-    if name == "adamw":
-        return keras.optimizers.AdamW(learning_rate=learning_rate, **opt)
-    raise ValueError(f"training.optimizer.name: unknown optimizer {name!r}; expected sgd, adam or adamw")
+from kssd_zoo.optimizers import make_optimizer
+from kssd_zoo.spec import SpecError, parse_spec
 
 
 def set_batch_norm_momentum(model, momentum):
@@ -95,7 +48,8 @@ class Detector(SSDDetector):
     ``import kssd_zoo``.
 
     Args:
-        spec: a spec dict (validated here; see :func:`kssd_zoo.spec.resolve_spec`).
+        spec: a :class:`~kssd_zoo.spec_types.ModelSpec` (from :func:`kssd_zoo.spec.parse_spec`)
+            or a spec dict (validated here, once).
         **kwargs: forwarded to ``keras.Model`` (e.g. ``name``, default the spec's name).
 
     Attributes:
@@ -118,33 +72,31 @@ class Detector(SSDDetector):
     """
 
     def __init__(self, spec, **kwargs):
-        spec = validate_spec(spec)
+        spec = parse_spec(spec)  # validates a dict once; a ModelSpec already is
         # Stored without Keras attribute tracking: plain data, returned by get_config.
-        object.__setattr__(self, "_kssd_spec", spec)
+        object.__setattr__(self, "_kssd_spec", spec.to_dict())
         inputs, y_pred, features = build_network(spec, return_features=True)
-        kwargs.setdefault("name", spec["name"])
-        shape = spec["input"]["shape"]
-        size = (shape[0], shape[1]) if shape[0] is not None and shape[1] is not None else None
-        anchors = spec["anchors"]
+        kwargs.setdefault("name", spec.name)
+        anchors = spec.anchors
         super().__init__(
             network=keras.Model(inputs, {"y_pred": y_pred, "feature_maps": features}, name=kwargs["name"]),
             anchor_generator=AnchorBoxes(**{k: anchors[k] for k in ANCHOR_KEYS if k in anchors}),
-            num_classes=spec["num_classes"],
+            num_classes=spec.num_classes,
             feature_sizes=anchors.get("feature_sizes"),
-            class_names=spec["class_names"],
-            variances=spec["variances"],
-            match_threshold=spec["match_threshold"],
-            matching=spec["matching"],
-            negative_threshold=spec["negative_threshold"],
-            prediction_decoder=NonMaxSuppression(**spec["postprocess"]),
-            normalization=spec["normalization"],
-            augmentation=spec["training"].get("augmentation"),
-            input_size=size,
-            dynamic=spec["input"]["dynamic"],
+            class_names=spec.class_names,
+            variances=spec.variances,
+            match_threshold=spec.match_threshold,
+            matching=spec.matching,
+            negative_threshold=spec.negative_threshold,
+            prediction_decoder=NonMaxSuppression(**spec.postprocess),
+            normalization=spec.normalization,
+            augmentation=spec.training.augmentation,
+            input_size=spec.input.image_size,
+            dynamic=spec.input.dynamic,
             **kwargs,
         )
-        if spec["training"].get("batch_norm_momentum") is not None:
-            set_batch_norm_momentum(self, spec["training"]["batch_norm_momentum"])
+        if spec.training.batch_norm_momentum is not None:
+            set_batch_norm_momentum(self, spec.training.batch_norm_momentum)
 
     @property
     def spec(self):

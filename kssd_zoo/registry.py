@@ -10,7 +10,7 @@ Examples:
 """
 
 from kssd.registry import Registry, UnknownNameError
-from kssd_zoo.spec import SPECS_DIR, _is_path, resolve_spec, spec_names
+from kssd_zoo.spec import SPECS_DIR, _is_path, parse_spec, spec_names
 
 
 class UnknownModelError(UnknownNameError):
@@ -78,17 +78,17 @@ def build(
     if isinstance(name_or_yaml_path, str) and not _is_path(name_or_yaml_path):
         name_or_yaml_path = MODELS.get(name_or_yaml_path)  # UnknownModelError, with close matches
     try:
-        spec = resolve_spec(name_or_yaml_path, **overrides)
+        spec = parse_spec(name_or_yaml_path, **overrides)
     except KeyError as err:
         raise UnknownModelError(str(err.args[0])) from None
     model = Detector(spec)
     if backbone_weights is not None:
         from kssd_zoo.blocks.registry import get_pretrained
 
-        family = spec.get("pretrained_backbone")
+        family = spec.optional.get("pretrained_backbone")
         if family is None:
             raise ValueError(
-                f"backbone_weights={backbone_weights!r}: spec {spec['name']!r} declares no "
+                f"backbone_weights={backbone_weights!r}: spec {spec.name!r} declares no "
                 "pretrained_backbone (vgg16_ssd300 and mobilenetv2_ssd do)"
             )
         get_pretrained(family)(model, weights=backbone_weights)

@@ -20,9 +20,11 @@ from pathlib import Path
 
 import yaml
 
-from kssd.boxes import MATCHING_STRATEGIES
+from kssd.boxes import DEFAULT_MATCH_THRESHOLD, DEFAULT_MATCHING, DEFAULT_VARIANCES
+from kssd.boxes.matcher import matching_problems
 from kssd.layers import POSTPROCESS_DEFAULTS
 from kssd.models.ssd_detector import default_class_names
+from kssd_zoo.spec_types import ModelSpec
 
 SPECS_DIR = Path(__file__).resolve().parent / "specs"
 
@@ -74,22 +76,6 @@ TRAINING_KEYS = (
     "augmentation",
     "batch_norm_momentum",
 )
-OPTIMIZER_KEYS = {
-    "sgd": ("name", "momentum", "nesterov", "weight_decay", "clipnorm", "global_clipnorm"),
-    "adam": ("name", "beta_1", "beta_2", "epsilon", "weight_decay", "clipnorm", "global_clipnorm"),
-    "adamw": ("name", "beta_1", "beta_2", "epsilon", "weight_decay", "clipnorm", "global_clipnorm"),
-}
-SCHEDULE_KEYS = {
-    "constant": ("name", "learning_rate"),
-    "warmup_multistep": (
-        "name",
-        "initial_learning_rate",
-        "warmup_epochs",
-        "decay_epochs",
-        "decay_rate",
-        "min_learning_rate",
-    ),
-}
 LOSS_KEYS = ("neg_pos_ratio", "alpha", "min_negatives")
 TRAINING_DEFAULTS = {
     "batch_size": 32,
@@ -603,7 +589,13 @@ def _check_training(c, value):
             "training.augmentation",
             f"expected one of {', '.join(AUGMENTATIONS.names())}, got {value['augmentation']!r}",
         )
-    for key, table in (("optimizer", OPTIMIZER_KEYS), ("schedule", SCHEDULE_KEYS)):
+    from kssd_zoo.optimizers import OPTIMIZERS, SCHEDULES
+
+    tables = {
+        "optimizer": {name: ("name", *OPTIMIZERS.metadata(name)["keys"]) for name in OPTIMIZERS.names()},
+        "schedule": {name: ("name", *SCHEDULES.metadata(name)["keys"]) for name in SCHEDULES.names()},
+    }
+    for key, table in tables.items():
         sub = value.get(key)
         if sub is None:
             continue
@@ -658,6 +650,8 @@ def validate_spec(spec, *, source=None, lines=None):
         ...     print(err.errors[0])
         top level: missing required key 'input'
     """
+    if isinstance(spec, ModelSpec):  # validated when it was parsed
+        return spec.to_dict()
     from kssd.anchors import anchors_per_cell, generate_anchors
     from kssd.registry import did_you_mean
     from kssd_zoo.blocks import registry
@@ -734,17 +728,13 @@ def validate_spec(spec, *, source=None, lines=None):
                         "give one head input per anchor level",
                     )
 
-    variances = spec.get("variances", [0.1, 0.2])
+    variances = spec.get("variances", list(DEFAULT_VARIANCES))
     c.number_list("variances", variances, length=2, positive=True)
-    match_threshold = spec.get("match_threshold", 0.45)
-    c.number("match_threshold", match_threshold, low=0, low_open=True, high=1)
-    matching = spec.get("matching", "bipartite")
-    if matching not in MATCHING_STRATEGIES:
-        c.err("matching", f"expected one of {', '.join(MATCHING_STRATEGIES)}, got {matching!r}")
+    match_threshold = spec.get("match_threshold", DEFAULT_MATCH_THRESHOLD)
+    matching = spec.get("matching", DEFAULT_MATCHING)
     negative = spec.get("negative_threshold")
-    if negative is not None:
-        high = match_threshold if isinstance(match_threshold, (int, float)) else 1
-        c.number("negative_threshold", negative, low=0, low_open=True, high=high)
+    for key, message in matching_problems(matching, match_threshold, negative):
+        c.err(key, message)
     post = spec.get("postprocess")
     if post is not None and c.keys("postprocess", post, tuple(POSTPROCESS_DEFAULTS)):
         for key in ("score_threshold", "iou_threshold"):
@@ -796,8 +786,8 @@ def validate_spec(spec, *, source=None, lines=None):
     if class_names is None:
         out["class_names"] = default_class_names(num_classes)
     out["variances"] = [float(v) for v in variances]
-    out["match_threshold"] = float(spec.get("match_threshold", 0.45))
-    out["matching"] = spec.get("matching", "bipartite")
+    out["match_threshold"] = float(match_threshold)
+    out["matching"] = matching
     out["negative_threshold"] = None if negative is None else float(negative)
     out["postprocess"] = {**POSTPROCESS_DEFAULTS, **(post or {})}
     training = copy.deepcopy(TRAINING_DEFAULTS)
@@ -851,3 +841,34 @@ def resolve_spec(name_or_spec, **overrides):
                 touched |= {"num_classes", "class_names"}
             lines = {p: n for p, n in lines.items() if re.split(r"[.\[]", p, maxsplit=1)[0] not in touched}
     return validate_spec(spec, source=source, lines=lines)
+
+
+def parse_spec(name_or_spec, **overrides):
+    """Load, override and validate a spec once; return its typed form.
+
+    Args:
+        name_or_spec: a shipped model name, a path to a YAML file, a spec dict, or a
+            :class:`~kssd_zoo.spec_types.ModelSpec` (returned as is without overrides: it
+            was validated when it was parsed).
+        **overrides: see :func:`apply_overrides`.
+
+    Returns:
+        A :class:`kssd_zoo.spec_types.ModelSpec`.
+
+    Raises:
+        SpecError: invalid spec (all problems listed, with YAML paths and lines).
+        KeyError: unknown model name (listing known names).
+
+    Examples:
+        >>> from kssd_zoo.spec import parse_spec
+        >>> spec = parse_spec("tiny_ssd", num_classes=2)
+        >>> spec.num_classes, spec.input.dynamic
+        (2, True)
+        >>> parse_spec(spec) is spec
+        True
+    """
+    if isinstance(name_or_spec, ModelSpec):
+        if not overrides:
+            return name_or_spec
+        name_or_spec = name_or_spec.to_dict()
+    return ModelSpec.from_validated(resolve_spec(name_or_spec, **overrides))

@@ -8,7 +8,7 @@ Examples:
     >>> from kssd_zoo.spec import parse_spec
     >>> spec = parse_spec("face_ssd")
     >>> spec.input.image_size, spec.heads.sources, spec.training.optimizer.name
-    ((240, 320), ('conv_3', 'conv_5', 'conv_6', 'conv_7'), 'sgd')
+    ((240, 320), ('branch_1', 'branch_2', 'branch_3', 'branch_4'), 'sgd')
     >>> parse_spec(spec.to_dict()) == spec
     True
 """

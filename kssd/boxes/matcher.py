@@ -13,6 +13,39 @@ DEFAULT_MATCH_THRESHOLD = 0.45
 _TAKEN = -2.0
 
 
+def matching_problems(matching, match_threshold, negative_threshold):
+    """Every problem with matching settings, as ``(argument, message)`` pairs (none: valid).
+
+    The one statement of the rules: :func:`check_matching` raises the first problem, the zoo's
+    spec validation reports them all with their YAML lines.
+
+    Examples:
+        >>> from kssd.boxes.matcher import matching_problems
+        >>> matching_problems("hungarian", 0.5, 0.6)
+        [('matching', "expected one of bipartite, forced, got 'hungarian'"), ('negative_threshold', 'expected None or a number > 0 and <= match_threshold (0.5), got 0.6')]
+    """
+    problems = []
+    if matching not in MATCHING_STRATEGIES:
+        problems.append(("matching", f"expected one of {', '.join(MATCHING_STRATEGIES)}, got {matching!r}"))
+    number = (int, float)
+    threshold_ok = isinstance(match_threshold, number) and not isinstance(match_threshold, bool)
+    if not threshold_ok or not 0.0 < float(match_threshold) <= 1.0:
+        problems.append(("match_threshold", f"expected a number > 0 and <= 1, got {match_threshold!r}"))
+        threshold_ok = False
+    if negative_threshold is not None:
+        high = float(match_threshold) if threshold_ok else 1.0
+        is_number = isinstance(negative_threshold, number) and not isinstance(negative_threshold, bool)
+        if not is_number or not 0.0 < float(negative_threshold) <= high:
+            bound = f"match_threshold ({match_threshold})" if threshold_ok else "1"
+            problems.append(
+                (
+                    "negative_threshold",
+                    f"expected None or a number > 0 and <= {bound}, got {negative_threshold!r}",
+                )
+            )
+    return problems
+
+
 def check_matching(matching, match_threshold, negative_threshold):
     """Validate matching settings; raise a ``ValueError`` naming the argument.
 
@@ -22,17 +55,12 @@ def check_matching(matching, match_threshold, negative_threshold):
         >>> check_matching("hungarian", 0.5, None)
         Traceback (most recent call last):
         ...
-        ValueError: `matching` must be one of ('bipartite', 'forced'), got 'hungarian'
+        ValueError: `matching`: expected one of bipartite, forced, got 'hungarian'
     """
-    if matching not in MATCHING_STRATEGIES:
-        raise ValueError(f"`matching` must be one of {MATCHING_STRATEGIES}, got {matching!r}")
-    if not 0.0 < float(match_threshold) <= 1.0:
-        raise ValueError(f"`match_threshold` must be in (0, 1], got {match_threshold!r}")
-    if negative_threshold is not None and not 0.0 < float(negative_threshold) <= float(match_threshold):
-        raise ValueError(
-            "`negative_threshold` must be None or in (0, match_threshold] "
-            f"(= {match_threshold}), got {negative_threshold!r}"
-        )
+    problems = matching_problems(matching, match_threshold, negative_threshold)
+    if problems:
+        argument, message = problems[0]
+        raise ValueError(f"`{argument}`: {message}")
 
 
 def _bipartite_assignment(overlaps, valid, ops):

@@ -16,7 +16,7 @@ from kssd_zoo.training.evaluation import _metric_for
 
 
 def _compile(model, steps_per_epoch, learning_rate, jit_compile):
-    from kssd_zoo.detector import make_optimizer
+    from kssd_zoo.optimizers import make_optimizer
 
     training = dict(model.spec.get("training") or {})
     if learning_rate is not None:

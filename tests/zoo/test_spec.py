@@ -123,7 +123,7 @@ def test_class_names_and_normalization_and_ranges(tmp_path):
     joined = "\n".join(err.errors)
     assert "class_names (line 5): has 1 names but num_classes is 2" in joined
     assert "normalization (line 3): expected either the keys mean and std" in joined
-    assert "match_threshold (line 12): expected a number > 0 and <= 1, got 1.5 (float)" in joined
+    assert "match_threshold (line 12): expected a number > 0 and <= 1, got 1.5" in joined
 
 
 def test_matching_keys_are_validated_and_reach_the_model(tmp_path):
@@ -135,7 +135,10 @@ def test_matching_keys_are_validated_and_reach_the_model(tmp_path):
     )
     joined = "\n".join(err.errors)
     assert "matching (line 13): expected one of bipartite, forced, got 'hungarian'" in joined
-    assert "negative_threshold (line 14): expected a number > 0 and <= 0.5, got 0.6" in joined
+    assert (
+        "negative_threshold (line 14): expected None or a number > 0 and <= match_threshold (0.5), got 0.6"
+        in joined
+    )
 
 
 def test_dynamic_needs_steps_and_null_sizes(tmp_path):
@@ -207,3 +210,30 @@ def test_batch_norm_momentum_reaches_every_batch_norm_layer(tmp_path):
     } == {0.99}
     error = errors_of(write(tmp_path, GOOD + "training: {batch_norm_momentum: 1.5}\n", "bad.yaml"))
     assert "training.batch_norm_momentum" in str(error) and "<= 1" in str(error)
+
+
+def test_a_build_validates_the_spec_once(monkeypatch):
+    import kssd_zoo.spec as spec_module
+
+    checks = []
+
+    class CountingChecker(spec_module._Checker):
+        def __init__(self, *args, **kwargs):
+            checks.append(1)
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(spec_module, "_Checker", CountingChecker)
+    model = kssd_zoo.build("tiny_ssd", compile=False)
+    assert len(checks) == 1
+    kssd_zoo.Detector.from_config(model.get_config())  # a config is untrusted: checked again
+    assert len(checks) == 2
+
+
+@pytest.mark.parametrize("name", kssd_zoo.list_models())
+def test_the_typed_spec_holds_the_whole_validated_spec(name):
+    from kssd_zoo.spec import parse_spec, resolve_spec
+
+    typed = parse_spec(name)
+    assert typed.to_dict() == resolve_spec(name)
+    assert parse_spec(typed.to_dict()) == typed
+    assert typed.training.optimizer.to_dict() == resolve_spec(name)["training"]["optimizer"]
