@@ -1,7 +1,9 @@
 """Build and train two small custom SSD detectors on generated data (runs in well under a minute).
 
-1. Directly from Keras layers + kssd: a network wrapped in kssd.models.SSDDetector, which owns
-   its anchors, matching and decoder, so `fit` trains and `predict` returns boxes. No YAML.
+1. Directly from Keras layers + kssd: a backbone and one head per level handed to
+   kssd.models.SSDDetector, which owns its anchors, matching and decoder, so `fit` trains,
+   `predict` returns boxes, and detection, evaluation, export and stickers take the same calls as
+   for a zoo model. No YAML.
 2. From a small YAML spec with kssd_zoo, including a block registered by this script.
 
 Run: python examples/custom_detector_from_layers.py
@@ -17,10 +19,15 @@ import numpy as np
 import kssd_zoo
 from kssd.anchors import anchors_per_cell
 from kssd.encoding import encode_targets
+from kssd.export import export
+from kssd.inference import detect
+from kssd.inference.detect_fn import make_detect_fn
 from kssd.layers import NMS, AnchorBoxes
 from kssd.losses import SSDLoss
+from kssd.metrics import detect_records, detection_metrics
 from kssd.models import SSDDetector
 from kssd_zoo.blocks import register_block
+from kssd_zoo.sticker import Stickerer
 
 SIZE = 96  # input height and width
 NUM_CLASSES = 2  # objects only; class 0 is background
@@ -80,6 +87,28 @@ def detector_from_layers():
     )
     model.compile(optimizer=keras.optimizers.Adam(3e-3), loss=SSDLoss(neg_pos_ratio=3))
     return model
+
+
+def same_calls_as_a_zoo_model(model, images, squares):
+    """Detect at any image size, evaluate, export and sticker: the calls a zoo model takes."""
+    photos = [image.astype("uint8") for image in images[:8]]
+    records = [
+        {"image_id": str(i), "image": photo, "boxes": np.array([box], "float32"), "labels": np.array([label])}
+        for i, (photo, (box, label)) in enumerate(zip(photos, squares))
+    ]
+    found = detect_records(make_detect_fn(model), records)
+    print(
+        "  voc07 on 8 training images:",
+        detection_metrics("voc07", records, found, class_names=model.class_names),
+    )
+    wide = detect(model, np.pad(photos[0], ((0, 0), (0, 48), (0, 0)), constant_values=120))[
+        0
+    ]  # any size: letterboxed
+    print(f"  detect on a 96x144 photo: {len(wide['boxes'])} boxes, classes {wide['class_names']}")
+    report = export(model, "keras", Path(tempfile.mkdtemp()) / "layers_ssd_inference.keras")
+    print(f"  exported {report['format']} to {report['path']} (verified: {report['verification']['ok']})")
+    stickered, faces = Stickerer(model=model, class_name="bright", landmarks="none")(photos[0])
+    print(f"  stickered image {stickered.shape} with {len(faces)} sticker(s) on bright squares")
 
 
 # ---------------------------------------------------------------- 2. from a YAML spec
@@ -142,6 +171,7 @@ def main():
     model.save(saved)
     clone = keras.saving.load_model(saved)  # needs only `import kssd`
     np.testing.assert_allclose(clone.predict(x[:1], verbose=0)["boxes"], found["boxes"], atol=1e-3)
+    same_calls_as_a_zoo_model(model, x, squares)
 
     detector = detector_from_spec()
     x, y, _ = make_data(detector.anchors)

@@ -28,12 +28,13 @@ OPTIMIZERS.register("adamw", keras.optimizers.AdamW, keys=_ADAM_KEYS)
 #: Schedules: name -> ``build(args, steps_per_epoch)`` giving a learning rate or schedule.
 SCHEDULES = Registry("schedule")
 DEFAULT_STEPS_PER_EPOCH = 100
+DEFAULT_LEARNING_RATE = 0.001
 
 
 @SCHEDULES.register("constant", keys=("learning_rate",))
 def constant_rate(args, steps_per_epoch):
-    """A fixed learning rate (default 0.001)."""
-    return float(args.get("learning_rate", 0.001))
+    """A fixed learning rate (default :data:`DEFAULT_LEARNING_RATE`)."""
+    return float(args.get("learning_rate", DEFAULT_LEARNING_RATE))
 
 
 @SCHEDULES.register(
@@ -74,7 +75,7 @@ def make_optimizer(training, steps_per_epoch=None):
         'Adam'
     """
     spe = int(steps_per_epoch or training.get("steps_per_epoch") or DEFAULT_STEPS_PER_EPOCH)
-    schedule = dict(training.get("schedule") or {"name": "constant", "learning_rate": 0.001})
+    schedule = dict(training.get("schedule") or {"name": "constant"})
     learning_rate = SCHEDULES.get(schedule.pop("name"))(schedule, spe)
     optimizer = dict(training.get("optimizer") or {"name": "sgd"})
     cls = OPTIMIZERS.get(optimizer.pop("name"))

@@ -24,6 +24,7 @@ from kssd.boxes import DEFAULT_MATCH_THRESHOLD, DEFAULT_MATCHING, DEFAULT_VARIAN
 from kssd.boxes.matcher import matching_problems
 from kssd.layers import POSTPROCESS_DEFAULTS
 from kssd.models.ssd_detector import default_class_names
+from kssd_zoo.optimizers import DEFAULT_LEARNING_RATE, OPTIMIZERS, SCHEDULES
 from kssd_zoo.spec_types import ModelSpec
 
 SPECS_DIR = Path(__file__).resolve().parent / "specs"
@@ -82,7 +83,7 @@ TRAINING_DEFAULTS = {
     "epochs": 100,
     "steps_per_epoch": None,
     "optimizer": {"name": "sgd", "momentum": 0.9, "weight_decay": 0.0005},
-    "schedule": {"name": "constant", "learning_rate": 0.001},
+    "schedule": {"name": "constant", "learning_rate": DEFAULT_LEARNING_RATE},
     "loss": {"neg_pos_ratio": 3},
     "augmentation": "ssd",
 }
@@ -589,8 +590,6 @@ def _check_training(c, value):
             "training.augmentation",
             f"expected one of {', '.join(AUGMENTATIONS.names())}, got {value['augmentation']!r}",
         )
-    from kssd_zoo.optimizers import OPTIMIZERS, SCHEDULES
-
     tables = {
         "optimizer": {name: ("name", *OPTIMIZERS.metadata(name)["keys"]) for name in OPTIMIZERS.names()},
         "schedule": {name: ("name", *SCHEDULES.metadata(name)["keys"]) for name in SCHEDULES.names()},

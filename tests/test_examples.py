@@ -56,3 +56,9 @@ def test_sticker_example_on_astronaut(tmp_path):
 def test_every_example_has_help(script):
     result = _run(script, "--help", timeout=120)
     assert result.returncode == 0 and "usage" in result.stdout.lower(), result.stderr[-2000:]
+
+
+def test_the_spec_guide_shows_the_custom_detector_example_as_it_is():
+    guide = (REPO_ROOT / "docs" / "guides" / "write_your_own_spec.md").read_text()
+    code = (EXAMPLES / "custom_detector_from_layers.py").read_text().rstrip("\n")
+    assert f"```python\n{code}\n```" in guide

@@ -22,7 +22,7 @@ def tiny_model(**overrides):
         input_size=SIZE,
         variances=(0.1, 0.2),
         match_threshold=0.45,
-        spec={"training": {"augmentation": "ssd"}},
+        augmentation="ssd",
     )
     attrs.update(overrides)
     return SimpleNamespace(**attrs)
@@ -174,13 +174,13 @@ def test_training_boxes_stay_inside_and_have_positives():
         assert (y[..., 4] > 0).any()
 
 
-def test_model_spec_chooses_augmentation_and_eval_has_no_randomness():
+def test_the_model_chooses_augmentation_and_eval_has_no_randomness():
     records = make_records(2)
     a = batches(load_dataset(records, tiny_model(), batch_size=2, training=False, seed=1))
     b = batches(load_dataset(records, tiny_model(), batch_size=2, training=False, seed=2))
     np.testing.assert_array_equal(a[0][0], b[0][0])
     with pytest.raises(ValueError, match="augmentation='bogus'"):
-        load_dataset(records, tiny_model(spec={"training": {"augmentation": "bogus"}}))
+        load_dataset(records, tiny_model(augmentation="bogus"))
 
 
 def test_tfrecord_source_matches_records(tmp_path):

@@ -23,7 +23,7 @@ def face_model():
         input_size=FACE_SIZE,
         variances=(0.1, 0.2),
         match_threshold=0.45,
-        spec={"training": {"augmentation": "face"}},
+        augmentation="face",
     )
 
 
