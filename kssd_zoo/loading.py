@@ -10,6 +10,7 @@ Examples:
 """
 
 import os
+import warnings
 
 import keras
 
@@ -17,7 +18,7 @@ from kssd_zoo.registry import UnknownModelError, build
 from kssd_zoo.weights import load_weights
 
 
-def load(name_or_path, weights=None, *, compile=False, **overrides):
+def load(name_or_path, weights=None, *, compile=False, for_inference=False, **overrides):
     """A detector from a zoo model name, a YAML spec, a ``.keras`` file or a Keras model.
 
     Args:
@@ -37,6 +38,9 @@ def load(name_or_path, weights=None, *, compile=False, **overrides):
         compile: compile the model, default False. Names and specs are compiled with
             SSDLoss and the spec's optimizer and schedule (see :func:`kssd_zoo.build`);
             ``.keras`` files with their saved compile arguments; a given model is left as it is.
+        for_inference: the model is about to detect, evaluate or be exported: a name or spec
+            built without ``weights`` (random initial weights, whose detections mean nothing)
+            gets a loud warning. Default False (training starts from random weights on purpose).
         **overrides: spec keys for names and specs (``num_classes``, ``input_shape``,
             ``class_names``, ``backbone_weights``, ...; see :func:`kssd_zoo.build`). A ``.keras``
             file or a model takes none.
@@ -68,7 +72,10 @@ def load(name_or_path, weights=None, *, compile=False, **overrides):
         _no_overrides(overrides, "a Keras model")
         return load_weights(name_or_path, weights)
     if isinstance(name_or_path, dict):
-        return build(name_or_path, weights=weights, compile=compile, **overrides)
+        model = build(name_or_path, weights=weights, compile=compile, **overrides)
+        if for_inference and weights is None:
+            _warn_untrained(model.name)
+        return model
     if not isinstance(name_or_path, (str, os.PathLike)):
         raise TypeError(
             "load() takes a zoo model name, a YAML spec path or dict, a .keras file or a Keras "
@@ -79,12 +86,29 @@ def load(name_or_path, weights=None, *, compile=False, **overrides):
         _no_overrides(overrides, f"the .keras file {text!r}")
         if not os.path.isfile(text):
             raise FileNotFoundError(f"model file {text!r} does not exist")
-        model = keras.saving.load_model(text, compile=compile, safe_mode=True)
+        try:
+            model = keras.saving.load_model(text, compile=compile, safe_mode=True)
+        except Exception as error:  # safe mode refusals, damaged zips, unknown classes
+            reason = str(error).strip().splitlines()[0][:300] if str(error).strip() else type(error).__name__
+            raise ValueError(
+                f"{text}: not a loadable kssd model file, it was not loaded ({type(error).__name__}: {reason})"
+            ) from None
         return load_weights(model, weights)
     try:
-        return build(text, weights=weights, compile=compile, **overrides)
+        model = build(text, weights=weights, compile=compile, **overrides)
     except UnknownModelError as error:
         raise UnknownModelError(f"{error} (or give a .keras file or a YAML spec path)") from None
+    if for_inference and weights is None:
+        _warn_untrained(model.name)
+    return model
+
+
+def _warn_untrained(name):
+    message = (
+        f"{name} has its random initial weights (no weights were given): its detections mean "
+        "nothing. Pass trained weights (--weights FILE or a preset) or a trained .keras file"
+    )
+    warnings.warn(message, UserWarning, stacklevel=3)
 
 
 def _no_overrides(overrides, what):

@@ -2,34 +2,30 @@
 
 import json
 import math
-import os
 import re
-import tempfile
 import time
+import warnings
 from pathlib import Path
 
 import keras
+import numpy as np
 
 from kssd.compat import optimizer_learning_rate
+from kssd.files import remove_stale_temporaries, write_atomically, write_text_atomically
 
 STATE_FILE = "checkpoint.json"
 _WEIGHTS = re.compile(r"^epoch-(\d+)\.weights\.h5$")
 
 
-def _atomic_write_bytes(path, write):
-    """Write through ``write(temp_path)`` into a temp file of the same folder, then rename."""
-    path = Path(path)
-    handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(handle)
-    try:
-        write(temp)
-        with open(temp, "rb") as stream:
-            os.fsync(stream.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        if os.path.exists(temp):
-            os.remove(temp)
-        raise
+def _finite(logs, model):
+    """Whether the epoch's logged numbers and the model's weights are all finite."""
+    for value in (logs or {}).values():
+        try:
+            if not math.isfinite(float(value)):
+                return False
+        except (TypeError, ValueError):
+            continue
+    return all(np.isfinite(keras.ops.convert_to_numpy(w)).all() for w in model.weights)
 
 
 def _constant_rate(optimizer):
@@ -48,8 +44,13 @@ class ResumableCheckpoint(keras.callbacks.Callback):
     renamed into place (``os.replace``), then rewrites ``checkpoint.json`` (epoch, file name,
     optimizer iterations, the epoch's logs) the same way. The JSON is only switched to a weight
     file that is completely written, so a process killed at any moment leaves the previous good
-    checkpoint in force; stale temporary files are ignored. The ``keep`` newest weight files are
-    kept.
+    checkpoint in force; the temporaries a killed run left are deleted when training starts.
+    The ``keep`` newest weight files are kept.
+
+    An epoch whose logged loss or whose weights are not finite (NaN, inf) is never saved, so
+    the last finite checkpoint stays the one :meth:`restore` uses (``skipped_epochs`` lists the
+    epochs left out). When the newest weight file cannot be loaded (truncated, damaged),
+    :meth:`restore` warns and falls back to the newest older one that loads.
 
     Resume with :meth:`restore` before ``fit`` and pass the returned epoch as
     ``initial_epoch``: with the same data order this continues exactly where the killed run
@@ -88,6 +89,7 @@ class ResumableCheckpoint(keras.callbacks.Callback):
         self.every = int(every)
         self.keep = int(keep)
         self.verbose = verbose
+        self.skipped_epochs = []
 
     # ----------------------------------------------------------------------------- state
     @property
@@ -99,15 +101,16 @@ class ResumableCheckpoint(keras.callbacks.Callback):
         if not self.state_path.is_file():
             return None
         try:
-            state = json.loads(self.state_path.read_text())
+            return json.loads(self.state_path.read_text())
         except ValueError as error:  # cannot happen with atomic writes, but say what it is
             raise ValueError(f"{self.state_path}: not a valid checkpoint state ({error})") from None
-        weights = self.directory / state["weights"]
-        if not weights.is_file():
-            raise FileNotFoundError(
-                f"{self.state_path} names {state['weights']}, which is missing from {self.directory}"
-            )
-        return state
+
+    def _weight_files(self):
+        """``[(epoch, path), ...]`` of the weight files present, newest first."""
+        if not self.directory.is_dir():
+            return []
+        found = [(int(m.group(1)), p) for p in self.directory.iterdir() if (m := _WEIGHTS.match(p.name))]
+        return sorted(found, reverse=True)
 
     def restore(self, model=None):
         """Load the last good checkpoint into ``model``; returns the epochs already done (0 if none).
@@ -115,7 +118,8 @@ class ResumableCheckpoint(keras.callbacks.Callback):
         The model must be compiled with the same optimizer type; its optimizer is built first so
         that its moments and ``iterations`` are loaded too. A constant learning rate is an
         optimizer variable as well: the rate the model was compiled with wins over the
-        checkpoint's, and a change is printed.
+        checkpoint's, and a change is printed. A newest weight file that is missing or does not
+        load is skipped with a warning for the newest older one that does.
         """
         model = model if model is not None else self.model
         state = self.latest()
@@ -125,24 +129,59 @@ class ResumableCheckpoint(keras.callbacks.Callback):
         if optimizer is not None and not optimizer.built:
             optimizer.build(model.trainable_variables)
         configured = _constant_rate(optimizer) if optimizer is not None else None
-        model.load_weights(self.directory / state["weights"])
-        if optimizer is not None and int(optimizer.iterations) != int(state["iterations"]):
+        candidates = [(e, p) for e, p in self._weight_files() if e <= int(state["epoch"])]
+        if not candidates:
+            raise FileNotFoundError(
+                f"{self.state_path} names {state['weights']}, but no checkpoint weights are in {self.directory}"
+            )
+        epoch = None
+        for candidate_epoch, path in candidates:
+            try:
+                model.load_weights(path)
+            except Exception as error:  # h5py/Keras raise many kinds for a damaged file
+                warnings.warn(
+                    f"{path}: cannot be loaded ({type(error).__name__}: {error}); trying the previous checkpoint",
+                    UserWarning,
+                    stacklevel=2,
+                )
+                continue
+            epoch = candidate_epoch
+            break
+        if epoch is None:
+            raise ValueError(f"{self.directory}: no checkpoint weight file loads (all are damaged)")
+        newest = path.name == state["weights"]
+        if newest and optimizer is not None and int(optimizer.iterations) != int(state["iterations"]):
             raise ValueError(
                 f"{self.directory / state['weights']}: optimizer iterations after loading are "
                 f"{int(optimizer.iterations)}, expected {state['iterations']}; compile the model "
                 "with the same optimizer as the checkpointed run"
             )
+        if not newest:
+            print(f"resuming from {path.name} (epoch {epoch}) instead of the damaged {state['weights']}")
         restored = _constant_rate(optimizer) if configured is not None else None
         if restored is not None and not math.isclose(restored, configured, rel_tol=1e-6):
             optimizer.learning_rate = configured
             print(f"learning rate {configured:g} as configured (the checkpoint had {restored:g})")
-        return int(state["epoch"])
+        return int(epoch)
 
     # ------------------------------------------------------------------------- callbacks
+    def on_train_begin(self, logs=None):
+        self.skipped_epochs = []
+        removed = remove_stale_temporaries(self.directory)
+        if removed and self.verbose:
+            print(f"removed {removed} temporary file(s) a killed run left in {self.directory}")
+
     def on_epoch_end(self, epoch, logs=None):
         epochs = (self.params or {}).get("epochs")
         last = epochs is not None and epoch + 1 >= epochs
         if (epoch + 1) % self.every == 0 or last:
+            if not _finite(logs, self.model):
+                self.skipped_epochs.append(epoch + 1)
+                print(
+                    f"\nEpoch {epoch + 1}: not checkpointed (non-finite loss or weights); the last "
+                    f"finite checkpoint in {self.directory} is kept"
+                )
+                return
             self.save(epoch + 1, logs)
 
     def save(self, epoch, logs=None):
@@ -150,7 +189,7 @@ class ResumableCheckpoint(keras.callbacks.Callback):
         self.directory.mkdir(parents=True, exist_ok=True)
         name = f"epoch-{epoch:04d}.weights.h5"
         started = time.perf_counter()
-        _atomic_write_bytes(self.directory / name, lambda temp: self._save_weights(temp))
+        write_atomically(self.directory / name, self.model.save_weights)
         optimizer = getattr(self.model, "optimizer", None)
         state = {
             "epoch": int(epoch),
@@ -163,26 +202,12 @@ class ResumableCheckpoint(keras.callbacks.Callback):
             },
             "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
         }
-
-        def write_state(temp):
-            Path(temp).write_text(json.dumps(state, indent=1))
-
-        _atomic_write_bytes(self.state_path, write_state)
+        write_text_atomically(self.state_path, json.dumps(state, indent=1))
         self._prune(keep_name=name)
         if self.verbose:
             print(
                 f"\nEpoch {epoch}: checkpoint {self.directory / name} ({time.perf_counter() - started:.1f} s)"
             )
-
-    def _save_weights(self, temp):
-        # Keras wants the .weights.h5 suffix: write beside the temp name, then move onto it.
-        target = f"{temp}.weights.h5"
-        try:
-            self.model.save_weights(target)
-            os.replace(target, temp)
-        finally:
-            if os.path.exists(target):
-                os.remove(target)
 
     def _prune(self, keep_name):
         found = sorted(

@@ -13,6 +13,7 @@ stream zipped with the data, and the augmentations use only stateless random ops
 
 import glob
 import os
+import warnings
 
 import numpy as np
 import tensorflow as tf
@@ -177,6 +178,7 @@ def _records_from_arrays(source, bounding_box_format):
 
 
 def _source_dataset(source, split, bounding_box_format):
+    """``(dataset, decode, count)``: count is the number of examples, None for TFRecord files."""
     if _is_path_like(source) or (
         isinstance(source, (list, tuple)) and source and all(_is_path_like(s) for s in source)
     ):
@@ -188,14 +190,18 @@ def _source_dataset(source, split, bounding_box_format):
             parsed = parse_example(serialized)
             return parsed["image"], parsed["boxes"], parsed["labels"]
 
-        return tf.data.TFRecordDataset(files), decode
+        return tf.data.TFRecordDataset(files), decode, None
     if isinstance(source, tf.data.Dataset):
         raise TypeError("pass TFRecord paths, records or arrays, not a tf.data.Dataset")
-    if isinstance(source, dict) and "images" in source:
-        return _dataset_from_records(_records_from_arrays(source, bounding_box_format))
-    if isinstance(source, tuple) and len(source) == 2 and isinstance(source[1], dict):
-        return _dataset_from_records(_records_from_arrays(source, bounding_box_format))
-    return _dataset_from_records(_records_from(source))
+    if (
+        isinstance(source, dict)
+        and "images" in source
+        or (isinstance(source, tuple) and len(source) == 2 and isinstance(source[1], dict))
+    ):
+        records = _records_from_arrays(source, bounding_box_format)
+    else:
+        records = _records_from(source)
+    return (*_dataset_from_records(records), len(records))
 
 
 # ---------------------------------------------------------------------------------- pipeline
@@ -287,7 +293,9 @@ def load_dataset(
         bounding_box_format: format of boxes in array sources, default ``"xyxy"`` (pixels).
         repeat: repeat the data forever, default False.
         cache: cache the raw (undecoded) elements in memory, default False.
-        drop_remainder: drop the last partial batch, default None = ``training``.
+        drop_remainder: drop the last partial batch, default None = ``training``. A source
+            of records or arrays smaller than ``batch_size`` is batched whole instead (with a
+            warning), so training never gets 0 steps.
         num_parallel_calls: parallelism of the map, default ``tf.data.AUTOTUNE``.
         prefetch: prefetch buffer, default ``tf.data.AUTOTUNE`` (0/None disables).
 
@@ -345,7 +353,15 @@ def load_dataset(
         seed = 0
     min_box_size = float(min_box_size or 0.0)
 
-    ds, decode = _source_dataset(source, split, bounding_box_format)
+    ds, decode, count = _source_dataset(source, split, bounding_box_format)
+    if drop_remainder and count is not None and count < int(batch_size):
+        warnings.warn(
+            f"load_dataset: {count} examples are fewer than batch_size={batch_size}; batches of {count} "
+            "instead (with drop_remainder a full batch would never fill and fit would train 0 steps)",
+            UserWarning,
+            stacklevel=2,
+        )
+        batch_size = count
     if cache:
         ds = ds.cache()
     if training and shuffle_buffer:

@@ -18,12 +18,13 @@ Examples:
 """
 
 import os
-import shutil
 import time
+import warnings
 
 import numpy as np
 
 from kssd.export.verify import ExportVerificationError, compare_detections, drift, load_runner, sample_images
+from kssd.files import commit, remove_path, temporary_path
 from kssd.registry import Registry
 
 
@@ -96,8 +97,7 @@ def _check_tflite(path, infer):
     ops = tflite_ops(path)
     foreign = [op for op in ops if op.startswith("Flex") or op in ("CUSTOM", "DELEGATE")]
     if foreign:
-        _remove(path)
-        raise ExportError(f"{path}: the TFLite model needs non-built-in ops {foreign}")
+        raise ExportError(f"the TFLite model needs non-built-in ops {foreign}; it was not written")
     return {"ops": ops}
 
 
@@ -141,11 +141,21 @@ def _run_grouped(run, images):
     return [(np.stack(group), run(np.stack(group))) for group in groups.values()]
 
 
-def _remove(path):
-    if os.path.isdir(path):
-        shutil.rmtree(path)
-    elif os.path.exists(path):
-        os.remove(path)
+#: What a SavedModel folder written by kssd holds; another folder is never replaced.
+SAVED_MODEL_ENTRIES = {"saved_model.pb", "fingerprint.pb", "variables", "assets", "keras_metadata.pb"}
+
+
+def _check_replaceable(path, format):
+    """Refuse to replace a folder that is not an export (it may hold the user's files)."""
+    if not os.path.isdir(path):
+        return
+    entries = set(os.listdir(path))
+    if format != "saved_model" or "saved_model.pb" not in entries or entries - SAVED_MODEL_ENTRIES:
+        others = sorted(entries - SAVED_MODEL_ENTRIES)[:5]
+        raise FileExistsError(
+            f"{path} is a folder kssd did not write (it holds {', '.join(others) or 'no SavedModel'}); "
+            "it is not replaced: choose another output path"
+        )
 
 
 def export(
@@ -247,6 +257,7 @@ def export(
             raise FileExistsError(
                 f"{path} already exists; pass overwrite=True (CLI: --overwrite) to replace it"
             )
+        _check_replaceable(path, format)
     if is_inference_model(model):
         infer = model
     else:
@@ -264,8 +275,44 @@ def export(
         representative_images = images
     parent = os.path.dirname(os.path.abspath(path))
     os.makedirs(parent, exist_ok=True)
-    if os.path.exists(path):
-        _remove(path)
+    # Written under a temporary name, checked and verified there, and only then renamed over
+    # ``path``: a failed or killed export leaves the previous artifact as it was.
+    temp = os.fspath(temporary_path(path))
+    try:
+        report = _write_and_verify(
+            infer,
+            format,
+            facts,
+            writer,
+            temp,
+            images,
+            quantization,
+            representative_images,
+            verify,
+            box_tolerance,
+            score_tolerance,
+        )
+        commit(temp, path)
+    finally:
+        remove_path(temp)
+    report["path"] = path
+    return report
+
+
+def _write_and_verify(
+    infer,
+    format,
+    facts,
+    writer,
+    path,
+    images,
+    quantization,
+    representative_images,
+    verify,
+    box_tolerance,
+    score_tolerance,
+):
+    """Write the artifact at ``path`` (a temporary), check it and compare it with ``infer``."""
     start = time.perf_counter()
     available = {"quantization": quantization, "representative_images": representative_images}
     try:
@@ -275,7 +322,6 @@ def export(
     except Exception as error:  # converters raise many kinds of errors
         from kssd.export.failures import describe_failure
 
-        _remove(path)
         raise ExportError(describe_failure(error, infer, format)) from error
     report = {
         "path": path,
@@ -312,12 +358,21 @@ def export(
             totals["problems"] += result["problems"]
             totals["ok"] = totals["ok"] and result["ok"]
         report["verification"] = totals
+        if totals["ok"] and totals["matched"] + totals["unmatched"] == 0:
+            totals["nothing_compared"] = True
+            warnings.warn(
+                f"export verification compared nothing: the Keras model finds no detection above "
+                f"{float(nms.score_threshold)} on the {len(images)} verification image(s), so the "
+                f"{format} artifact's detections were not checked. Verify on real photos with "
+                "objects the model detects (verify_images=, CLI: --verify-images)",
+                UserWarning,
+                stacklevel=3,
+            )
         if not totals["ok"]:
-            _remove(path)
             raise ExportVerificationError(
-                f"the exported {format} model at {path} disagrees with the Keras inference model "
+                f"the exported {format} model disagrees with the Keras inference model "
                 f"({totals['unmatched']} unmatched detections beyond {box_tolerance} px / {score_tolerance} score; "
-                f"{totals['matched']} matched); the artifact was deleted. First problems: "
+                f"{totals['matched']} matched); it was not written (any previous file is kept). First problems: "
                 + "; ".join(totals["problems"])
             )
     else:

@@ -1,7 +1,5 @@
 """The WIDER FACE validation protocol (easy / medium / hard AP) and its prediction text files."""
 
-import os
-import secrets
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
@@ -10,6 +8,7 @@ import numpy as np
 
 from kssd.boxes.iou import iou_numpy
 from kssd.data.images import IMAGE_SUFFIXES
+from kssd.files import write_text_atomically
 from kssd.metrics.ap import average_precision
 
 SETTINGS = ("easy", "medium", "hard")
@@ -278,23 +277,6 @@ def _format_value(value):
     return repr(float(value))
 
 
-def _write_atomically(path, text):
-    """Writes ``text`` to a temporary file beside ``path``, then renames it over ``path``.
-
-    A reader never sees a half-written file, and a write interrupted by an error or a killed
-    process leaves the previous file (if any) untouched (no fsync: this is not meant to survive a
-    power cut). The temporary name ends in ``.tmp`` so it never passes for a prediction file.
-    """
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    try:
-        with open(temporary, "x", encoding="utf-8", newline="\n") as handle:
-            handle.write(text)
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
-
-
 def write_widerface_predictions(predictions, out_dir):
     """Writes predictions as the official per-image WIDER FACE text files.
 
@@ -354,7 +336,7 @@ def write_widerface_predictions(predictions, out_dir):
         path.parent.mkdir(parents=True, exist_ok=True)
         lines = [key.split("/")[-1], str(len(array))]
         lines += [" ".join(_format_value(v) for v in row) for row in array]
-        _write_atomically(path, "\n".join(lines) + "\n")
+        write_text_atomically(path, "\n".join(lines) + "\n")
         written.append(path)
     return written
 

@@ -56,7 +56,7 @@ def run(args):
 
     if args.batch_size < 1:
         raise ValueError(f"--batch-size must be >= 1, got {args.batch_size}")
-    model = load(args.model, weights=args.weights)
+    model = load(args.model, weights=args.weights, for_inference=True)
     result = evaluate(
         model,
         args.data,

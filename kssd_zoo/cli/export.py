@@ -1,6 +1,7 @@
 """``kssd export``: write a detector with preprocessing, decode and NMS to a deployment format."""
 
 import json
+import sys
 
 
 def add_parser(subparsers):
@@ -48,6 +49,11 @@ def add_parser(subparsers):
         metavar="IMAGE_OR_DIR",
         help="images (files or folders, at most 50) to compare the artifact with Keras on "
         "(default: synthetic sample images; real images give a meaningful quantization drift)",
+    )
+    parser.add_argument(
+        "--no-verify",
+        action="store_true",
+        help="write the artifact without reloading and comparing it (not recommended)",
     )
     parser.add_argument("--score-threshold", type=float, default=None)
     parser.add_argument("--iou-threshold", type=float, default=None)
@@ -108,7 +114,7 @@ def run(args):
             f"verifying on {len(verify_images)} image(s)"
             + (f"; skipped {len(skipped)} unreadable" if skipped else "")
         )
-    model = load(args.model, args.weights)
+    model = load(args.model, args.weights, for_inference=True)
     report = export(
         model,
         args.format,
@@ -116,6 +122,7 @@ def run(args):
         overwrite=args.overwrite,
         quantization=args.quantization,
         representative_images=representative,
+        verify=not args.no_verify,
         verify_images=verify_images,
         score_threshold=args.score_threshold,
         iou_threshold=args.iou_threshold,
@@ -125,4 +132,11 @@ def run(args):
     )
     report.pop("ops", None)
     print(json.dumps(report, indent=1, default=str))
+    verification = report.get("verification") or {}
+    if verification.get("nothing_compared"):
+        print(
+            "WARNING: verification compared nothing (no detections on the verification images); "
+            "pass --verify-images with photos the model detects objects in",
+            file=sys.stderr,
+        )
     return 0

@@ -46,6 +46,9 @@ def main(argv=None):
     except (ValueError, FileNotFoundError, FileExistsError) as error:
         print(f"kssd {args.command}: error: {error}", file=sys.stderr)
         return 2
+    except (FloatingPointError, OSError) as error:  # a diverged run, a full disk: said in one line
+        print(f"kssd {args.command}: error: {error}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -5,20 +5,56 @@ import sys
 from pathlib import Path
 
 from kssd.data.images import IMAGE_SUFFIXES
+from kssd.files import write_atomically, write_text_atomically
 
 
 def collect_images(inputs):
-    """Expand files and folders (recursively, image suffixes only) into a sorted file list."""
-    files = []
+    """Expand files and folders (recursively, image suffixes only) into a sorted file list.
+
+    Raises:
+        FileNotFoundError: an input that does not exist.
+        ValueError: no image at all, saying what the inputs held instead.
+    """
+    return [path for path, _ in collect_images_with_names(inputs)]
+
+
+def collect_images_with_names(inputs):
+    """``[(path, relative name), ...]``: the images of ``inputs`` and where their outputs go.
+
+    A folder's images keep their path inside it (prefixed with the folder's name when several
+    inputs are given); a file given directly keeps its name. See :func:`collect_images`.
+    """
+    found, other = [], 0
+    several = len(inputs) > 1
     for item in inputs:
         path = Path(item)
         if path.is_dir():
-            files.extend(sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES))
+            for entry in sorted(path.rglob("*")):
+                if entry.suffix.lower() in IMAGE_SUFFIXES and entry.is_file():
+                    relative = entry.relative_to(path)
+                    found.append((entry, Path(path.name) / relative if several else relative))
+                elif entry.is_file():
+                    other += 1
         elif path.exists():
-            files.append(path)
+            found.append((path, Path(path.name)))
         else:
             raise FileNotFoundError(f"image or folder {item} does not exist")
-    return files
+    if not found:
+        held = f"{other} file(s), none with an image suffix ({', '.join(sorted(IMAGE_SUFFIXES))})"
+        raise ValueError(f"no images in {' '.join(map(str, inputs))}: {held if other else 'nothing'}")
+    return found
+
+
+def output_name(relative):
+    """The drawn image's name: ``a/x.jpg`` -> ``a/x_det.jpg``, ``x.gif`` -> ``x_gif_det.png``.
+
+    JPEG and PNG keep their format; others are written as PNG with their suffix in the name, so
+    ``x.png``, ``x.gif`` and ``x.bmp`` never share an output.
+    """
+    suffix = relative.suffix.lower()
+    if suffix in (".jpg", ".jpeg", ".png"):
+        return relative.with_name(f"{relative.stem}_det{relative.suffix}")
+    return relative.with_name(f"{relative.stem}_{suffix.lstrip('.')}_det.png")
 
 
 def add_parser(subparsers):
@@ -33,6 +69,9 @@ def add_parser(subparsers):
     parser.add_argument("images", nargs="+", help="image files and/or folders")
     parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument("--weights", default=None, help="weights file or preset name")
+    parser.add_argument(
+        "--overwrite", action="store_true", help="replace the results of a previous run in --out"
+    )
     parser.add_argument("--score-threshold", type=float, default=None)
     parser.add_argument("--iou-threshold", type=float, default=None)
     parser.add_argument("--max-detections", type=int, default=None)
@@ -58,8 +97,21 @@ def parse_input_size(text):
     return h, w
 
 
-def run(args):
+#: What ``kssd predict`` writes besides the drawn images.
+RESULT_FILES = ("detections.json", "images.json")
+
+
+def _write_image(path, image):
     import cv2
+
+    def write(temp):
+        if not cv2.imwrite(str(temp), cv2.cvtColor(image, cv2.COLOR_RGB2BGR)):
+            raise OSError(f"{path}: OpenCV could not write the image")
+
+    write_atomically(path, write)
+
+
+def run(args):
     from tqdm import tqdm
 
     from kssd.data.images import ImageReadError, read_image
@@ -67,13 +119,19 @@ def run(args):
     from kssd.visualization import draw_detections
     from kssd_zoo.loading import load
 
-    model = load(args.model, args.weights)
-    files = collect_images(args.images)
     out_dir = Path(args.out)
+    previous = [name for name in RESULT_FILES if (out_dir / name).exists()]
+    if previous and not args.overwrite:
+        raise FileExistsError(
+            f"--out {out_dir} holds the results of a previous run ({', '.join(previous)}); "
+            "pass --overwrite to replace them or choose another --out"
+        )
+    model = load(args.model, args.weights, for_inference=True)
+    items = collect_images_with_names(args.images)
     out_dir.mkdir(parents=True, exist_ok=True)
     names = getattr(model, "class_names", None)
-    results, file_names, skipped = [], [], []
-    for path in tqdm(files, desc="predict", unit="img", disable=len(files) < 2):
+    results, written, skipped, failed, taken = [], [], [], [], set()
+    for path, relative in tqdm(items, desc="predict", unit="img", disable=len(items) < 2):
         try:
             image = read_image(path)
         except ImageReadError as error:
@@ -87,8 +145,21 @@ def run(args):
             max_detections=args.max_detections,
             input_size=parse_input_size(args.input_size),
         )[0]
-        image_id = len(file_names)
-        file_names.append(str(path))
+        target = out_dir / output_name(relative)
+        if target in taken:  # two inputs with the same relative name: keep both
+            target = target.with_name(f"{target.stem}_{len(written)}{target.suffix}")
+        taken.add(target)
+        drawn = draw_detections(image, det["boxes"], det["classes"], det["scores"], class_names=names)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            _write_image(target, drawn)
+        except OSError as error:
+            failed.append(str(error))
+            target = None
+        image_id = len(written)
+        written.append(
+            {"id": image_id, "file_name": str(path), "output": None if target is None else str(target)}
+        )
         for box, score, cls in zip(det["boxes"], det["scores"], det["classes"]):
             x1, y1, x2, y2 = (float(v) for v in box)
             results.append(
@@ -99,31 +170,20 @@ def run(args):
                     "score": round(float(score), 5),
                 }
             )
-        drawn = draw_detections(image, det["boxes"], det["classes"], det["scores"], class_names=names)
-        target = (
-            out_dir
-            / f"{path.stem}_det{path.suffix if path.suffix.lower() in ('.jpg', '.jpeg', '.png') else '.png'}"
-        )
-        cv2.imwrite(str(target), cv2.cvtColor(drawn, cv2.COLOR_RGB2BGR))
     categories = [{"id": i + 1, "name": n} for i, n in enumerate(names or [])]
-    with open(out_dir / "detections.json", "w") as handle:
-        json.dump(results, handle)
-    with open(out_dir / "images.json", "w") as handle:
-        json.dump(
-            {
-                "images": [{"id": i, "file_name": f} for i, f in enumerate(file_names)],
-                "categories": categories,
-                "skipped": skipped,
-            },
-            handle,
-            indent=1,
-        )
+    write_text_atomically(out_dir / "detections.json", json.dumps(results))
+    summary = {"images": written, "categories": categories, "skipped": skipped, "failed_writes": failed}
+    write_text_atomically(out_dir / "images.json", json.dumps(summary, indent=1))
     print(
-        f"{len(file_names)} images, {len(results)} detections -> {out_dir / 'detections.json'} "
+        f"{len(written)} images, {len(results)} detections -> {out_dir / 'detections.json'} "
         f"(COCO results; file names in images.json)"
     )
-    if skipped:
-        print(f"skipped {len(skipped)} unreadable file(s):", file=sys.stderr)
-        for line in skipped:
-            print(f"  {line}", file=sys.stderr)
-    return 0 if file_names or not files else 1
+    for title, lines in (
+        ("skipped {} unreadable file(s)", skipped),
+        ("{} drawn image(s) not written", failed),
+    ):
+        if lines:
+            print(title.format(len(lines)) + ":", file=sys.stderr)
+            for line in lines:
+                print(f"  {line}", file=sys.stderr)
+    return 1 if skipped or failed else 0

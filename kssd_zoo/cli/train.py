@@ -67,6 +67,11 @@ def add_parser(subparsers):
     parser.add_argument("--eval-every", type=int, default=1, help="evaluate every N epochs (default 1)")
     parser.add_argument("--out", default="runs/train", help="run folder (default runs/train)")
     parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace a previous run in --out (without it or --resume, such a folder is refused)",
+    )
+    parser.add_argument(
         "--resume", action="store_true", help="continue from the last good checkpoint in --out"
     )
     parser.add_argument(
@@ -114,6 +119,7 @@ def run(args):
         steps_per_epoch=args.steps_per_epoch,
         out_dir=args.out,
         resume=args.resume,
+        overwrite=args.overwrite,
         weights=args.weights,
         mixed_precision=args.mixed_precision,
         jit_compile=True if args.jit_compile else "auto",

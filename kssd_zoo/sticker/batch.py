@@ -20,6 +20,7 @@ import cv2
 import numpy as np
 
 from kssd.data.images import IMAGE_SUFFIXES
+from kssd.files import write_atomically
 from kssd_zoo.sticker.video import VIDEO_SUFFIXES, process_video, video_properties
 
 # Outputs keep the input's format when OpenCV can write it; GIF inputs are written as PNG.
@@ -79,7 +80,7 @@ def collect_inputs(inputs):
                 suffix = file.suffix.lower()
                 relative = Path(path.resolve().name or "input") / file.relative_to(path)
                 if suffix in IMAGE_SUFFIXES:
-                    jobs.append(("image", file, relative))
+                    jobs.append(("image", file, image_output(relative)))
                 elif suffix in VIDEO_SUFFIXES:
                     jobs.append(("video", file, relative.with_suffix(".mp4")))
         elif path.is_file():
@@ -87,21 +88,34 @@ def collect_inputs(inputs):
             if suffix in VIDEO_SUFFIXES:
                 jobs.append(("video", path, Path(path.name).with_suffix(".mp4")))
             else:
-                jobs.append(("image", path, Path(path.name)))
+                jobs.append(("image", path, image_output(Path(path.name))))
         else:
             problems.append({"input": str(path), "reason": "no such file or folder"})
     return jobs, problems
 
 
+def image_output(relative):
+    """Where an image's output goes: its own name, or ``x_gif.png`` for formats OpenCV cannot write.
+
+    The source format stays in the name, so ``x.gif`` never replaces the output of ``x.png``.
+
+    Examples:
+        >>> from pathlib import Path
+        >>> from kssd_zoo.sticker.batch import image_output
+        >>> image_output(Path("a/x.jpg")).as_posix(), image_output(Path("x.gif")).as_posix()
+        ('a/x.jpg', 'x_gif.png')
+    """
+    if relative.suffix.lower() in WRITE_SUFFIXES:
+        return relative
+    return relative.with_name(f"{relative.stem}_{relative.suffix.lower().lstrip('.')}.png")
+
+
 def _write_image(path, rgb):
     path.parent.mkdir(parents=True, exist_ok=True)
-    suffix = path.suffix.lower()
-    if suffix not in WRITE_SUFFIXES:
-        path, suffix = path.with_suffix(".png"), ".png"
-    ok, data = cv2.imencode(suffix, cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    ok, data = cv2.imencode(path.suffix.lower(), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
     if not ok:
-        raise OSError(f"could not encode {path}")
-    data.tofile(str(path))
+        raise OSError(f"{path}: OpenCV could not encode the image")
+    write_atomically(path, lambda temp: data.tofile(str(temp)))
     return path
 
 
@@ -142,7 +156,11 @@ def run_batch(stickerer, inputs, out_dir, *, overwrite=False, report=None, progr
                 skipped.append({"input": str(path), "reason": err.reason, "detail": err.detail})
                 continue
             out, faces = stickerer(image)
-            written = _write_image(target, out)
+            try:
+                written = _write_image(target, out)
+            except OSError as err:
+                skipped.append({"input": str(path), "reason": "output not written", "detail": str(err)})
+                continue
             faces_total += len(faces)
             items.append(
                 {

@@ -111,7 +111,7 @@ def _load_face_model(model, weights):
         if weights is None:
             weights = DEFAULT_WEIGHTS
     try:
-        return load(model, weights)
+        return load(model, weights, for_inference=True)
     except FetchError as err:
         raise WeightsUnavailableError(
             f"could not download the face detector weights {weights!r} ({err}). Pass a local copy: "

@@ -8,6 +8,8 @@ from pathlib import Path
 import keras
 
 from kssd.callbacks import DetectionEvaluator, NaNGuard, ResumableCheckpoint, TimeLimit
+from kssd.callbacks.resumable_checkpoint import STATE_FILE
+from kssd.files import remove_stale_temporaries, write_atomically, write_text_atomically
 from kssd.metrics.evaluate import METRICS
 from kssd_zoo.detector import set_batch_norm_momentum
 from kssd_zoo.loading import load
@@ -28,6 +30,28 @@ def _compile(model, steps_per_epoch, learning_rate, jit_compile):
         training["schedule"] = schedule
     optimizer = make_optimizer(training, steps_per_epoch)
     model.compile_from_spec(steps_per_epoch=steps_per_epoch, optimizer=optimizer, jit_compile=jit_compile)
+
+
+#: What a run writes into its folder; a folder holding any of them is a previous run.
+RUN_FILES = ("model.keras", "results.json", "history.csv", "checkpoints/checkpoint.json")
+
+
+def _prepare_run_folder(out, resume, overwrite):
+    """Create ``out``; refuse to write over a previous run unless resuming or told to overwrite."""
+    found = [name for name in RUN_FILES if (out / name).exists()]
+    if found and not resume and not overwrite:
+        raise FileExistsError(
+            f"--out {out} holds a previous run ({', '.join(found)}); pass --resume to continue it, "
+            "--overwrite to replace it, or choose another --out"
+        )
+    if resume and overwrite:
+        raise ValueError("--resume continues the run in --out and --overwrite replaces it: give one")
+    out.mkdir(parents=True, exist_ok=True)
+    if overwrite and found:
+        checkpoints = out / "checkpoints"
+        for path in list(checkpoints.glob("epoch-*.weights.h5")) + [checkpoints / STATE_FILE]:
+            path.unlink(missing_ok=True)
+    remove_stale_temporaries(out)
 
 
 def _has_tensorboard():
@@ -59,6 +83,7 @@ def train(
     steps_per_epoch=None,
     out_dir="runs/train",
     resume=False,
+    overwrite=False,
     weights=None,
     mixed_precision=False,
     jit_compile="auto",
@@ -92,6 +117,9 @@ def train(
         out_dir: run folder (``checkpoints/``, ``history.csv``, ``logs/``, ``model.keras``,
             ``results.json``), default ``"runs/train"``.
         resume: continue from the last good checkpoint in ``out_dir``, default False.
+        overwrite: replace a previous run in ``out_dir`` (its checkpoints are deleted), default
+            False: a folder holding a run (``model.keras``, ``results.json``, ``history.csv`` or a
+            checkpoint) is refused unless ``resume`` or ``overwrite`` is given.
         weights: initial weights (file or preset), default None; ignored when resuming from a
             checkpoint.
         mixed_precision: False (default), True (``mixed_float16`` on GPU, ``mixed_bfloat16``
@@ -128,13 +156,19 @@ def train(
         dict with ``model``, ``history`` (dict of lists), ``initial_epoch``, ``epochs``,
         ``val_metrics`` (last evaluation or None), ``train_seconds`` and the written paths.
 
+    Raises:
+        FileExistsError: ``out_dir`` holds a previous run (see ``overwrite``).
+        FloatingPointError: the loss became NaN or infinite; the message names the epoch, batch
+            and optimizer step. Nothing non-finite is saved: ``model.keras`` is not written and
+            the last finite checkpoint stays the one ``resume`` continues from.
+
     Examples:
         >>> from kssd_zoo.training import train
         >>> result = train("tiny_ssd", "shapes:64", epochs=1, batch_size=16,  # doctest: +SKIP
         ...                out_dir="/tmp/run")
     """
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    _prepare_run_folder(out, resume, overwrite)
     policy = _policy_name(mixed_precision)
     previous_policy = keras.mixed_precision.global_policy().name
     if policy:
@@ -224,7 +258,8 @@ def train(
         metric = metric or _metric_for(model)
         METRICS.get(metric)  # UnknownNameError (a ValueError) naming close matches
         evaluator = None
-        cbs = [NaNGuard()]
+        guard = NaNGuard()
+        cbs = [guard]
         if val_records:
             evaluator = DetectionEvaluator(
                 val_records,
@@ -272,7 +307,17 @@ def train(
             print(f"nothing to do: the checkpoint already has {initial_epoch} >= {epochs} epochs")
         seconds = time.perf_counter() - started
         model_path = out / "model.keras"
-        model.save(model_path)
+        if guard.bad_batch is not None:
+            bad = guard.bad_batch
+            done = checkpoint.latest()
+            kept = f"epoch {done['epoch']}" if done else "none yet"
+            raise FloatingPointError(
+                f"training diverged: the loss became non-finite at epoch {bad['epoch']}, batch "
+                f"{bad['batch']}, optimizer step {bad['step']}; nothing non-finite was saved "
+                f"({model_path} not written; last finite checkpoint in {checkpoint.directory}: {kept}, "
+                "which --resume continues from). Lower the learning rate or check the boxes."
+            )
+        write_atomically(model_path, model.save)
         val_metrics = None
         if evaluator is not None and history.get("loss"):
             last_epoch = initial_epoch + len(history["loss"]) - 1
@@ -289,7 +334,7 @@ def train(
             "val_metrics": val_metrics,
             "history": {k: [float(v) for v in vals] for k, vals in history.items()},
         }
-        (out / "results.json").write_text(json.dumps(results, indent=1))
+        write_text_atomically(out / "results.json", json.dumps(results, indent=1))
         return {
             **results,
             "model": model,

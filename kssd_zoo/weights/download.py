@@ -34,6 +34,7 @@ import hashlib
 import os
 import socket
 import urllib.parse
+import warnings
 from pathlib import Path
 
 import keras
@@ -91,10 +92,18 @@ def sha256_of(path):
 
 
 def _source_url(url):
-    """``url`` as something urllib opens: plain local paths become file:// URLs."""
+    """``url`` as something urllib opens: plain local paths become file:// URLs.
+
+    Only ``https`` and local files are accepted: ``http`` and ``ftp`` can be altered in transit.
+    """
     parsed = urllib.parse.urlparse(str(url))
-    if parsed.scheme in ("http", "https", "ftp", "file"):
+    if parsed.scheme in ("https", "file"):
         return str(url)
+    if parsed.scheme in ("http", "ftp") or (len(parsed.scheme) > 1 and "://" in str(url)):
+        raise ValueError(
+            f"refusing to download {url}: only https:// URLs (or local files) are fetched; "
+            "download it yourself and pass the local path"
+        )
     return Path(url).expanduser().resolve().as_uri()
 
 
@@ -123,7 +132,8 @@ def fetch(url, sha256, cache_dir=None, fname=None, *, progress=None):
 
     Args:
         url: ``https://...``, ``file:///...`` or a plain local path (copied into the cache).
-        sha256: expected hex digest (64 characters), or None to skip verification.
+        sha256: expected hex digest (64 characters), or None: the file is downloaded without
+            a check, with a warning that prints its digest (pin it for the next time).
         cache_dir: cache directory, default None = ``$KSSD_CACHE`` or ``~/.keras/kssd``.
         fname: file name in the cache, default None = the last component of the URL.
         progress: show Keras' download progress bar, default None = Keras' logging setting;
@@ -179,6 +189,13 @@ def fetch(url, sha256, cache_dir=None, fname=None, *, progress=None):
     except Exception as err:  # get_file raises a bare Exception for URL/HTTP errors
         target.unlink(missing_ok=True)
         raise FetchError(_offline_message(url, err, target, expected)) from err
+    if expected is None:
+        warnings.warn(
+            f"{url}: no sha256 given, so the file was not verified; its sha256 is {sha256_of(path)} "
+            "(pass it as sha256= to pin this content)",
+            UserWarning,
+            stacklevel=2,
+        )
     return Path(path)
 
 

@@ -212,3 +212,11 @@ def test_errors_name_the_problem(tmp_path):
         load_dataset([{"image_id": "x", "boxes": np.zeros((0, 4)), "labels": []}], tiny_model())
     with pytest.raises(FileNotFoundError, match="val-"):
         load_dataset(str(tmp_path), tiny_model(), split="val")
+
+
+def test_a_source_smaller_than_the_batch_still_trains():
+    records = make_records(3)
+    with pytest.warns(UserWarning, match="3 examples are fewer than batch_size=32; batches of 3"):
+        ds = load_dataset(records, tiny_model(), batch_size=32, training=True, seed=0)
+    images, y_true = next(iter(ds))
+    assert images.shape[0] == 3 and y_true.shape[0] == 3

@@ -90,6 +90,27 @@ def test_verification_fails_loudly(tiny, tmp_path, monkeypatch):
     with pytest.raises(ExportVerificationError, match="disagrees"):
         export(tiny, "keras", path)
     assert not path.exists()
+    # with --overwrite, a failed export keeps the previous artifact and leaves no temporary
+    path.write_text("previous export")
+    with pytest.raises(ExportVerificationError, match="previous file is kept"):
+        export(tiny, "keras", path, overwrite=True)
+    assert path.read_text() == "previous export"
+    assert [p.name for p in tmp_path.iterdir()] == ["tiny.keras"]
+
+
+def test_overwrite_replaces_only_folders_kssd_wrote(tiny, tmp_path):
+    user_folder = tmp_path / "photos"
+    user_folder.mkdir()
+    (user_folder / "holiday.jpg").write_bytes(b"jpeg")
+    with pytest.raises(FileExistsError, match="holds holiday.jpg.*not replaced"):
+        export(tiny, "saved_model", user_folder, overwrite=True, verify=False)
+    assert (user_folder / "holiday.jpg").read_bytes() == b"jpeg"
+    out = tmp_path / "model"
+    first = export(tiny, "saved_model", out, verify=False)
+    assert first["path"] == str(out) and (out / "saved_model.pb").is_file()
+    export(tiny, "saved_model", out, overwrite=True, verify=False)
+    assert (out / "saved_model.pb").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model", "photos"]
 
 
 def test_compare_detections_tolerates_tie_order_only():
@@ -278,3 +299,10 @@ def test_native_size_round_trip(fmt, tmp_path):
     )
     assert len({im.shape for im in sample_images()}) > 1
     _check(export(native, fmt, tmp_path / f"native{SUFFIX[fmt]}"), fmt)
+
+
+def test_verification_that_compared_nothing_says_so(tmp_path):
+    blind = build_inference_model(kssd_zoo.tiny_ssd(compile=False), score_threshold=0.999)
+    with pytest.warns(UserWarning, match="verification compared nothing"):
+        report = export(blind, "keras", tmp_path / "blind.keras")
+    assert report["verification"]["nothing_compared"] and report["verification"]["matched"] == 0

@@ -146,3 +146,31 @@ def test_load_ultraface_with_onnx_weights(shared):
     model = kssd_zoo.load("ultraface_slim", path)
     reference = load_weights(kssd_zoo.build("ultraface_slim", compile=False), path)
     _same_weights(model, reference)
+
+
+def test_a_crafted_keras_file_is_refused_in_one_line(tmp_path, monkeypatch):
+    import json
+    import zipfile
+
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / "evil.keras"
+    config = {"module": "os", "class_name": "system", "config": "touch pwned", "registered_name": "system"}
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("config.json", json.dumps(config))
+        archive.writestr("metadata.json", json.dumps({"keras_version": keras.__version__}))
+    with pytest.raises(
+        ValueError, match="evil.keras: not a loadable kssd model file, it was not loaded"
+    ) as info:
+        kssd_zoo.load(path)
+    assert "\n" not in str(info.value)
+    assert not (tmp_path / "pwned").exists()
+
+
+def test_detecting_with_random_initial_weights_is_warned():
+    import warnings
+
+    with pytest.warns(UserWarning, match="tiny_ssd has its random initial weights"):
+        kssd_zoo.load("tiny_ssd", for_inference=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        kssd_zoo.load("tiny_ssd")  # training starts from random weights: no warning

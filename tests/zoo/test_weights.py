@@ -277,3 +277,14 @@ def test_preset_loads_offline_from_a_file_url(slim, other_slim, shared, tmp_path
     reference = load_weights(other_slim, str(local))
     image = np.full((1, 240, 320, 3), 90.0, "float32")
     np.testing.assert_array_equal(np.asarray(model(image)), np.asarray(reference(image)))
+
+
+def test_fetch_refuses_plain_http_and_ftp(tmp_path):
+    for url in ("http://example.com/model.onnx", "ftp://example.com/model.onnx"):
+        with pytest.raises(ValueError, match="only https:// URLs"):
+            fetch(url, DIGEST, cache_dir=tmp_path)
+
+
+def test_fetch_without_sha256_warns_with_the_digest(source, tmp_path):
+    with pytest.warns(UserWarning, match=f"not verified; its sha256 is {DIGEST}"):
+        fetch(source.as_uri(), None, cache_dir=tmp_path / "cache", progress=False)
