@@ -317,6 +317,44 @@ def load_encoded_image(source):
 
 _ROTATED_ORIENTATIONS = (5, 6, 7, 8)
 
+#: Formats TensorFlow's ``decode_image`` reads as OpenCV does (JPEG only without CMYK).
+TF_DECODABLE = ("jpeg", "png", "bmp")
+
+
+def check_encoded_image(source):
+    """Check an encoded image without decoding it; say how TensorFlow can read it upright.
+
+    Reads the file's structure (JPEG markers, PNG chunks): empty, unknown, truncated and
+    header-less files raise. Costs one file read, no decoding.
+
+    Args:
+        source: a path or the encoded bytes.
+
+    Returns:
+        ``(data, orientation)``: the bytes, and the EXIF orientation (1..8) to apply after
+        TensorFlow decodes them; orientation None means TensorFlow cannot decode this image
+        as OpenCV does (CMYK JPEG, GIF, WebP, TIFF, ...): use :func:`load_encoded_image`.
+
+    Raises:
+        ImageReadError: the file cannot be read, is empty, truncated or corrupt.
+
+    Examples:
+        >>> import numpy as np, cv2
+        >>> from kssd.data.images import check_encoded_image
+        >>> jpeg = cv2.imencode(".jpg", np.zeros((5, 7, 3), np.uint8))[1].tobytes()
+        >>> check_encoded_image(jpeg)[1]
+        1
+        >>> check_encoded_image(jpeg[:-2])
+        Traceback (most recent call last):
+        ...
+        kssd.data.images.ImageReadError: <bytes>: truncated image (JPEG data ends before its end marker)
+    """
+    data, name = _read_bytes(source)
+    kind, info = _check_structure(data, name)
+    if kind not in TF_DECODABLE or info.get("components") == 4:
+        return data, None
+    return data, int(info.get("orientation") or 1)
+
 
 def image_size(source):
     """(height, width) of an image as it is displayed (EXIF rotation applied).

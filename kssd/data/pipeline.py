@@ -105,10 +105,83 @@ def _ragged_boxes(records):
     return rb, rl
 
 
-def _decode_encoded(path, data):
+def upright(image, orientation):
+    """Apply an EXIF orientation (1..8) to an image tensor ``(H, W, C)``, as viewers show it.
+
+    Examples:
+        >>> import numpy as np
+        >>> from kssd.data.pipeline import upright
+        >>> image = np.arange(6, dtype="uint8").reshape(2, 3, 1)
+        >>> upright(image, 6).numpy()[..., 0].tolist()  # rotated 90 degrees clockwise
+        [[3, 0], [4, 1], [5, 2]]
+    """
+    image = tf.convert_to_tensor(image)
+    transposed = lambda: tf.transpose(image, [1, 0, 2])  # noqa: E731
+    branches = [
+        lambda: image,  # 1: as stored
+        lambda: tf.reverse(image, [1]),  # 2: mirrored left-right
+        lambda: tf.reverse(image, [0, 1]),  # 3: rotated 180
+        lambda: tf.reverse(image, [0]),  # 4: mirrored top-bottom
+        transposed,  # 5: mirrored along the main diagonal
+        lambda: tf.reverse(transposed(), [1]),  # 6: rotated 90 clockwise
+        lambda: tf.reverse(transposed(), [0, 1]),  # 7: mirrored along the other diagonal
+        lambda: tf.reverse(transposed(), [0]),  # 8: rotated 90 counter-clockwise
+    ]
+    index = tf.clip_by_value(tf.cast(orientation, tf.int32) - 1, 0, 7)
+    return tf.switch_case(index, branches)
+
+
+def _decode_encoded(path, data, orientation):
     raw = tf.cond(tf.strings.length(path) > 0, lambda: tf.io.read_file(path), lambda: data)
     image = tf.io.decode_image(raw, channels=3, expand_animations=False)
-    return tf.ensure_shape(image, [None, None, 3])
+    return tf.ensure_shape(upright(image, orientation), [None, None, 3])
+
+
+def prepare_encoded_records(records):
+    """Check every encoded image of ``records`` once; keep the readable ones, upright.
+
+    Each kept record gets ``orientation`` (its EXIF orientation, applied after decoding, so
+    boxes drawn on the photo as viewers show it fit; the one rule of kssd, as in
+    :func:`kssd.data.images.read_image`). Images TensorFlow cannot decode as OpenCV does
+    (CMYK JPEG, GIF, WebP, TIFF) are re-encoded in memory. Records already prepared (with
+    ``orientation``) and in-memory images pass through.
+
+    Args:
+        records: record dicts.
+
+    Returns:
+        ``(kept, problems)``: the usable records, and one
+        :class:`kssd.data.images.ImageReadError` per skipped record (its ``path`` and
+        ``reason`` name the file and what is wrong).
+
+    Examples:
+        >>> from kssd.data.pipeline import prepare_encoded_records
+        >>> kept, problems = prepare_encoded_records([{"image_bytes": b"not an image", "boxes": []}])
+        >>> kept, [p.reason for p in problems]
+        ([], ['unknown image format'])
+    """
+    from kssd.data.images import ImageReadError, check_encoded_image, load_encoded_image
+
+    kept, problems = [], []
+    for record in records:
+        if record.get("image") is not None or "orientation" in record:
+            kept.append(record)
+            continue
+        source = record.get("image_path")
+        source = record.get("image_bytes") if source is None else source
+        try:
+            data, orientation = check_encoded_image(source)
+            if orientation is None:
+                data = load_encoded_image(data)[0]
+                kept.append({**record, "image_path": None, "image_bytes": data, "orientation": 1})
+                continue
+        except ImageReadError as error:
+            if record.get("image_path") is None:  # name the record, not "<bytes>"
+                error = ImageReadError(record.get("image_id", "<bytes>"), error.reason, error.detail)
+            problems.append(error)
+            continue
+        kept.append({**record, "orientation": orientation})
+    return kept, problems
 
 
 def _dataset_from_records(records):
@@ -143,8 +216,9 @@ def _dataset_from_records(records):
         raise ValueError("records mix in-memory 'image' arrays with encoded images; use one kind")
     paths = [os.fspath(r["image_path"]) if r.get("image_path") is not None else "" for r in records]
     data = [b"" if r.get("image_path") is not None else bytes(r["image_bytes"]) for r in records]
-    ds = tf.data.Dataset.from_tensor_slices((paths, data, boxes, labels))
-    return ds, lambda path, raw, b, lab: (_decode_encoded(path, raw), b, lab)
+    orientations = np.array([int(r.get("orientation") or 1) for r in records], np.int32)
+    ds = tf.data.Dataset.from_tensor_slices((paths, data, orientations, boxes, labels))
+    return ds, lambda path, raw, orientation, b, lab: (_decode_encoded(path, raw, orientation), b, lab)
 
 
 def _records_from_arrays(source, bounding_box_format):
@@ -200,7 +274,14 @@ def _source_dataset(source, split, bounding_box_format):
     ):
         records = _records_from_arrays(source, bounding_box_format)
     else:
-        records = _records_from(source)
+        records, problems = prepare_encoded_records(_records_from(source))
+        if problems:
+            listed = "; ".join(str(p) for p in problems[:3]) + ("; ..." if len(problems) > 3 else "")
+            warnings.warn(
+                f"load_dataset: skipped {len(problems)} record(s) whose image cannot be used: {listed}",
+                UserWarning,
+                stacklevel=3,
+            )
     return (*_dataset_from_records(records), len(records))
 
 

@@ -151,6 +151,8 @@ def run(args):
                 f"{result['initial_epoch'] + len(history.get('loss', []))}",
             )
         )
+    if result["skipped_images"]:
+        print(f"skipped {len(result['skipped_images'])} unusable image(s) (listed in results.json)")
     print(
         f"trained {len(history.get('loss', []))} epoch(s) in {result['train_seconds']:.0f} s; "
         f"model: {result['model_path']}; checkpoints: {result['checkpoints']}"

@@ -9,6 +9,7 @@ import keras
 
 from kssd.callbacks import DetectionEvaluator, NaNGuard, ResumableCheckpoint, TimeLimit
 from kssd.callbacks.resumable_checkpoint import STATE_FILE
+from kssd.data.pipeline import prepare_encoded_records
 from kssd.files import remove_stale_temporaries, write_atomically, write_text_atomically
 from kssd.metrics.evaluate import METRICS
 from kssd_zoo.detector import set_batch_norm_momentum
@@ -184,8 +185,23 @@ def train(
             seed=seed,
             max_val_images=max_val_images,
         )
+        skipped = []
+        if not train_info.get("tfrecord_files"):  # TFRecords were checked when written
+            train_records, skipped = prepare_encoded_records(train_records)
+        if val_records:
+            val_records, val_skipped = prepare_encoded_records(val_records)
+            skipped += val_skipped
+        if skipped and verbose:
+            print(f"skipped {len(skipped)} image(s) that cannot be used:")
+            for problem in skipped[:20]:
+                print(f"  {problem}")
+            if len(skipped) > 20:
+                print(f"  ... and {len(skipped) - 20} more (all in results.json)")
         if not train_records:
-            raise ValueError(f"--data {data}: no training images")
+            raise ValueError(
+                f"--data {data}: no usable training images"
+                + (f" ({len(skipped)} skipped)" if skipped else "")
+            )
         overrides = dict(overrides or {})
         data_names = train_info.get("class_names")
         if isinstance(model_or_name, keras.Model):
@@ -333,6 +349,7 @@ def train(
             "metric": metric,
             "val_metrics": val_metrics,
             "history": {k: [float(v) for v in vals] for k, vals in history.items()},
+            "skipped_images": [{"image": p.path, "reason": p.reason, "detail": p.detail} for p in skipped],
         }
         write_text_atomically(out / "results.json", json.dumps(results, indent=1))
         return {
