@@ -137,6 +137,48 @@ def _decode_encoded(path, data, orientation):
     return tf.ensure_shape(upright(image, orientation), [None, None, 3])
 
 
+def sanitize_records(records):
+    """Clip and drop unusable boxes of every record, counting each by reason.
+
+    The rules of :func:`kssd.data.records.sanitize_boxes` (non-finite coordinates, outside
+    the image, zero width or height; partly outside: clipped). Records without a known image
+    size get only the size and finiteness checks here; the pipeline clips to the decoded image.
+
+    Returns:
+        ``(records, stats)``: cleaned copies and a :class:`kssd.data.records.DatasetStats`
+        holding ``boxes_dropped`` / ``boxes_clipped`` by reason.
+
+    Examples:
+        >>> from kssd.data.pipeline import sanitize_records
+        >>> boxes = [[1, 1, 5, 5], [float("nan"), 0, 3, 3], [2, 2, 2, 6]]
+        >>> records, stats = sanitize_records([{"boxes": boxes, "labels": [1, 1, 1]}])
+        >>> len(records[0]["boxes"]), stats.boxes_dropped
+        (1, {'non-finite coordinates': 1, 'zero width or height': 1})
+    """
+    from kssd.data.records import DatasetStats, sanitize_boxes
+
+    stats = DatasetStats()
+    cleaned = []
+    for record in records:
+        record = dict(record)
+        record.setdefault("boxes", np.zeros((0, 4), np.float32))
+        record.setdefault("labels", np.zeros((0,), np.int32))
+        if record.get("image") is not None and "height" not in record:
+            record["height"], record["width"] = np.asarray(record["image"]).shape[:2]
+        cleaned.append(sanitize_boxes(record, stats))
+    return cleaned, stats
+
+
+def describe_box_changes(stats):
+    """One line: how many boxes were dropped and clipped, by reason ("" when none)."""
+    parts = [f"{count} {reason}" for reason, count in stats.boxes_dropped.items()]
+    clipped = [f"{count} {reason}" for reason, count in stats.boxes_clipped.items()]
+    text = f"dropped {stats.num_boxes_dropped} box(es) ({', '.join(parts)})" if parts else ""
+    if clipped:
+        text += ("; " if text else "") + f"clipped {stats.num_boxes_clipped} ({', '.join(clipped)})"
+    return text
+
+
 def prepare_encoded_records(records):
     """Check every encoded image of ``records`` once; keep the readable ones, upright.
 
@@ -195,6 +237,8 @@ def _dataset_from_records(records):
         for r, im in zip(records, images):
             if im.ndim != 3 or im.shape[-1] != 3:
                 raise ValueError(f"record {r.get('image_id')!r}: 'image' must be (H, W, 3), got {im.shape}")
+            if im.dtype.kind == "f" and not np.isfinite(im).all():
+                raise ValueError(f"record {r.get('image_id')!r}: 'image' holds NaN or infinite values")
         if len({im.shape for im in images}) == 1:
             ds = tf.data.Dataset.from_tensor_slices((np.stack(images).astype(np.uint8), boxes, labels))
         else:
@@ -267,21 +311,22 @@ def _source_dataset(source, split, bounding_box_format):
         return tf.data.TFRecordDataset(files), decode, None
     if isinstance(source, tf.data.Dataset):
         raise TypeError("pass TFRecord paths, records or arrays, not a tf.data.Dataset")
-    if (
-        isinstance(source, dict)
-        and "images" in source
-        or (isinstance(source, tuple) and len(source) == 2 and isinstance(source[1], dict))
-    ):
-        records = _records_from_arrays(source, bounding_box_format)
+    if isinstance(source, dict) and "images" in source:
+        records, problems = _records_from_arrays(source, bounding_box_format), []
+    elif isinstance(source, tuple) and len(source) == 2 and isinstance(source[1], dict):
+        records, problems = _records_from_arrays(source, bounding_box_format), []
     else:
         records, problems = prepare_encoded_records(_records_from(source))
-        if problems:
-            listed = "; ".join(str(p) for p in problems[:3]) + ("; ..." if len(problems) > 3 else "")
-            warnings.warn(
-                f"load_dataset: skipped {len(problems)} record(s) whose image cannot be used: {listed}",
-                UserWarning,
-                stacklevel=3,
-            )
+    records, stats = sanitize_records(records)
+    if stats.num_boxes_dropped:
+        warnings.warn(f"load_dataset: {describe_box_changes(stats)}", UserWarning, stacklevel=3)
+    if problems:
+        listed = "; ".join(str(p) for p in problems[:3]) + ("; ..." if len(problems) > 3 else "")
+        warnings.warn(
+            f"load_dataset: skipped {len(problems)} record(s) whose image cannot be used: {listed}",
+            UserWarning,
+            stacklevel=3,
+        )
     return (*_dataset_from_records(records), len(records))
 
 

@@ -9,7 +9,7 @@ import keras
 
 from kssd.callbacks import DetectionEvaluator, NaNGuard, ResumableCheckpoint, TimeLimit
 from kssd.callbacks.resumable_checkpoint import STATE_FILE
-from kssd.data.pipeline import prepare_encoded_records
+from kssd.data.pipeline import describe_box_changes, prepare_encoded_records, sanitize_records
 from kssd.files import remove_stale_temporaries, write_atomically, write_text_atomically
 from kssd.metrics.evaluate import METRICS
 from kssd_zoo.detector import set_batch_norm_momentum
@@ -185,9 +185,12 @@ def train(
             seed=seed,
             max_val_images=max_val_images,
         )
-        skipped = []
+        skipped, box_stats = [], None
         if not train_info.get("tfrecord_files"):  # TFRecords were checked when written
             train_records, skipped = prepare_encoded_records(train_records)
+            train_records, box_stats = sanitize_records(train_records)
+            if box_stats.num_boxes_dropped + box_stats.num_boxes_clipped and verbose:
+                print(f"training data: {describe_box_changes(box_stats)}")
         if val_records:
             val_records, val_skipped = prepare_encoded_records(val_records)
             skipped += val_skipped
@@ -350,6 +353,8 @@ def train(
             "val_metrics": val_metrics,
             "history": {k: [float(v) for v in vals] for k, vals in history.items()},
             "skipped_images": [{"image": p.path, "reason": p.reason, "detail": p.detail} for p in skipped],
+            "boxes_dropped": {} if box_stats is None else dict(box_stats.boxes_dropped),
+            "boxes_clipped": {} if box_stats is None else dict(box_stats.boxes_clipped),
         }
         write_text_atomically(out / "results.json", json.dumps(results, indent=1))
         return {

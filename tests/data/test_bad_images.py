@@ -88,3 +88,23 @@ def test_train_skips_a_truncated_image_and_reports_it(tmp_path):
     ]
     saved = json.loads((tmp_path / "run" / "results.json").read_text())
     assert saved["skipped_images"][0]["reason"] == "truncated image"
+    assert saved["boxes_dropped"] == {}
+
+
+def test_bad_boxes_are_dropped_and_counted_and_nan_images_rejected():
+    image = np.full((32, 32, 3), 100, np.uint8)
+    records = [
+        {
+            "image": image,
+            "boxes": [[4, 4, 20, 20], [np.nan, 1, 5, 5], [8, 8, 8, 20], [40, 40, 50, 50], [20, 20, 40, 30]],
+            "labels": [1, 1, 1, 1, 1],
+        }
+    ]
+    message = r"dropped 3 box\(es\) \(1 non-finite coordinates, 1 outside the image, 1 zero width or height\); clipped 1"
+    with pytest.warns(UserWarning, match=message):
+        ds = load_dataset(records, anchors=None, image_size=(32, 32), batch_size=1, training=False)
+    _, targets = next(iter(ds))
+    assert int(np.sum(targets["labels"].numpy() > 0)) == 2
+    bad = [{"image": np.full((8, 8, 3), np.nan, np.float32), "boxes": [], "labels": []}]
+    with pytest.raises(ValueError, match="'image' holds NaN or infinite values"):
+        load_dataset(bad, anchors=None, image_size=(8, 8), batch_size=1, training=False)
