@@ -95,9 +95,17 @@ class COCOReader(ParsedReader):
             data = json.loads(path.read_text(encoding="utf-8"))
         except ValueError as error:
             raise ValueError(f"{path}: invalid JSON ({error})") from None
+        if not isinstance(data, dict):
+            raise ValueError(
+                f"{path}: expected a COCO object with 'images' and 'categories', got {type(data).__name__}"
+            )
         for key in ("images", "categories"):
-            if key not in data:
+            if not isinstance(data.get(key), list):
                 raise ValueError(f"{path}: missing the {key!r} list of a COCO file")
+        for index, category in enumerate(data["categories"]):
+            _require(path, "categories", index, category, {"id": _is_int, "name": _is_name})
+        for index, image in enumerate(data["images"]):
+            _require(path, "images", index, image, {"id": _is_hashable, "file_name": _is_name})
         categories = sorted(data["categories"], key=lambda c: c["id"])
         self.category_ids = [int(c["id"]) for c in categories]
         self.class_names = [str(c["name"]) for c in categories]
@@ -107,8 +115,10 @@ class COCOReader(ParsedReader):
         for image in data["images"]:
             images[image["id"]] = image
             by_image[image["id"]] = []
-        for ann in data.get("annotations", []):
-            if ann.get("image_id") not in by_image:
+        for index, ann in enumerate(data.get("annotations", [])):
+            if not isinstance(ann, dict):
+                raise ValueError(f"{path}: annotations[{index}] must be an object, got {type(ann).__name__}")
+            if not _is_hashable(ann.get("image_id")) or ann.get("image_id") not in by_image:
                 self.stats.drop_boxes("annotation of an unknown image id", 1, ann.get("id"))
                 continue
             by_image[ann["image_id"]].append(ann)
@@ -133,9 +143,13 @@ class COCOReader(ParsedReader):
                         "which is not in 'categories'"
                     )
                 bbox = ann.get("bbox")
-                if not isinstance(bbox, (list, tuple)) or len(bbox) != 4:
+                if (
+                    not isinstance(bbox, (list, tuple))
+                    or len(bbox) != 4
+                    or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in bbox)
+                ):
                     raise ValueError(
-                        f"{path}: annotation {ann.get('id')} needs bbox [x, y, w, h], got {bbox!r}"
+                        f"{path}: annotation {ann.get('id')} needs bbox [x, y, w, h] of 4 numbers, got {bbox!r}"
                     )
                 x, y, w, h = (float(v) for v in bbox)
                 if w <= 0 or h <= 0:
@@ -162,3 +176,26 @@ class COCOReader(ParsedReader):
             f"COCOReader(annotation_file={str(self.annotation_file)!r}, "
             f"images={len(self)}, boxes={self.stats.boxes})"
         )
+
+
+def _is_int(value):
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_name(value):
+    return isinstance(value, str) and bool(value)
+
+
+def _is_hashable(value):
+    return isinstance(value, (int, str)) and not isinstance(value, bool)
+
+
+def _require(path, section, index, entry, checks):
+    """Raise a ValueError naming the file, the entry and the key when a required key is bad."""
+    if not isinstance(entry, dict):
+        raise ValueError(f"{path}: {section}[{index}] must be an object, got {type(entry).__name__}")
+    for key, check in checks.items():
+        if key not in entry:
+            raise ValueError(f"{path}: {section}[{index}] has no {key!r}")
+        if not check(entry[key]):
+            raise ValueError(f"{path}: {section}[{index}].{key} is invalid: {entry[key]!r}")

@@ -182,3 +182,30 @@ def test_coco_sparse_category_ids_and_bad_data(tmp_path):
     path.write_text(json.dumps(data))
     with pytest.raises(ValueError, match="annotation 5 has category_id 12"):
         COCOReader(tmp_path, split="val")
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda d: d["images"][0].pop("file_name"), r"images\[0\] has no 'file_name'"),
+        (lambda d: d["categories"][0].pop("name"), r"categories\[0\] has no 'name'"),
+        (lambda d: d["categories"][0].update(id="one"), r"categories\[0\]\.id is invalid: 'one'"),
+        (
+            lambda d: d["annotations"][0].update(bbox=[1, "2", 3, 4]),
+            r"annotation 7 needs bbox \[x, y, w, h\] of 4 numbers",
+        ),
+        (lambda d: d.update(images="nope"), r"missing the 'images' list"),
+        (lambda d: d["annotations"].append("junk"), r"annotations\[1\] must be an object"),
+    ],
+)
+def test_malformed_coco_names_file_entry_and_key(tmp_path, change, message):
+    data = {
+        "images": [{"id": 1, "file_name": "a.jpg", "height": 10, "width": 10}],
+        "categories": [{"id": 1, "name": "cat"}],
+        "annotations": [{"id": 7, "image_id": 1, "category_id": 1, "bbox": [1, 1, 4, 4]}],
+    }
+    change(data)
+    path = tmp_path / "instances.json"
+    path.write_text(json.dumps(data))
+    with pytest.raises(ValueError, match=rf"instances.json: .*{message}|instances.json: {message}"):
+        COCOReader(annotation_file=path, image_dir=tmp_path)
