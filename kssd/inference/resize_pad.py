@@ -108,6 +108,13 @@ class ResizePad(keras.layers.Layer):
             padded = tf.pad(shifted, paddings)
         return padded + value
 
+    def _at_least_one_pixel(self, images, height, width):
+        import tensorflow as tf
+
+        empty = tf.logical_or(tf.equal(height, 0), tf.equal(width, 0))
+        grow_h, grow_w = tf.maximum(1 - height, 0), tf.maximum(1 - width, 0)
+        return tf.cond(empty, lambda: self._pad(images, grow_h, grow_w), lambda: images)
+
     def call(self, images):
         if len(images.shape) != 4 or images.shape[-1] != 3:
             raise ValueError(f"`images` must have shape (batch, height, width, 3), got {tuple(images.shape)}")
@@ -117,6 +124,13 @@ class ResizePad(keras.layers.Layer):
         height_f = ops.cast(height, "float32")
         width_f = ops.cast(width, "float32")
         static = _is_static(height) and _is_static(width)
+        if not static:
+            # An empty image (height or width 0) would reach the resize and convolution kernels
+            # with no pixels, which crashes some runtimes (TFLite segfaults): grow it to one pixel
+            # of padding colour. ``info`` keeps the true size, so every box collapses to nothing.
+            images = self._at_least_one_pixel(images, height, width)
+            shape = ops.shape(images)
+            height, width = shape[1], shape[2]
         if self.mode == "stretch":
             th, tw = self.target_size
             out = self._resize(images, (th, tw))

@@ -306,3 +306,26 @@ def test_verification_that_compared_nothing_says_so(tmp_path):
     with pytest.warns(UserWarning, match="verification compared nothing"):
         report = export(blind, "keras", tmp_path / "blind.keras")
     assert report["verification"]["nothing_compared"] and report["verification"]["matched"] == 0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("shape", [(1, 0, 64, 3), (1, 64, 0, 3), (0, 64, 64, 3)])
+def test_degenerate_images_never_kill_the_tflite_runtime(tmp_path, shape):
+    """An empty image once segfaulted TFLite; now it runs (boxes without area) or raises."""
+    import subprocess
+    import sys
+
+    from kssd.testing import toy_detector
+
+    path = tmp_path / "toy.tflite"
+    export(toy_detector(dynamic=True), "tflite", path, verify=False)
+    code = (
+        "import numpy as np, tensorflow as tf\n"
+        f"run = tf.lite.Interpreter({str(path)!r}).get_signature_runner('serve')\n"
+        f"out = run(images=np.zeros({shape}, np.uint8))\n"
+        "print('box area', float(np.sum((out['boxes'][..., 2:] - out['boxes'][..., :2]).prod(-1))))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode >= 0, f"killed by signal {-done.returncode}: {done.stderr[-2000:]}"
+    if shape[0]:  # one empty image: runs, every box has no area
+        assert done.returncode == 0 and "box area 0.0" in done.stdout, done.stderr[-2000:]
