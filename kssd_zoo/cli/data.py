@@ -202,7 +202,7 @@ def run_convert(args):
 
 
 def _records_for(source, format, split):
-    """(name, records list, class_names) for one split of a source."""
+    """(name, records list, class_names, the reader's DatasetStats or None) for one split."""
     if format == "tfrecord":
         from kssd.data.tfrecord import read_dataset_info, read_tfrecords
 
@@ -213,13 +213,35 @@ def _records_for(source, format, split):
         records = [
             dict(r, image_bytes=None if r["height"] else r["image_bytes"]) for r in read_tfrecords(pattern)
         ]
-        return split or str(source), records, (info or {}).get("class_names")
+        return split or str(source), records, (info or {}).get("class_names"), None
     reader = open_reader(source, format, split)
-    return split, list(reader), reader.class_names
+    records = list(reader)
+    return split, records, reader.class_names, getattr(reader, "stats", None)
+
+
+def _measurable(records):
+    """Records whose image size is known or readable (sizes filled in), and the problems."""
+    from kssd.data.images import ImageReadError, image_size
+
+    kept, problems = [], []
+    for record in records:
+        if record.get("height") is None or record.get("width") is None:
+            source = record.get("image_bytes")
+            source = record.get("image_path") if source is None else source
+            try:
+                height, width = image_size(source)
+            except ImageReadError as error:
+                problems.append(error)
+                continue
+            record = {**record, "height": height, "width": width}
+        kept.append(record)
+    return kept, problems
 
 
 def run_stats(args):
-    """Run ``kssd data stats``; returns the exit code."""
+    """Run ``kssd data stats``; returns the exit code (1 when unreadable images were left out)."""
+    from kssd.boxes import DEFAULT_MATCH_THRESHOLD
+    from kssd.data.pipeline import describe_box_changes, sanitize_records
     from kssd.data.stats import anchor_coverage, box_size_histogram, format_stats_table
     from kssd_zoo.loading import load
 
@@ -244,9 +266,24 @@ def run_stats(args):
         if matching is None:
             matching = model.matching
     if match_threshold is None:
-        match_threshold = 0.45
+        match_threshold = DEFAULT_MATCH_THRESHOLD
+    left_out = False
     for split in splits:
-        name, records, _ = _records_for(args.source, format, split)
+        name, records, _, read_stats = _records_for(args.source, format, split)
+        records, problems = _measurable(records)
+        records, box_stats = sanitize_records(records)
+        if read_stats is not None:
+            box_stats.merge_issues(read_stats)
+        for problem in problems:
+            box_stats.skip_image(problem.reason, problem.path)
+        if box_stats.num_images_skipped:
+            left_out = True
+            print(f"{format} {name}: left out {box_stats.num_images_skipped} image(s):", file=sys.stderr)
+            for reason, count in box_stats.images_skipped.items():
+                examples = ", ".join(str(e) for e in box_stats.examples.get(reason, []))
+                print(f"  {count} {reason} (e.g. {examples})", file=sys.stderr)
+        if box_stats.num_boxes_dropped:
+            print(f"{format} {name}: {describe_box_changes(box_stats)}", file=sys.stderr)
         histogram = box_size_histogram(records, image_size, size_measure=args.size_measure)
         coverage = None
         if anchors is not None:
@@ -264,4 +301,4 @@ def run_stats(args):
             f"box sizes ({args.size_measure}) {at}" + (f", anchors of {args.model}" if args.model else "")
         )
         print(format_stats_table(histogram, coverage, title=title))
-    return 0
+    return 1 if left_out else 0

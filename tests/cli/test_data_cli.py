@@ -269,3 +269,19 @@ def test_convert_dlib_imglab_faces_detected_format(shared, tmp_path, capsys):
     assert info["format"] == "imglab" and info["class_names"] == ["face"]
     assert info["splits"]["testing"]["boxes"] == 25 and info["splits"]["training"]["boxes"] == 18
     assert "imglab testing" in capsys.readouterr().out
+
+
+def test_stats_leaves_out_a_missing_image_and_says_so(messy_yolo, capsys):
+    root, _ = messy_yolo
+    (root / "images" / "train" / "pic.png").unlink()
+    (root / "images" / "train" / "pic.jpg").write_bytes(b"")  # an empty file under the label's stem
+    code = main(["data", "stats", "--format", "yolo", str(root)])
+    captured = capsys.readouterr()
+    assert code == 1
+    assert (
+        "left out 1 image(s)" in captured.err
+        and "1 empty file (e.g." in captured.err
+        and "pic.jpg" in captured.err
+    )
+    assert "1 truncated image" not in captured.err  # cut.jpg's size is in its header: it is measured
+    assert "images" in captured.out  # the table of the other images is still printed
