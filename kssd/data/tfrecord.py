@@ -35,6 +35,7 @@ Examples:
 """
 
 import glob
+import itertools
 import json
 import os
 from pathlib import Path
@@ -622,8 +623,17 @@ def read_tfrecords(pattern):
     """
     files = _list_tfrecord_files(pattern)
     for path in files:
-        for raw in tf.data.TFRecordDataset(path):
+        records = iter(tf.data.TFRecordDataset(path))
+        for index in itertools.count():
+            try:
+                raw = next(records)
+            except StopIteration:
+                break
+            except tf.errors.DataLossError:
+                raise ValueError(
+                    f"{path}: record {index} is corrupted (a damaged or truncated file, or not a TFRecord file)"
+                ) from None
             try:
                 yield example_to_record(raw.numpy())
             except ValueError as error:
-                raise ValueError(f"{path}: {error}") from None
+                raise ValueError(f"{path}: record {index}: {error}") from None

@@ -188,3 +188,12 @@ def test_widerface_mini_converts_and_reads_back_the_same_boxes(shared, tmp_path)
             assert record["image_bytes"] == handle.read()  # original JPEG bytes kept
     parsed = list(tf.data.TFRecordDataset(sorted(map(str, tmp_path.glob("*.tfrecord")))).map(parse_example))
     assert sum(int(p["boxes"].shape[0]) for p in parsed) == 146
+
+
+def test_a_corrupted_tfrecord_file_is_named(tmp_path):
+    from kssd.data import read_tfrecords
+
+    path = tmp_path / "train-00000-of-00001.tfrecord"
+    path.write_bytes(b"garbage" * 100)
+    with pytest.raises(ValueError, match=r"train-00000-of-00001.tfrecord: record 0 is corrupted"):
+        list(read_tfrecords(str(path)))
