@@ -373,7 +373,7 @@ def test_writer_replaces_files_atomically(tmp_path, monkeypatch):
     def fail(src, dst):
         raise OSError("disk full")
 
-    monkeypatch.setattr("kssd.metrics.widerface.os.replace", fail)
+    monkeypatch.setattr("kssd.files.os.replace", fail)
     with pytest.raises(OSError, match="disk full"):
         write_widerface_predictions({"0--Parade/p1.jpg": np.zeros((0, 5))}, tmp_path)
     assert path.read_text() == old
