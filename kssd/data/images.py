@@ -403,3 +403,31 @@ def image_size(source):
         raise ImageReadError(name, "empty file")
     image = _decode(data, name)
     return int(image.shape[0]), int(image.shape[1])
+
+
+def write_image(path, image):
+    """Encode a uint8 RGB image in the format of ``path``'s suffix and write it atomically.
+
+    Raises:
+        OSError: naming ``path`` when the image cannot be encoded or written (any previous
+            file is kept).
+
+    Examples:
+        >>> import pathlib, tempfile, numpy as np
+        >>> from kssd.data.images import read_image, write_image
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "grey.png"
+        >>> write_image(path, np.full((2, 3, 3), 7, np.uint8))
+        >>> read_image(path).shape
+        (2, 3, 3)
+    """
+    from kssd.files import write_atomically
+
+    try:
+        ok, data = cv2.imencode(
+            os.path.splitext(os.fspath(path))[1].lower(), cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
+        )
+    except cv2.error:
+        ok = False
+    if not ok:
+        raise OSError(f"{path}: OpenCV could not encode the image")
+    write_atomically(path, lambda temp: data.tofile(str(temp)))

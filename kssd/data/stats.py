@@ -67,6 +67,32 @@ def _record_size(record):
     return int(height), int(width)
 
 
+def records_with_sizes(records):
+    """Records with their image sizes filled in, and the ones whose size cannot be read.
+
+    Returns:
+        ``(kept, problems)``: records with ``height`` and ``width``, and one
+        :class:`kssd.data.images.ImageReadError` per left-out record.
+
+    Examples:
+        >>> from kssd.data.stats import records_with_sizes
+        >>> kept, problems = records_with_sizes([{"image_bytes": b"", "boxes": []}])
+        >>> kept, [p.reason for p in problems]
+        ([], ['empty file'])
+    """
+    from kssd.data.images import ImageReadError
+
+    kept, problems = [], []
+    for record in records:
+        try:
+            height, width = _record_size(record)
+        except ImageReadError as error:
+            problems.append(error)
+            continue
+        kept.append({**record, "height": height, "width": width})
+    return kept, problems
+
+
 def _target_size(image_size):
     if image_size is None:
         return None

@@ -219,30 +219,11 @@ def _records_for(source, format, split):
     return split, records, reader.class_names, getattr(reader, "stats", None)
 
 
-def _measurable(records):
-    """Records whose image size is known or readable (sizes filled in), and the problems."""
-    from kssd.data.images import ImageReadError, image_size
-
-    kept, problems = [], []
-    for record in records:
-        if record.get("height") is None or record.get("width") is None:
-            source = record.get("image_bytes")
-            source = record.get("image_path") if source is None else source
-            try:
-                height, width = image_size(source)
-            except ImageReadError as error:
-                problems.append(error)
-                continue
-            record = {**record, "height": height, "width": width}
-        kept.append(record)
-    return kept, problems
-
-
 def run_stats(args):
     """Run ``kssd data stats``; returns the exit code (1 when unreadable images were left out)."""
     from kssd.boxes import DEFAULT_MATCH_THRESHOLD
     from kssd.data.pipeline import describe_box_changes, sanitize_records
-    from kssd.data.stats import anchor_coverage, box_size_histogram, format_stats_table
+    from kssd.data.stats import anchor_coverage, box_size_histogram, format_stats_table, records_with_sizes
     from kssd_zoo.loading import load
 
     format = args.format or detect_format(args.source)
@@ -270,7 +251,7 @@ def run_stats(args):
     left_out = False
     for split in splits:
         name, records, _, read_stats = _records_for(args.source, format, split)
-        records, problems = _measurable(records)
+        records, problems = records_with_sizes(records)
         records, box_stats = sanitize_records(records)
         if read_stats is not None:
             box_stats.merge_issues(read_stats)

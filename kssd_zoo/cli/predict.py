@@ -5,7 +5,7 @@ import sys
 from pathlib import Path
 
 from kssd.data.images import IMAGE_SUFFIXES
-from kssd.files import write_atomically, write_text_atomically
+from kssd.files import write_text_atomically
 
 
 def collect_images(inputs):
@@ -101,20 +101,10 @@ def parse_input_size(text):
 RESULT_FILES = ("detections.json", "images.json")
 
 
-def _write_image(path, image):
-    import cv2
-
-    def write(temp):
-        if not cv2.imwrite(str(temp), cv2.cvtColor(image, cv2.COLOR_RGB2BGR)):
-            raise OSError(f"{path}: OpenCV could not write the image")
-
-    write_atomically(path, write)
-
-
 def run(args):
     from tqdm import tqdm
 
-    from kssd.data.images import ImageReadError, read_image
+    from kssd.data.images import ImageReadError, read_image, write_image
     from kssd.inference import detect
     from kssd.visualization import draw_detections
     from kssd_zoo.loading import load
@@ -152,7 +142,7 @@ def run(args):
         drawn = draw_detections(image, det["boxes"], det["classes"], det["scores"], class_names=names)
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
-            _write_image(target, drawn)
+            write_image(target, drawn)
         except OSError as error:
             failed.append(str(error))
             target = None

@@ -16,11 +16,9 @@ import json
 import os
 from pathlib import Path
 
-import cv2
 import numpy as np
 
-from kssd.data.images import IMAGE_SUFFIXES
-from kssd.files import write_atomically
+from kssd.data.images import IMAGE_SUFFIXES, write_image
 from kssd_zoo.sticker.video import VIDEO_SUFFIXES, process_video, video_properties
 
 # Outputs keep the input's format when OpenCV can write it; GIF inputs are written as PNG.
@@ -110,15 +108,6 @@ def image_output(relative):
     return relative.with_name(f"{relative.stem}_{relative.suffix.lower().lstrip('.')}.png")
 
 
-def _write_image(path, rgb):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    ok, data = cv2.imencode(path.suffix.lower(), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
-    if not ok:
-        raise OSError(f"{path}: OpenCV could not encode the image")
-    write_atomically(path, lambda temp: data.tofile(str(temp)))
-    return path
-
-
 def run_batch(stickerer, inputs, out_dir, *, overwrite=False, report=None, progress=True, verbose=True):
     """Sticker every image and video in ``inputs`` into ``out_dir`` and optionally write a JSON report.
 
@@ -157,7 +146,8 @@ def run_batch(stickerer, inputs, out_dir, *, overwrite=False, report=None, progr
                 continue
             out, faces = stickerer(image)
             try:
-                written = _write_image(target, out)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                write_image(target, out)
             except OSError as err:
                 skipped.append({"input": str(path), "reason": "output not written", "detail": str(err)})
                 continue
@@ -165,7 +155,7 @@ def run_batch(stickerer, inputs, out_dir, *, overwrite=False, report=None, progr
             items.append(
                 {
                     "input": str(path),
-                    "output": str(written),
+                    "output": str(target),
                     "kind": "image",
                     "size": [int(image.shape[0]), int(image.shape[1])],
                     "faces": faces,
