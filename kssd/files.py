@@ -17,9 +17,11 @@ Examples:
     ('second', ['notes.txt'])
 """
 
+import errno
 import os
 import secrets
 import shutil
+import sys
 from pathlib import Path
 
 #: Marks temporary names (``.<name>.kssd-tmp-<token><suffixes>``).
@@ -96,13 +98,47 @@ def write_atomically(path, write):
         commit(temp, path)
     except OSError as error:
         remove_path(temp)
+        reason = os.strerror(error.errno) if error.errno else (error.strerror or str(error))
         raise OSError(
-            error.errno,
-            f"{path}: could not be written ({error.strerror or error}); any previous file is kept",
+            error.errno, f"{path}: could not be written ({reason}); any previous file is kept"
         ) from error
     except BaseException:
         remove_path(temp)
         raise
+
+
+_FILE_SYSTEM_MESSAGES = {
+    "No space left on device": errno.ENOSPC,
+    "Disk quota exceeded": errno.EDQUOT,
+    "Permission denied": errno.EACCES,
+    "Read-only file system": errno.EROFS,
+}
+
+
+def file_system_error(error):
+    """The :class:`OSError` behind ``error`` when a file system refused a write, else None.
+
+    Python's own writers raise ``OSError`` with an ``errno``; TensorFlow's (SavedModel,
+    TensorBoard event files, checkpoints) raise ``tf.errors.OpError`` whose message carries
+    the system's text: those become an ``OSError`` with the matching ``errno``.
+
+    Examples:
+        >>> import errno
+        >>> from kssd.files import file_system_error
+        >>> file_system_error(OSError(errno.ENOSPC, "No space left on device")).errno == errno.ENOSPC
+        True
+        >>> file_system_error(ValueError("not a file problem")) is None
+        True
+    """
+    if isinstance(error, OSError):
+        return error if error.errno is not None else None
+    tf = sys.modules.get("tensorflow")
+    if tf is None or not isinstance(error, tf.errors.OpError):
+        return None
+    for text, code in _FILE_SYSTEM_MESSAGES.items():
+        if text in str(error):
+            return OSError(code, os.strerror(code))
+    return None
 
 
 def write_text_atomically(path, text):

@@ -8,7 +8,10 @@ Every image comes out as uint8 RGB (H, W, 3), upright:
 - Truncated or corrupt files raise :class:`ImageReadError`, which the converter
   counts instead of aborting. A JPEG is "truncated" when no end-of-image marker
   follows its last scan (libjpeg would otherwise fill the missing rows with gray and
-  only print a warning); a PNG when its ``IEND`` chunk is missing.
+  only print a warning); a PNG when its ``IEND`` chunk is missing. A JPEG whose scan
+  data libjpeg reports as corrupt (OpenCV, Pillow and TensorFlow decode it to a
+  partly grey picture without an error) is a "corrupt image": every JPEG's entropy-coded
+  data is checked by a strict decode at 1/8 scale (:func:`verify_jpeg_scan`).
 
 For TFRecords, :func:`load_encoded_image` keeps the original file bytes whenever
 TensorFlow's decoder would read them as OpenCV does (plain JPEG, PNG, BMP) and
@@ -222,6 +225,7 @@ def _check_structure(data, name):
             raise ImageReadError(name, "corrupt image", "JPEG without a frame header")
         if not info["complete"]:
             raise ImageReadError(name, "truncated image", "JPEG data ends before its end marker")
+        verify_jpeg_scan(data, name)
         return kind, info
     if kind == "png":
         info = png_info(data)
@@ -231,6 +235,44 @@ def _check_structure(data, name):
             raise ImageReadError(name, "truncated image", "PNG without its IEND chunk")
         return kind, info
     return kind, {}
+
+
+def verify_jpeg_scan(data, name="<bytes>"):
+    """Raise if libjpeg reports the JPEG's scan data as corrupt.
+
+    Decoders that go on after libjpeg's warnings (OpenCV, Pillow, ``tf.io.decode_jpeg``)
+    turn damaged scan data into grey or smeared rows without an error. This runs a strict
+    decode (libjpeg-turbo through ``simplejpeg``, warnings are errors) at 1/8 scale,
+    which reads all the entropy-coded data at a fraction of a full decode's cost (about
+    6 ms for a 1920x1080 photo here, against 22 ms for OpenCV's full decode). Damage that
+    still decodes to valid Huffman codes cannot be seen by any decoder and passes.
+
+    Args:
+        data: the JPEG file's bytes.
+        name: how to name the file in the error.
+
+    Raises:
+        ImageReadError: reason ``"corrupt image"`` with libjpeg's message.
+
+    Examples:
+        >>> import numpy as np, cv2
+        >>> from kssd.data.images import verify_jpeg_scan
+        >>> noise = np.random.default_rng(0).integers(0, 255, (256, 256, 3), np.uint8)
+        >>> jpeg = bytearray(cv2.imencode(".jpg", noise)[1].tobytes())
+        >>> verify_jpeg_scan(bytes(jpeg))
+        >>> middle = len(jpeg) // 2
+        >>> jpeg[middle : middle + 100] = bytes(100)       # zero part of the scan data
+        >>> verify_jpeg_scan(bytes(jpeg), "photo.jpg")
+        Traceback (most recent call last):
+        ...
+        kssd.data.images.ImageReadError: photo.jpg: corrupt image (Corrupt JPEG data: ...)
+    """
+    import simplejpeg
+
+    try:
+        simplejpeg.decode_jpeg(data, strict=True, colorspace="GRAY", min_height=1, min_width=1)
+    except ValueError as error:
+        raise ImageReadError(name, "corrupt image", str(error)) from None
 
 
 def _decode(data, name):

@@ -55,20 +55,29 @@ def bucket_labels(edges=DEFAULT_EDGES):
     return names
 
 
-def _record_size(record):
+def _record_size(record, verify):
     height, width = record.get("height"), record.get("width")
+    source = record.get("image_bytes")
+    if source is None:
+        source = record.get("image_path")
+    if verify and source is not None:
+        from kssd.data.images import check_encoded_image
+
+        source = check_encoded_image(source)[0]
     if height is None or width is None:
         from kssd.data.images import image_size
 
-        source = record.get("image_bytes")
-        if source is None:
-            source = record.get("image_path")
         height, width = image_size(source)
     return int(height), int(width)
 
 
-def records_with_sizes(records):
+def records_with_sizes(records, verify=True):
     """Records with their image sizes filled in, and the ones whose size cannot be read.
+
+    Args:
+        records: reader records (``image_path`` or ``image_bytes``, optional ``height``/``width``).
+        verify: also check each image as training does (structure, JPEG scan data), so the
+            records left out are exactly those training would skip; False reads sizes only.
 
     Returns:
         ``(kept, problems)``: records with ``height`` and ``width``, and one
@@ -85,7 +94,7 @@ def records_with_sizes(records):
     kept, problems = [], []
     for record in records:
         try:
-            height, width = _record_size(record)
+            height, width = _record_size(record, verify)
         except ImageReadError as error:
             problems.append(error)
             continue
@@ -135,7 +144,7 @@ def _scaled_boxes(record, target):
     boxes = np.asarray(record["boxes"], np.float64).reshape(-1, 4)
     if target is None:
         return boxes, None
-    height, width = _record_size(record)
+    height, width = _record_size(record, verify=False)
     scale = np.array([target[1] / width, target[0] / height] * 2)
     return boxes * scale, (height, width)
 

@@ -24,7 +24,7 @@ import warnings
 import numpy as np
 
 from kssd.export.verify import ExportVerificationError, compare_detections, drift, load_runner, sample_images
-from kssd.files import commit, remove_path, temporary_path
+from kssd.files import commit, file_system_error, remove_path, temporary_path
 from kssd.registry import Registry
 
 
@@ -293,6 +293,14 @@ def export(
             score_tolerance,
         )
         commit(temp, path)
+    except Exception as error:  # a full disk, a read-only folder: name the artifact, not the temporary
+        refusal = file_system_error(error)
+        if refusal is None:
+            raise
+        reason = os.strerror(refusal.errno)
+        raise OSError(
+            refusal.errno, f"{path}: could not be written ({reason}); any previous file is kept"
+        ) from error
     finally:
         remove_path(temp)
     report["path"] = path
@@ -320,6 +328,8 @@ def _write_and_verify(
     except (ValueError, ImportError):
         raise
     except Exception as error:  # converters raise many kinds of errors
+        if file_system_error(error) is not None:
+            raise  # the file system's refusal (a full disk), not the converter's
         from kssd.export.failures import describe_failure
 
         raise ExportError(describe_failure(error, infer, format)) from error

@@ -197,8 +197,8 @@ def run_convert(args):
         print(stats.table(title=title, images_label="images written"))
         failed |= stats.images == 0
     if failed:
-        print("kssd data convert: warning: a split produced no images", file=sys.stderr)
-    return 0
+        print("kssd data convert: error: a split produced no images", file=sys.stderr)
+    return 1 if failed else 0
 
 
 def _records_for(source, format, split):

@@ -50,7 +50,9 @@ def add_parser(subparsers):
 
 def run(args):
     import json
+    import sys
 
+    from kssd.files import write_text_atomically
     from kssd_zoo.loading import load
     from kssd_zoo.training import evaluate, results_table
 
@@ -80,7 +82,12 @@ def run(args):
             f"{result['seconds']:.1f} s",
         )
     )
+    skipped = result["skipped_images"]
+    for entry in skipped:
+        detail = f" ({entry['detail']})" if entry["detail"] else ""
+        print(f"skipped {entry['image']}: {entry['reason']}{detail}", file=sys.stderr)
+    if skipped:
+        print(f"left {len(skipped)} unusable image(s) out of the evaluation", file=sys.stderr)
     if args.json:
-        with open(args.json, "w", encoding="utf-8") as handle:
-            json.dump({k: v for k, v in result.items()}, handle, indent=1)
-    return 0
+        write_text_atomically(args.json, json.dumps(result, indent=1))
+    return 1 if skipped else 0

@@ -49,6 +49,22 @@ def main(argv=None):
     except (FloatingPointError, OSError) as error:  # a diverged run, a full disk: said in one line
         print(f"kssd {args.command}: error: {error}", file=sys.stderr)
         return 1
+    except Exception as error:
+        from kssd.files import file_system_error
+
+        refusal = file_system_error(error)  # TensorFlow's writers (SavedModel, TensorBoard logs)
+        if refusal is None:
+            raise
+        print(f"kssd {args.command}: error: {_tensorflow_message(error)}", file=sys.stderr)
+        return 1
+
+
+def _tensorflow_message(error):
+    """The first line of a TensorFlow error without its ``{{function_node ...}}`` prefix."""
+    message = getattr(error, "message", str(error)).strip().splitlines()[0]
+    if message.startswith("{{") and "}}" in message:
+        message = message.split("}}", 1)[1].strip()
+    return message
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -197,4 +197,4 @@ def run(args):
     )
     if args.report:
         print(f"report written to {args.report}")
-    return 0 if result["items"] or not result["skipped"] else 1
+    return 1 if result["skipped"] else 0

@@ -151,8 +151,14 @@ def run(args):
                 f"{result['initial_epoch'] + len(history.get('loss', []))}",
             )
         )
-    if result["skipped_images"]:
-        print(f"skipped {len(result['skipped_images'])} unusable image(s) (listed in results.json)")
+    skipped = result["skipped_images"]
+    if skipped:
+        print(f"skipped {len(skipped)} unusable image(s) (all listed in results.json):")
+        for entry in skipped[:5]:
+            detail = f" ({entry['detail']})" if entry["detail"] else ""
+            print(f"  {entry['image']}: {entry['reason']}{detail}")
+        if len(skipped) > 5:
+            print(f"  ... and {len(skipped) - 5} more")
     print(
         f"trained {len(history.get('loss', []))} epoch(s) in {result['train_seconds']:.0f} s; "
         f"model: {result['model_path']}; checkpoints: {result['checkpoints']}"

@@ -245,7 +245,8 @@ def print_summary(result):
     for name, kind, faces in rows:
         print(f"{name:<{width}}  {kind:<5}  {faces}")
     for skip in result["skipped"]:
-        print(f"skipped {skip['input']}: {skip['reason']}")
+        detail = f" ({skip['detail']})" if skip.get("detail") else ""
+        print(f"skipped {skip['input']}: {skip['reason']}{detail}")
     s = result["summary"]
     print(
         f"{s['written']} written, {s['skipped']} skipped, {s['faces']} faces "

@@ -5,6 +5,7 @@ import time
 import warnings
 from pathlib import Path
 
+from kssd.data.pipeline import prepare_encoded_records
 from kssd.inference.detect_fn import make_detect_fn
 from kssd.metrics.evaluate import detect_records, detection_metrics
 from kssd_zoo.loading import load
@@ -60,16 +61,20 @@ def evaluate(
         seed: seed of generated data, default 0.
 
     Returns:
-        dict with ``"metrics"`` (name -> float), ``"metric"``, ``"images"``, ``"detections"``
-        (total count), ``"seconds"`` and ``"warnings"`` (messages the metric emitted, e.g.
-        images without predictions).
+        dict with ``"metrics"`` (name -> float), ``"metric"``, ``"images"`` (evaluated),
+        ``"detections"`` (total count), ``"seconds"``, ``"warnings"`` (messages the metric
+        emitted, e.g. images without predictions) and ``"skipped_images"`` (one dict ``image``,
+        ``reason``, ``detail`` per unusable image: left out of the evaluation; with a COCO JSON
+        as ground truth its boxes still count, as misses).
     """
     model = load(model)
     records, info = resolve_data(data, split, seed=seed)
     if max_images:
         records = records[: int(max_images)]
+    records, problems = prepare_encoded_records(records)
     if not records:
-        raise ValueError(f"--data {data}: no images to evaluate")
+        reasons = f" ({len(problems)} unusable, e.g. {problems[0]})" if problems else ""
+        raise ValueError(f"--data {data}: no images to evaluate{reasons}")
     metric = metric or _metric_for(model)
     if metric == "widerface" and widerface_ground_truth is None:
         widerface_ground_truth = _widerface_gt_beside(data, info.get("split"))
@@ -93,4 +98,5 @@ def evaluate(
         "detections": int(sum(len(d["scores"]) for d in detections)),
         "seconds": time.perf_counter() - started,
         "warnings": [str(w.message) for w in caught],
+        "skipped_images": [{"image": p.path, "reason": p.reason, "detail": p.detail} for p in problems],
     }

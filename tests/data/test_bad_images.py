@@ -108,3 +108,17 @@ def test_bad_boxes_are_dropped_and_counted_and_nan_images_rejected():
     bad = [{"image": np.full((8, 8, 3), np.nan, np.float32), "boxes": [], "labels": []}]
     with pytest.raises(ValueError, match="'image' holds NaN or infinite values"):
         load_dataset(bad, anchors=None, image_size=(8, 8), batch_size=1, training=False)
+
+
+def test_corrupt_jpeg_scan_data_is_an_error_where_opencv_decodes_it_silently():
+    from kssd.data.images import ImageReadError, check_encoded_image
+    from tests.bad_inputs import corrupt_scan
+
+    photo = cv2.GaussianBlur(np.random.default_rng(3).integers(0, 255, (120, 160, 3), np.uint8), (5, 5), 2)
+    damaged = corrupt_scan(cv2.imencode(".jpg", photo)[1].tobytes())
+    assert cv2.imdecode(np.frombuffer(damaged, np.uint8), cv2.IMREAD_COLOR) is not None  # no error there
+    for check in (read_image, check_encoded_image):
+        with pytest.raises(ImageReadError, match="corrupt image .*Corrupt JPEG data"):
+            check(damaged)
+    kept, problems = prepare_encoded_records([{"image_bytes": damaged, "image_id": "x.jpg", "boxes": []}])
+    assert kept == [] and [(p.path, p.reason) for p in problems] == [("x.jpg", "corrupt image")]

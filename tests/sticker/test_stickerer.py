@@ -233,7 +233,7 @@ def test_cli_images_folders_report_suffix_and_bad_files(tmp_path, capsys):
         str(tmp_path / "report.json"),
         "--no-progress",
     ]
-    assert main(args) == 0
+    assert main(args) == 1  # broken.jpg skipped
     report = json.loads((tmp_path / "report.json").read_text())
     assert report["summary"]["written"] == 1 and report["summary"]["faces"] == 1
     assert report["skipped"][0]["input"].endswith("broken.jpg")
@@ -244,7 +244,7 @@ def test_cli_images_folders_report_suffix_and_bad_files(tmp_path, capsys):
     assert first.is_file()
     before = first.read_bytes()
     # A second run never overwrites silently: it writes astro_1.png.
-    assert main(args) == 0
+    assert main(args) == 1  # broken.jpg skipped
     assert (out / "photos" / "sub" / "astro_1.png").is_file() and first.read_bytes() == before
     printed = capsys.readouterr().out
     assert "skipped" in printed and "broken.jpg" in printed
