@@ -1,6 +1,7 @@
 """Export detectors with preprocessing, decode and NMS built in, verified after writing.
 
-:func:`export` writes one of ``saved_model``, ``tflite``, ``onnx`` or ``keras``, reloads
+:func:`export` writes one of ``saved_model``, ``tflite``, ``onnx``, ``onnx_opencv`` (for
+OpenCV's DNN module, NMS left to the client) or ``keras``, reloads
 the artifact, runs it on sample images and compares it with the Keras inference model
 (boxes within 0.5 px, scores within 1e-4); a mismatch raises
 :class:`ExportVerificationError`. See ``docs/guides/deployment.md``.
@@ -12,7 +13,7 @@ one ``EXPORT_FORMATS.register(name, writer, suffix=..., load_runner=...)`` call 
 Examples:
     >>> from kssd.export import EXPORT_FORMATS, FORMATS
     >>> FORMATS
-    ('saved_model', 'tflite', 'onnx', 'keras')
+    ('saved_model', 'tflite', 'onnx', 'onnx_opencv', 'keras')
     >>> EXPORT_FORMATS.metadata("onnx")["suffix"]
     '.onnx'
 """
@@ -107,6 +108,18 @@ def _write_onnx(infer, path):
     export_onnx(infer, path)
 
 
+def _write_onnx_opencv(infer, path):
+    from kssd.export.opencv import export_onnx_opencv
+
+    export_onnx_opencv(infer, path)
+
+
+def _opencv_runner(path):
+    from kssd.export.opencv import load_opencv_runner
+
+    return load_opencv_runner(path)
+
+
 def _write_keras(infer, path):
     from kssd.export.keras_file import export_keras
 
@@ -125,6 +138,13 @@ register_export_format(
     description="TFLite flat buffer, built-in ops only; optional float16/int8 quantization",
 )
 register_export_format("onnx", _write_onnx, suffix=".onnx", description="ONNX graph with NonMaxSuppression")
+register_export_format(
+    "onnx_opencv",
+    _write_onnx_opencv,
+    suffix=".onnx",
+    load_runner=_opencv_runner,
+    description="ONNX graph for OpenCV's DNN module: decoded candidates, NMS left to cv2.dnn.NMSBoxesBatched",
+)
 register_export_format(
     "keras", _write_keras, suffix=".keras", description="the inference model as a .keras file"
 )

@@ -5,11 +5,12 @@ import keras
 ENDPOINT = "serve"
 
 
-def input_signature():
-    """The exported input: uint8 ``(B, H, W, 3)`` named ``images``, every size free."""
+def input_signature(batch_size=None):
+    """The exported input: uint8 ``(B, H, W, 3)`` named ``images``; height and width free, and the
+    batch too unless ``batch_size`` is given."""
     import tensorflow as tf
 
-    return [tf.TensorSpec((None, None, None, 3), tf.uint8, name="images")]
+    return [tf.TensorSpec((batch_size, None, None, 3), tf.uint8, name="images")]
 
 
 def export_saved_model(inference_model, path):
