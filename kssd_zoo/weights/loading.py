@@ -6,7 +6,8 @@
 * ``*.weights.h5`` / ``*.h5`` / ``*.keras``: Keras weights. The file's variables are checked
   against the model first, so a file saved from another architecture fails with the first
   mismatching layer and both shapes, and the model is left untouched.
-* a preset name (:data:`kssd_zoo.weights.PRESETS`): downloaded once into the cache (checked by
+* a preset name (:data:`kssd_zoo.weights.PRESETS`): the weights shipped in the package when the
+  preset has them (``ultraface_rfb_320``), else downloaded once into the cache (checked by
   sha256) and loaded as above. Offline, pass the file's path instead.
 
 Examples:
@@ -79,7 +80,7 @@ def load_weights(model, weights):
 
 
 def load_preset(model, name, *, cache_dir=None):
-    """Download (once) and load the preset ``name``.
+    """Load the preset ``name``: its shipped file, else downloaded once.
 
     Args:
         model: the Detector to load into (the preset's ``model``, e.g. ``ultraface_rfb``).
@@ -109,6 +110,11 @@ def load_preset(model, name, *, cache_dir=None):
             f"**kssd_zoo.weights.PRESETS[{name!r}]['build_overrides'] for the released anchors",
             stacklevel=2,
         )
+    from kssd_zoo.weights.bundle import bundled_path
+
+    shipped = bundled_path(name)
+    if shipped is not None and shipped.is_file():
+        return load_weights_file(model, shipped, file_format="keras")
     path = fetch(preset["url"], preset["sha256"], cache_dir=cache_dir, fname=preset["fname"])
     return load_weights_file(model, path, file_format=preset["format"])
 

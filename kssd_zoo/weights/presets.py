@@ -12,6 +12,8 @@ Each preset is a dict with:
   input size the weights were trained at (the networks are fully convolutional, so the
   weights also load at other sizes).
 * ``license`` and ``source``: where the weights come from.
+* ``bundled`` (optional): file name of the converted weights shipped in
+  ``kssd_zoo/weights/bundled/`` (:mod:`kssd_zoo.weights.bundle`); loaded instead of downloading.
 
 Examples:
     >>> from kssd_zoo.weights.presets import PRESETS
@@ -51,7 +53,9 @@ def _ultraface(fname, sha256, model, input_shape, description):
 PRESETS = Registry("weights preset", plural="presets")
 
 
-def _register(name, preset):
+def _register(name, preset, bundled=None):
+    if bundled is not None:
+        preset = {**preset, "bundled": bundled}
     PRESETS.register(name, preset, model=preset["model"], format=preset["format"])
 
 
@@ -74,6 +78,7 @@ _register(
         [240, 320, 3],
         "UltraFace version-RFB trained at 320x240 (WIDER FACE)",
     ),
+    bundled="ultraface_rfb_320.weights.h5",  # the sticker application's default: works offline
 )
 _register(
     "ultraface_rfb_640",

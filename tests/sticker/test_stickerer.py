@@ -250,7 +250,27 @@ def test_cli_images_folders_report_suffix_and_bad_files(tmp_path, capsys):
     assert "skipped" in printed and "broken.jpg" in printed
 
 
-def test_cli_offline_without_weights_explains_how_to_pass_a_file(tmp_path, monkeypatch, capsys):
+def test_cli_default_detector_works_offline_without_onnx(tmp_path, monkeypatch, capsys):
+    """The default weights ship in the package: no download, no onnx package."""
+    import sys
+
+    from kssd_zoo.cli.main import main
+
+    def offline(*args, **kwargs):
+        raise urllib.error.URLError("network is unreachable")
+
+    monkeypatch.setenv("KSSD_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(urllib.request, "urlopen", offline)
+    monkeypatch.setitem(sys.modules, "onnx", None)  # import onnx fails
+    image = tmp_path / "astronaut.png"
+    cv2.imwrite(str(image), cv2.cvtColor(skimage_data.astronaut(), cv2.COLOR_RGB2BGR))
+    out = tmp_path / "o"
+    assert main(["sticker", str(image), "--out", str(out), "--no-progress", "--landmarks", "none"]) == 0
+    assert "1 written, 0 skipped, 1 faces" in capsys.readouterr().out
+    assert not (tmp_path / "cache").exists()
+
+
+def test_cli_offline_with_a_preset_not_shipped_explains_how_to_pass_a_file(tmp_path, monkeypatch, capsys):
     from kssd_zoo.cli.main import main
 
     def offline(*args, **kwargs):
@@ -260,9 +280,10 @@ def test_cli_offline_without_weights_explains_how_to_pass_a_file(tmp_path, monke
     monkeypatch.setattr(urllib.request, "urlopen", offline)
     image = tmp_path / "a.png"
     cv2.imwrite(str(image), np.zeros((32, 32, 3), np.uint8))
-    assert main(["sticker", str(image), "--out", str(tmp_path / "o"), "--no-progress"]) == 2
+    command = ["sticker", str(image), "--out", str(tmp_path / "o"), "--no-progress"]
+    assert main([*command, "--weights", "ultraface_slim_320", "--model", "ultraface_slim"]) == 2
     err = capsys.readouterr().err
-    assert "--weights /path/to/version-RFB-320.onnx" in err
+    assert "/path/to/version-slim-320.onnx" in err
 
 
 def test_dlib_hog_detector_on_astronaut():
