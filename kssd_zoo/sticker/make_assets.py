@@ -1,6 +1,7 @@
 """Draw the built-in stickers with OpenCV and write them as RGBA PNGs (straight alpha).
 
-Run ``python -m kssd_zoo.sticker.make_assets`` to regenerate ``kssd_zoo/sticker/assets/*.png``.
+Run ``python -m kssd_zoo.sticker.make_assets`` to regenerate ``kssd_zoo/sticker/assets/*.png`` and
+the demo photo ``astronaut_collage.jpg`` (:func:`make_demo_photo`).
 Every sticker is drawn at 4x its final size on a transparent canvas and reduced with area
 averaging in premultiplied form, which gives anti-aliased edges without dark fringes.
 
@@ -210,6 +211,38 @@ def draw_sticker(name):
     return DRAWERS[name]()
 
 
+#: The demo photo: a public-domain portrait at six sizes, for near and far faces in one picture.
+DEMO_PHOTO = ASSET_DIR / "astronaut_collage.jpg"
+
+# (tile size in px, left, top) of each copy on the 1280x720 canvas: faces from about 170 to 14 px wide.
+_COLLAGE_TILES = (
+    (480, 40, 120),
+    (240, 560, 180),
+    (150, 840, 250),
+    (96, 1010, 300),
+    (60, 1130, 330),
+    (40, 1200, 360),
+)
+
+
+def make_demo_photo(path=DEMO_PHOTO):
+    """Write the demo photo: scikit-image's ``astronaut`` (NASA portrait of Eileen Collins, public
+    domain) at six sizes on a 1280x720 background. Needs scikit-image (a ``[dev]`` dependency)."""
+    from skimage import data
+
+    from kssd.data.images import write_image
+
+    portrait = data.astronaut()
+    rows = np.linspace(0.8, 1.2, 720)[:, None, None]
+    canvas = (np.full((720, 1280, 3), (38, 52, 74), np.float64) * rows).clip(0, 255).astype(np.uint8)
+    for size, left, top in _COLLAGE_TILES:
+        canvas[top : top + size, left : left + size] = cv2.resize(
+            portrait, (size, size), interpolation=cv2.INTER_AREA
+        )
+    write_image(path, canvas)
+    return path
+
+
 def write_assets(directory=ASSET_DIR):
     """Draw every built-in sticker and write ``<name>.png`` (RGBA) into ``directory``.
 
@@ -240,6 +273,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     for path in write_assets(args.out):
         print(path)
+    print(make_demo_photo(Path(args.out) / DEMO_PHOTO.name))
     return 0
 
 
