@@ -1,7 +1,7 @@
 """Face landmarks with dlib's shape predictor (68-point or 5-point), found without a hard dependency.
 
 The predictor files come from, in order: an explicit path; the ``face_recognition_models`` package
-(``pip install face_recognition_models``: it ships both dlib models) when installed; the
+(installed by ``pip install "kssd[sticker]"``: it ships both dlib models); the
 environment variable ``KSSD_DLIB_LANDMARKS_68`` / ``KSSD_DLIB_LANDMARKS_5``. When none is found,
 :func:`resolve_predictor` warns and returns None, and stickers are placed from the boxes alone.
 
@@ -127,10 +127,9 @@ def resolve_predictor(landmarks="68"):
         path = find_predictor_file(text)
         if path is None:
             warnings.warn(
-                f"dlib's {text}-point landmark model was not found (install it with "
-                f"`pip install face_recognition_models`, or pass the path of {_FILES[text]} "
-                "with --landmarks PATH / landmarks=PATH): stickers are placed from the face boxes "
-                "alone",
+                f"dlib's {text}-point landmark model was not found: stickers are placed from the face "
+                'boxes alone; for landmarks, pip install "kssd[sticker]" (or pass the path of '
+                f"{_FILES[text]} with --landmarks PATH)",
                 stacklevel=2,
             )
             return None
@@ -138,7 +137,7 @@ def resolve_predictor(landmarks="68"):
             import dlib  # noqa: F401
         except ImportError:
             warnings.warn(
-                "dlib is not installed (pip install dlib-bin): stickers are placed from the face boxes alone",
+                'dlib is not installed: stickers are placed from the face boxes alone; for landmarks, pip install "kssd[sticker]"',
                 stacklevel=2,
             )
             return None
