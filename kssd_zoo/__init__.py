@@ -3,6 +3,11 @@
 Importing ``kssd_zoo`` registers the Detector model, the blocks and kssd's layers, losses and
 schedules, so ``keras.saving.load_model("model.keras")`` works afterwards.
 
+Only when the ``kssd`` console script's launcher (:mod:`kssd_command`) imports the command line,
+this is deferred: ``kssd --help`` and ``kssd --version`` then need no TensorFlow. The public names still work (the first one used imports and registers everything,
+as a plain ``import kssd_zoo`` does), and the command line registers everything before it
+runs a command.
+
 Examples:
     >>> import kssd_zoo
     >>> model = kssd_zoo.face_ssd(compile=False)
@@ -10,14 +15,7 @@ Examples:
     (4420, 4)
 """
 
-import kssd  # noqa: F401  (registers kssd layers/losses)
-import kssd.callbacks  # noqa: F401  (registers WarmUpMultiStep)
-from kssd_zoo import blocks  # noqa: F401  (registers block builders)
-from kssd_zoo.detector import Detector
-from kssd_zoo.loading import load
-from kssd_zoo.registry import UnknownModelError, build, list_models
-from kssd_zoo.spec import SpecError
-from kssd_zoo.sticker import Stickerer, sticker
+import sys as _sys
 
 __all__ = [
     "Detector",
@@ -36,9 +34,51 @@ __all__ = [
     "vgg16_ssd300",
 ]
 
+_state = {"loaded": False, "loading": False}
+
+
+def _import_all():
+    """Import kssd (TensorFlow, Keras) and the zoo's modules, registering everything; idempotent."""
+    global Detector, SpecError, Stickerer, UnknownModelError, blocks, build, kssd, list_models, load, sticker
+    if _state["loaded"] or _state["loading"]:
+        return
+    _state["loading"] = True
+    try:
+        import kssd  # noqa: F401  (registers kssd layers/losses)
+        import kssd.callbacks  # noqa: F401  (registers WarmUpMultiStep)
+        from kssd_zoo import blocks  # noqa: F401  (registers block builders)
+        from kssd_zoo.detector import Detector
+        from kssd_zoo.loading import load
+        from kssd_zoo.registry import UnknownModelError, build, list_models
+        from kssd_zoo.spec import SpecError
+        from kssd_zoo.sticker import Stickerer, sticker  # the function replaces the subpackage's name
+
+        _state["loaded"] = True
+    finally:
+        _state["loading"] = False
+
+
+def __getattr__(name):
+    # Reached only for names not set yet, i.e. after a deferred import (see the docstring).
+    if not name.startswith("__") and not _state["loaded"] and not _state["loading"]:
+        _import_all()
+        if name in globals():
+            return globals()[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))
+
+
+def _deferred_by_the_launcher():
+    """Whether the ``kssd`` console script's launcher (:mod:`kssd_command`) asked to defer imports."""
+    return bool(getattr(_sys.modules.get("kssd_command"), "DEFER_ZOO_IMPORT", False))
+
 
 def _factory(model_name, summary):
     def factory(*, num_classes=None, input_shape=None, weights=None, compile=True, **overrides):
+        _import_all()
         return build(
             model_name,
             weights=weights,
@@ -76,3 +116,7 @@ vgg16_ssd300 = _factory("vgg16_ssd300", "VGG16-SSD300 of the SSD paper (8732 anc
 mobilenetv2_ssd = _factory("mobilenetv2_ssd", "MobileNetV2-SSD at 224x224 with 6 levels (28 to 1).")
 ultraface_slim = _factory("ultraface_slim", "UltraFace slim face detector (spec by the UltraFace module).")
 ultraface_rfb = _factory("ultraface_rfb", "UltraFace RFB face detector (spec by the UltraFace module).")
+
+
+if not _deferred_by_the_launcher():
+    _import_all()

@@ -4,8 +4,9 @@
 ``takes_class_names`` (the reader accepts ``class_names=``; ``kssd data convert --class-names``
 and ``kssd train`` pass them on) and ``layout`` (what :func:`detect_format` looks for). A new
 reader is one module with the class (``available_splits(root)`` static method, ``split=``
-argument) plus one ``READERS.register(...)`` line below; detection (in registration order),
-opening and the command-line choices follow.
+argument) plus one ``READERS.register(...)`` line below; detection (in registration order) and
+opening follow. The command line keeps a copy of the names (``kssd_zoo/cli/_choices.py``, so that
+``kssd --help`` imports no TensorFlow); a test fails until the new name is added there.
 
 Examples:
     >>> from kssd.data.readers import FORMATS, READERS

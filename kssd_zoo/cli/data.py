@@ -13,15 +13,9 @@ of what was written, skipped, dropped and clipped.
 import os
 import sys
 
-from kssd.boxes.matcher import MATCHING_STRATEGIES
-from kssd.data.readers import (
-    READERS,
-    available_splits,
-    detect_format,
-    formats,
-    open_reader,
-    takes_class_names,
-)
+# Light at import time (``kssd data --help`` needs no TensorFlow): the choices are copies of
+# kssd's registries; the run functions import kssd.
+from kssd_zoo.cli._choices import CLASS_NAME_FORMATS, MATCHING_STRATEGIES, READER_FORMATS, SOURCE_FORMATS
 
 
 def add_parser(subparsers):
@@ -44,7 +38,7 @@ def add_parser(subparsers):
     convert.add_argument("source", metavar="SRC", help="dataset root in the format's layout")
     convert.add_argument(
         "--format",
-        choices=READERS.names(),
+        choices=READER_FORMATS,
         default=None,
         help="source format (default: detected from the layout)",
     )
@@ -67,7 +61,7 @@ def add_parser(subparsers):
         default=None,
         metavar="NAMES",
         help="comma-separated class names in id order "
-        f"({', '.join(READERS.where(takes_class_names=True))}; default: the format's own list)",
+        f"({', '.join(CLASS_NAME_FORMATS)}; default: the format's own list)",
     )
     convert.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     convert.set_defaults(func=run_convert)
@@ -80,7 +74,7 @@ def add_parser(subparsers):
     )
     stats.add_argument("source", metavar="SRC", help="dataset root, or TFRecord file / glob / directory")
     stats.add_argument(
-        "--format", choices=sorted(formats()), default=None, help="source format (default: detected)"
+        "--format", choices=SOURCE_FORMATS, default=None, help="source format (default: detected)"
     )
     stats.add_argument(
         "--split",
@@ -90,7 +84,10 @@ def add_parser(subparsers):
         help="split to analyse; repeat or comma-separate for several (default: every split present)",
     )
     stats.add_argument(
-        "--model", default=None, metavar="NAME", help="kssd_zoo model whose input size and anchors are used"
+        "--model",
+        default=None,
+        metavar="NAME",
+        help="kssd_zoo model whose input size and anchors are used (default: none, the box-size histogram only)",
     )
     stats.add_argument(
         "--image-size",
@@ -134,6 +131,8 @@ def _requested_splits(requested):
 
 
 def _splits(source, format, requested):
+    from kssd.data.readers import available_splits
+
     requested = _requested_splits(requested)
     if requested:
         return requested
@@ -151,6 +150,7 @@ def _reader_kwargs(args):
 
 def run_convert(args):
     """Run ``kssd data convert``; returns the exit code."""
+    from kssd.data.readers import READERS, detect_format, open_reader, takes_class_names
     from kssd.data.tfrecord import existing_outputs, shard_paths, write_tfrecords
 
     if args.num_shards < 1:
@@ -203,6 +203,8 @@ def run_convert(args):
 
 def _records_for(source, format, split):
     """(name, records list, class_names, the reader's DatasetStats or None) for one split."""
+    from kssd.data.readers import open_reader
+
     if format == "tfrecord":
         from kssd.data.tfrecord import read_dataset_info, read_tfrecords
 
@@ -223,6 +225,7 @@ def run_stats(args):
     """Run ``kssd data stats``; returns the exit code (1 when unreadable images were left out)."""
     from kssd.boxes import DEFAULT_MATCH_THRESHOLD
     from kssd.data.pipeline import describe_box_changes, sanitize_records
+    from kssd.data.readers import detect_format
     from kssd.data.stats import anchor_coverage, box_size_histogram, format_stats_table, records_with_sizes
     from kssd_zoo.loading import load
 

@@ -4,9 +4,10 @@
 def add_parser(subparsers):
     parser = subparsers.add_parser(
         "demo",
-        help="train tiny_ssd on generated shapes (no download), evaluate and draw detections",
+        help="train tiny_ssd on generated shapes (no download), evaluate and draw detections; sticker the shipped photo",
         description="Generate the shapes dataset, train tiny_ssd with model.fit for a fixed "
-        "time on the CPU, evaluate mAP@0.5 on held-out images and write a picture.",
+        "time on the CPU, evaluate mAP@0.5 on held-out images and write a picture; then find and "
+        "sticker the faces of the photo shipped with the package (offline).",
     )
     parser.add_argument("--out", default="demo_out", help="output folder (default: demo_out)")
     parser.add_argument(
@@ -30,4 +31,11 @@ def run(args):
     print(f"trained {result['epochs']} epochs in {result['train_seconds']:.0f} s")
     print(f"mAP@0.5 = {result['mAP']:.3f}")
     print(f"detections drawn in {result['picture']}; model saved as {result['model']}")
+    faces = result["faces"]
+    for note in faces["notes"]:
+        print(f"note: {note}")
+    print(
+        f"face application on the shipped photo: {faces['faces']} faces "
+        f"({faces['with_landmarks']} placed with landmarks) -> {faces['detections']}, {faces['stickered']}"
+    )
     return 0

@@ -1,5 +1,7 @@
 """``kssd evaluate``: detect on a dataset and print VOC / WIDER FACE / COCO metrics."""
 
+from kssd_zoo.cli._choices import METRICS
+
 EXAMPLES = """examples:
   kssd evaluate runs/shapes/model.keras --data shapes:500 --split val --metric voc12
   kssd evaluate face_ssd --weights face.weights.h5 --data /data/widerface --split val \\
@@ -10,8 +12,6 @@ EXAMPLES = """examples:
 
 def add_parser(subparsers):
     import argparse
-
-    from kssd.metrics.evaluate import METRICS
 
     parser = subparsers.add_parser(
         "evaluate",
@@ -25,25 +25,40 @@ def add_parser(subparsers):
     )
     parser.add_argument("model", metavar="MODEL", help=".keras file, zoo model name or YAML spec")
     parser.add_argument("--data", required=True, help="shapes[:N], TFRecords, or a dataset root")
-    parser.add_argument("--split", default=None, help="split of --data (e.g. val, train2017)")
+    parser.add_argument(
+        "--split",
+        default=None,
+        help="split of --data (e.g. val, train2017; default: the reader's first split)",
+    )
     parser.add_argument(
         "--metric",
-        choices=METRICS.names(),
+        choices=METRICS,
         default=None,
-        help="default: widerface for face models, else voc12",
+        help="metric (default: widerface for face models, else voc12)",
     )
-    parser.add_argument("--weights", default=None, help="weights file or preset for the model")
-    parser.add_argument("--batch-size", type=int, default=16, help="default 16")
+    parser.add_argument(
+        "--weights",
+        default=None,
+        help="weights file or preset for the model (default: a .keras file's own, else random)",
+    )
+    parser.add_argument("--batch-size", type=int, default=16, help="images per batch (default 16)")
     parser.add_argument(
         "--score-threshold", type=float, default=0.01, help="detection score threshold (default 0.01)"
     )
-    parser.add_argument("--max-images", type=int, default=None, help="first N images only")
+    parser.add_argument(
+        "--max-images", type=int, default=None, metavar="N", help="first N images only (default: all)"
+    )
     parser.add_argument(
         "--widerface-gt",
         default=None,
-        help="folder with the official wider_face_val.mat and wider_{easy,medium,hard}_val.mat",
+        help="folder with the official wider_face_val.mat and wider_{easy,medium,hard}_val.mat "
+        "(default: looked for under the dataset root; else AP over every valid face)",
     )
-    parser.add_argument("--coco-json", default=None, help="COCO instances JSON for --metric coco")
+    parser.add_argument(
+        "--coco-json",
+        default=None,
+        help="COCO instances JSON for --metric coco (default: built from the data's annotations)",
+    )
     parser.add_argument("--json", default=None, help="also write the results to this file")
     parser.set_defaults(func=run)
 

@@ -3,11 +3,10 @@
 import json
 import sys
 
+from kssd_zoo.cli._choices import EXPORT_FORMATS, QUANTIZATIONS
+
 
 def add_parser(subparsers):
-    from kssd.export import EXPORT_FORMATS
-    from kssd.export.tflite import QUANTIZATIONS
-
     parser = subparsers.add_parser(
         "export",
         help="export a detector (with resize, decode and NMS) and verify the artifact",
@@ -15,16 +14,20 @@ def add_parser(subparsers):
         "reloaded and compared with the Keras inference model; a mismatch is an error.",
     )
     parser.add_argument("model", help="zoo model name, YAML spec or .keras file")
-    parser.add_argument("--format", required=True, choices=list(EXPORT_FORMATS))
+    parser.add_argument("--format", required=True, choices=EXPORT_FORMATS, help="artifact format")
     parser.add_argument("--out", required=True, help="output path (directory for saved_model)")
-    parser.add_argument("--weights", default=None, help="weights file or preset name")
+    parser.add_argument(
+        "--weights",
+        default=None,
+        help="weights file or preset name (default: a .keras file's own, else random)",
+    )
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output")
     parser.add_argument(
         "--quantization",
-        choices=[q for q in QUANTIZATIONS if q],
+        choices=QUANTIZATIONS,
         default=None,
-        help="TFLite only: float16 weights; int8 = full-integer network calibrated on "
-        "--representative-images (default: the sample images; decode/NMS stay float); "
+        help="TFLite only, default none (float32): float16 = float16 weights; int8 = full-integer "
+        "network calibrated on --representative-images (or the sample images; decode/NMS stay float); "
         "dynamic_int8 = int8 weights, float activations",
     )
     parser.add_argument(
@@ -55,11 +58,34 @@ def add_parser(subparsers):
         action="store_true",
         help="write the artifact without reloading and comparing it (not recommended)",
     )
-    parser.add_argument("--score-threshold", type=float, default=None)
-    parser.add_argument("--iou-threshold", type=float, default=None)
-    parser.add_argument("--max-detections", type=int, default=None)
-    parser.add_argument("--input-size", default="spec", help='"spec" (default), "native" or HxW')
-    parser.add_argument("--resize", choices=["letterbox", "stretch"], default="letterbox")
+    parser.add_argument(
+        "--score-threshold",
+        type=float,
+        default=None,
+        help="keep detections scoring at least this (default: the model's)",
+    )
+    parser.add_argument(
+        "--iou-threshold", type=float, default=None, help="IoU threshold of the NMS (default: the model's)"
+    )
+    parser.add_argument(
+        "--max-detections",
+        type=int,
+        default=None,
+        metavar="N",
+        help="at most N detections per image (default: the model's)",
+    )
+    parser.add_argument(
+        "--input-size",
+        default="spec",
+        help='network input size: "spec" (the model\'s, default), "native" (any image size) or HxW, '
+        "e.g. 480x640",
+    )
+    parser.add_argument(
+        "--resize",
+        choices=["letterbox", "stretch"],
+        default="letterbox",
+        help="how images are fitted to the input size: letterbox keeps the aspect ratio (default: letterbox)",
+    )
     parser.set_defaults(func=run)
     return parser
 

@@ -3,14 +3,92 @@
 Each subcommand lives in its own module of :mod:`kssd_zoo.cli` and exposes
 ``add_parser(subparsers)``, which registers the subcommand and sets ``func`` to the
 function that runs it (taking the parsed arguments, returning an exit code).
+
+Building the parser imports neither TensorFlow nor Keras (``kssd --help`` and ``kssd --version``
+answer at once): a subcommand module imports what its run function needs inside that function,
+and choices that copy a kssd registry come from :mod:`kssd_zoo.cli._choices`.
+
+Unless ``kssd --debug COMMAND ...`` is given, TensorFlow's C++ log messages are hidden
+(``TF_CPP_MIN_LOG_LEVEL=2`` when the environment does not set it) and an unexpected error is
+said in one line instead of a traceback.
 """
 
 import argparse
 import importlib
+import importlib.util
+import os
 import pkgutil
+import re
 import sys
+import traceback
 
-import kssd
+
+def kssd_version():
+    """kssd's version, found without importing kssd (whose ``__init__`` imports TensorFlow).
+
+    ``__version__`` is read as text from the ``kssd/__init__.py`` that ``import kssd`` would load,
+    so it is the version of the code that runs; else the installed distribution's metadata.
+
+    Examples:
+        >>> from kssd_zoo.cli.main import kssd_version
+        >>> import kssd
+        >>> kssd_version() == kssd.__version__
+        True
+    """
+    try:
+        spec = importlib.util.find_spec("kssd")
+        if spec is not None and spec.origin:
+            with open(spec.origin, encoding="utf-8") as handle:
+                found = re.search(r"""^__version__\s*=\s*["']([^"']+)["']""", handle.read(), re.MULTILINE)
+            if found:
+                return found.group(1)
+    except (ImportError, OSError, ValueError):
+        pass
+    try:
+        from importlib.metadata import PackageNotFoundError, version
+
+        return version("kssd")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+class _ShowDefaults:
+    """Formatter mix-in: an option's help ends with ``(default: X)`` unless it speaks of its
+    default already; None, False (flags) and suppressed defaults are not shown."""
+
+    def _get_help_string(self, action):
+        help_text = action.help or ""
+        default = action.default
+        if (
+            default is None
+            or default is False
+            or default is argparse.SUPPRESS
+            or "default" in help_text.lower()
+            or isinstance(action, argparse._SubParsersAction)
+        ):
+            return help_text
+        return f"{help_text} (default: %(default)s)" if help_text else "default: %(default)s"
+
+
+def _with_defaults(formatter_class):
+    if issubclass(formatter_class, _ShowDefaults):
+        return formatter_class
+    return type(f"Defaults{formatter_class.__name__}", (_ShowDefaults, formatter_class), {})
+
+
+def parsers(parser):
+    """``parser`` and, depth first, every subcommand parser below it.
+
+    Examples:
+        >>> from kssd_zoo.cli.main import build_parser, parsers
+        >>> [p.prog for p in parsers(build_parser())][:4]
+        ['kssd', 'kssd data', 'kssd data convert', 'kssd data stats']
+    """
+    yield parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in dict.fromkeys(action.choices.values()):  # aliases share a parser
+                yield from parsers(child)
 
 
 def _subcommand_modules():
@@ -27,36 +105,93 @@ def _subcommand_modules():
 def build_parser():
     """Build the argument parser with every subcommand registered."""
     parser = argparse.ArgumentParser(prog="kssd", description="SSD object detection for Keras 3.")
-    parser.add_argument("--version", action="version", version=f"kssd {kssd.__version__}")
+    parser.add_argument("--version", action="version", version=f"kssd {kssd_version()}")
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        help="show TensorFlow's log messages and the full traceback of an error",
+    )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module in _subcommand_modules():
         module.add_parser(subparsers)
+    for each in parsers(parser):  # every option's help shows its default
+        each.formatter_class = _with_defaults(each.formatter_class)
     return parser
+
+
+def _debug_requested(argv):
+    """Whether ``--debug`` is among the options before the command (looked at before parsing,
+    so that TensorFlow's logging is set before anything could import it)."""
+    for token in argv:
+        if not token.startswith("-"):
+            return False
+        if token.startswith("--d") and "--debug".startswith(token):  # argparse takes "--deb" too
+            return True
+    return False
 
 
 def main(argv=None):
     """Entry point of the ``kssd`` console script; returns the exit code."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if not _debug_requested(argv):
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ INFO/WARNING lines
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
         return 0
     try:
+        _import_the_zoo()
         return int(args.func(args) or 0)
     except (ValueError, FileNotFoundError, FileExistsError) as error:
+        _traceback_if(args.debug)
         print(f"kssd {args.command}: error: {error}", file=sys.stderr)
         return 2
     except (FloatingPointError, OSError) as error:  # a diverged run, a full disk: said in one line
+        _traceback_if(args.debug)
         print(f"kssd {args.command}: error: {error}", file=sys.stderr)
         return 1
     except Exception as error:
-        from kssd.files import file_system_error
-
-        refusal = file_system_error(error)  # TensorFlow's writers (SavedModel, TensorBoard logs)
-        if refusal is None:
+        if _file_system_error(error) is not None:  # TensorFlow's writers (SavedModel, TensorBoard logs)
+            _traceback_if(args.debug)
+            print(f"kssd {args.command}: error: {_tensorflow_message(error)}", file=sys.stderr)
+            return 1
+        if args.debug:
             raise
-        print(f"kssd {args.command}: error: {_tensorflow_message(error)}", file=sys.stderr)
+        message = _first_line(error)
+        print(
+            f"kssd {args.command}: error: {type(error).__name__}{': ' + message if message else ''} "
+            "(run with --debug for the traceback)",
+            file=sys.stderr,
+        )
         return 1
+
+
+def _import_the_zoo():
+    """Register everything a plain ``import kssd_zoo`` registers (deferred for the command line)."""
+    import kssd_zoo
+
+    kssd_zoo._import_all()
+
+
+def _traceback_if(debug):
+    if debug:
+        traceback.print_exc()
+
+
+def _file_system_error(error):
+    """:func:`kssd.files.file_system_error`, without importing kssd when TensorFlow is not loaded
+    (then ``error`` cannot be one of TensorFlow's)."""
+    if "tensorflow" not in sys.modules:
+        return None
+    from kssd.files import file_system_error
+
+    return file_system_error(error)
+
+
+def _first_line(error):
+    lines = str(error).strip().splitlines()
+    return lines[0].strip() if lines else ""
 
 
 def _tensorflow_message(error):

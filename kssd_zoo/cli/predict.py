@@ -4,9 +4,6 @@ import json
 import sys
 from pathlib import Path
 
-from kssd.data.images import IMAGE_SUFFIXES
-from kssd.files import write_text_atomically
-
 
 def collect_images(inputs):
     """Expand files and folders (recursively, image suffixes only) into a sorted file list.
@@ -24,6 +21,8 @@ def collect_images_with_names(inputs):
     A folder's images keep their path inside it (prefixed with the folder's name when several
     inputs are given); a file given directly keeps its name. See :func:`collect_images`.
     """
+    from kssd.data.images import IMAGE_SUFFIXES
+
     found, other = [], 0
     several = len(inputs) > 1
     for item in inputs:
@@ -66,19 +65,37 @@ def add_parser(subparsers):
         "and images.json (image_id -> file name, categories, skipped files).",
     )
     parser.add_argument("model", help="zoo model name, YAML spec or .keras file")
-    parser.add_argument("images", nargs="+", help="image files and/or folders")
+    parser.add_argument("images", nargs="+", help="image files and/or folders (searched recursively)")
     parser.add_argument("--out", required=True, help="output folder")
-    parser.add_argument("--weights", default=None, help="weights file or preset name")
+    parser.add_argument(
+        "--weights",
+        default=None,
+        help="weights file or preset name (default: a .keras file's own, else random)",
+    )
     parser.add_argument(
         "--overwrite", action="store_true", help="replace the results of a previous run in --out"
     )
-    parser.add_argument("--score-threshold", type=float, default=None)
-    parser.add_argument("--iou-threshold", type=float, default=None)
-    parser.add_argument("--max-detections", type=int, default=None)
+    parser.add_argument(
+        "--score-threshold",
+        type=float,
+        default=None,
+        help="keep detections scoring at least this (default: the model's)",
+    )
+    parser.add_argument(
+        "--iou-threshold", type=float, default=None, help="IoU threshold of the NMS (default: the model's)"
+    )
+    parser.add_argument(
+        "--max-detections",
+        type=int,
+        default=None,
+        metavar="N",
+        help="at most N detections per image (default: the model's)",
+    )
     parser.add_argument(
         "--input-size",
         default="spec",
-        help='"spec" (default), "native" (each image at its own size, padded) or HxW, e.g. 480x640',
+        help='"spec" (the model\'s, default), "native" (each image at its own size, padded) or HxW, '
+        "e.g. 480x640",
     )
     parser.set_defaults(func=run)
     return parser
@@ -105,6 +122,7 @@ def run(args):
     from tqdm import tqdm
 
     from kssd.data.images import ImageReadError, read_image, write_image
+    from kssd.files import write_text_atomically
     from kssd.inference import detect
     from kssd.visualization import draw_detections
     from kssd_zoo.loading import load

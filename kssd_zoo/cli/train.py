@@ -1,5 +1,7 @@
 """``kssd train``: train a zoo detector (or a YAML spec) with model.fit, resumable."""
 
+from kssd_zoo.cli._choices import AUGMENTATIONS, METRICS
+
 EXAMPLES = """examples:
   kssd train tiny_ssd --data shapes --epochs 10 --out runs/shapes
   kssd train face_ssd --data /data/widerface --epochs 100 --out runs/face
@@ -12,9 +14,6 @@ EXAMPLES = """examples:
 
 def add_parser(subparsers):
     import argparse
-
-    from kssd.data.augment import AUGMENTATIONS
-    from kssd.metrics.evaluate import METRICS
 
     parser = subparsers.add_parser(
         "train",
@@ -33,11 +32,20 @@ def add_parser(subparsers):
     parser.add_argument(
         "--data", required=True, help="training data: shapes[:N], TFRecords, or a dataset root"
     )
-    parser.add_argument("--val-data", default=None, help="validation data (same forms)")
+    parser.add_argument(
+        "--val-data",
+        default=None,
+        help="validation data (same forms; default: --data's val split, else --val-fraction of it)",
+    )
     parser.add_argument(
         "--train-split", default=None, help="split of --data to train on (default: the reader's first split)"
     )
-    parser.add_argument("--val-split", default=None, help="split of --val-data (or of --data) to validate on")
+    parser.add_argument(
+        "--val-split",
+        default=None,
+        help="split of --val-data (or of --data) to validate on (default: the first split of --val-data; "
+        "of --data its val, val2017 or test split)",
+    )
     parser.add_argument(
         "--val-fraction",
         type=float,
@@ -47,20 +55,29 @@ def add_parser(subparsers):
     parser.add_argument(
         "--max-val-images", type=int, default=500, help="evaluate on at most this many images (default 500)"
     )
-    parser.add_argument("--epochs", type=int, default=None, help="default: the spec's")
-    parser.add_argument("--batch-size", type=int, default=None, help="default: the spec's")
+    parser.add_argument("--epochs", type=int, default=None, help="epochs to train (default: the spec's)")
+    parser.add_argument("--batch-size", type=int, default=None, help="images per batch (default: the spec's)")
     parser.add_argument(
-        "--steps-per-epoch", type=int, default=None, help="default: training images // batch size"
+        "--steps-per-epoch",
+        type=int,
+        default=None,
+        help="batches per epoch (default: training images // batch size)",
     )
     parser.add_argument(
-        "--learning-rate", type=float, default=None, help="override the spec's (initial) learning rate"
+        "--learning-rate",
+        type=float,
+        default=None,
+        help="override the spec's (initial) learning rate (default: the spec's)",
     )
     parser.add_argument(
-        "--augmentation", choices=AUGMENTATIONS.names(), default=None, help="default: the spec's"
+        "--augmentation",
+        choices=AUGMENTATIONS,
+        default=None,
+        help="augmentation chain (default: the spec's)",
     )
     parser.add_argument(
         "--metric",
-        choices=METRICS.names(),
+        choices=METRICS,
         default=None,
         help="validation metric (default: widerface for face models, else voc12)",
     )
@@ -75,14 +92,21 @@ def add_parser(subparsers):
         "--resume", action="store_true", help="continue from the last good checkpoint in --out"
     )
     parser.add_argument(
-        "--weights", default=None, help="initial weights: file (.weights.h5, .keras, .onnx) or preset"
+        "--weights",
+        default=None,
+        help="initial weights: file (.weights.h5, .keras, .onnx) or preset (default: the model's "
+        "initialisation from its spec)",
     )
     parser.add_argument(
         "--mixed-precision", action="store_true", help="mixed_float16 on GPU, mixed_bfloat16 on CPU"
     )
     parser.add_argument("--jit-compile", action="store_true", help="XLA-compile the train step")
     parser.add_argument(
-        "--time-limit", type=float, default=None, help="stop after the epoch that ends past this many seconds"
+        "--time-limit",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="stop after the epoch that ends past this many seconds (default: no limit)",
     )
     parser.add_argument("--no-tensorboard", action="store_true", help="no TensorBoard logs")
     parser.add_argument("--seed", type=int, default=0, help="seed (default 0)")

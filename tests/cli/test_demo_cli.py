@@ -20,6 +20,8 @@ def test_short_demo_writes_outputs_and_reports_map(tmp_path, capsys):
 
     model = keras.saving.load_model(tmp_path / "tiny_ssd.keras", compile=False)
     assert model.anchors.shape == (1344, 4)
+    assert "face application on the shipped photo:" in printed
+    assert (tmp_path / "faces_detections.jpg").is_file() and (tmp_path / "faces_stickered.jpg").is_file()
 
 
 def test_demo_rejects_a_non_positive_budget(tmp_path, capsys):
