@@ -54,6 +54,11 @@ def add_parser(subparsers):
         "(default: synthetic sample images; real images give a meaningful quantization drift)",
     )
     parser.add_argument(
+        "--json",
+        action="store_true",
+        help="print the export report as JSON instead of the summary table",
+    )
+    parser.add_argument(
         "--no-verify",
         action="store_true",
         help="write the artifact without reloading and comparing it (not recommended)",
@@ -115,6 +120,55 @@ def read_images(inputs, limit, option):
     return images, skipped
 
 
+def _size_bytes(path):
+    from pathlib import Path
+
+    path = Path(path)
+    if path.is_dir():
+        return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+    return path.stat().st_size
+
+
+def summary_table(report):
+    """The export report as a two-column table: format, file, size, time, verification or drift.
+
+    Examples:
+        >>> from kssd_zoo.cli.export import summary_table
+        >>> print(summary_table({"path": "kssd_zoo/specs", "format": "saved_model", "quantization": None,
+        ...                      "seconds": 1.5}).splitlines()[1])
+        format        saved_model
+    """
+    rows = [
+        ("format", report["format"] + (f" ({report['quantization']})" if report.get("quantization") else ""))
+    ]
+    rows += [("file", str(report["path"])), ("size", f"{_size_bytes(report['path']):,} bytes")]
+    rows.append(("seconds", f"{report['seconds']:.1f}"))
+    check = report.get("verification")
+    if check is not None:
+        state = "nothing compared" if check.get("nothing_compared") else ("ok" if check["ok"] else "FAILED")
+        rows.append(
+            (
+                "verification",
+                f"{state}: {check['matched']} detections matched, {check['unmatched']} unmatched; "
+                f"max box diff {check['max_box_diff']:.2g} px, max score diff {check['max_score_diff']:.2g}",
+            )
+        )
+    drift = report.get("drift")
+    if drift is not None:
+        boxes = "n/a" if drift["max_box_diff"] is None else f"{drift['max_box_diff']:.3g} px"
+        rows.append(
+            (
+                "drift",
+                f"{drift['matched']} of {drift['reference_detections']} Keras detections matched "
+                f"({drift['export_detections']} exported); max box diff {boxes}",
+            )
+        )
+    if check is None and drift is None:
+        rows.append(("verification", "skipped (--no-verify)"))
+    width = max(len(name) for name, _ in rows)
+    return "\n".join(["export summary", *(f"{name:<{width}}  {value}" for name, value in rows)])
+
+
 def run(args):
     from kssd.export import export
     from kssd_zoo.cli.predict import parse_input_size
@@ -157,7 +211,10 @@ def run(args):
         resize=args.resize,
     )
     report.pop("ops", None)
-    print(json.dumps(report, indent=1, default=str))
+    if args.json:
+        print(json.dumps(report, indent=1, default=str))
+    else:
+        print(summary_table(report))
     verification = report.get("verification") or {}
     if verification.get("nothing_compared"):
         print(
