@@ -6,7 +6,8 @@
 * :class:`ResumableCheckpoint`: atomic checkpoints (weights, optimizer state, epoch) that
   resume exactly after a crash or kill;
 * :class:`NaNGuard`: stops at the first non-finite loss and names the epoch and batch;
-* :class:`TimeLimit`: stops training once a wall-clock budget is spent.
+* :class:`TimeLimit`: stops training once a wall-clock budget is spent;
+* :class:`CompactProgbar`: Keras' progress bar without per-class metrics on its line.
 
 Examples:
     >>> from kssd.callbacks import WarmUpMultiStep
@@ -14,10 +15,18 @@ Examples:
     0.010000000707805157
 """
 
+from kssd.callbacks.compact_progbar import CompactProgbar
 from kssd.callbacks.detection_evaluator import DetectionEvaluator
 from kssd.callbacks.nan_guard import NaNGuard
 from kssd.callbacks.resumable_checkpoint import ResumableCheckpoint
 from kssd.callbacks.time_limit import TimeLimit
 from kssd.callbacks.warmup_multistep import WarmUpMultiStep
 
-__all__ = ["DetectionEvaluator", "NaNGuard", "ResumableCheckpoint", "TimeLimit", "WarmUpMultiStep"]
+__all__ = [
+    "CompactProgbar",
+    "DetectionEvaluator",
+    "NaNGuard",
+    "ResumableCheckpoint",
+    "TimeLimit",
+    "WarmUpMultiStep",
+]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import keras
 
-from kssd.callbacks import DetectionEvaluator, NaNGuard, ResumableCheckpoint, TimeLimit
+from kssd.callbacks import CompactProgbar, DetectionEvaluator, NaNGuard, ResumableCheckpoint, TimeLimit
 from kssd.callbacks.resumable_checkpoint import STATE_FILE
 from kssd.data.pipeline import describe_box_changes, prepare_encoded_records, sanitize_records
 from kssd.files import remove_stale_temporaries, write_atomically, write_text_atomically
@@ -301,6 +301,8 @@ def train(
             )
         if time_limit:
             cbs.append(TimeLimit(time_limit))
+        if verbose:
+            cbs.append(CompactProgbar())  # per-class AP stays in history.csv and the final table
         cbs += list(callbacks or [])
         if verbose:
             print(
