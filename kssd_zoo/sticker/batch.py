@@ -164,17 +164,23 @@ def run_batch(stickerer, inputs, out_dir, *, overwrite=False, report=None, progr
         else:
             frames = []
             target.parent.mkdir(parents=True, exist_ok=True)
+            props = video_properties(path)
+            frame_bar = tqdm(  # a video's progress is counted in frames
+                total=props["frames"] or None, desc=path.name, unit="frame", leave=False, disable=not progress
+            )
             try:
                 count = process_video(
                     stickerer,
                     path,
                     target,
                     on_frame=lambda i, faces, frames=frames: frames.append({"frame": i, "faces": faces}),
+                    progress=frame_bar,
                 )
             except ValueError as err:
                 skipped.append({"input": str(path), "reason": "unreadable video", "detail": str(err)})
                 continue
-            props = video_properties(path)
+            finally:
+                frame_bar.close()
             faces_total += sum(len(f["faces"]) for f in frames)
             items.append(
                 {

@@ -30,3 +30,16 @@ def test_a_gif_never_replaces_the_png_of_the_same_stem(tmp_path):
     outputs = sorted(p.name for p in (tmp_path / "out" / "in").iterdir())
     assert outputs == ["x.png", "x_gif.png"]
     assert len(report["items"]) == 2 and report["skipped"] == []
+
+
+def test_a_video_shows_its_progress_in_frames(tmp_path, capfd):
+    source = tmp_path / "in" / "clip.mp4"
+    source.parent.mkdir()
+    writer = cv2.VideoWriter(str(source), cv2.VideoWriter_fourcc(*"mp4v"), 12.0, (64, 48))
+    for k in range(7):
+        writer.write(np.full((48, 64, 3), 30 * k, np.uint8))
+    writer.release()
+    report = run_batch(FakeStickerer(), [source], tmp_path / "out", progress=True, verbose=False)
+    assert report["items"][0]["frames"] == 7
+    err = capfd.readouterr().err
+    assert "clip.mp4" in err and "/7" in err and "frame/s" in err, err
