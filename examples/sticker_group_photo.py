@@ -1,11 +1,11 @@
 """Stickers on every face of a group photo, with a before/after picture.
 
 Usage:
-    python examples/sticker_group_photo.py [PHOTO] --weights /path/to/version-RFB-320.onnx \
-        [--sticker crown] [--out sticker_out]
+    python examples/sticker_group_photo.py [PHOTO] [--weights FILE_OR_PRESET] [--sticker crown] [--out sticker_out]
 
-Without PHOTO the astronaut picture bundled with scikit-image is used. Without --weights the
-UltraFace-RFB preset is downloaded once (cached in ~/.keras/kssd).
+Without PHOTO the demo photo shipped with the package is used (a public-domain NASA portrait at
+six sizes). Without --weights the default face detector's weights, shipped with the package, are
+used: it runs offline.
 """
 
 import argparse
@@ -18,8 +18,10 @@ import numpy as np
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("photo", nargs="?", default=None, help="photo (default: scikit-image's astronaut)")
-    parser.add_argument("--weights", default=None, help="UltraFace-RFB weights (.onnx) or a preset name")
+    parser.add_argument("photo", nargs="?", default=None, help="photo (default: the shipped demo photo)")
+    parser.add_argument(
+        "--weights", default=None, help="UltraFace-RFB weights file or preset (default: the shipped ones)"
+    )
     parser.add_argument("--sticker", default="crown", help="built-in sticker or RGBA PNG (default: crown)")
     parser.add_argument("--out", default="sticker_out", help="output folder (default: sticker_out)")
     parser.add_argument("--long-side", type=int, default=None, help="detection resolution (default: native)")
@@ -29,9 +31,9 @@ def main(argv=None):
     from kssd.data.images import read_image
 
     if args.photo is None:
-        import skimage.data
+        from kssd_zoo.sticker.make_assets import DEMO_PHOTO
 
-        image, name = skimage.data.astronaut(), "astronaut"
+        image, name = read_image(DEMO_PHOTO), DEMO_PHOTO.stem
     else:
         image, name = read_image(args.photo), Path(args.photo).stem
 
@@ -45,7 +47,7 @@ def main(argv=None):
     picture = out / f"{name}_{args.sticker if '.' not in args.sticker else 'sticker'}.jpg"
     cv2.imwrite(str(picture), cv2.cvtColor(side_by_side, cv2.COLOR_RGB2BGR))
     (out / f"{name}_faces.json").write_text(json.dumps(faces, indent=2))
-    with_landmarks = sum(f["landmarks"] for f in faces)
+    with_landmarks = sum(f["landmarks"] is not None for f in faces)
     print(f"{len(faces)} faces ({with_landmarks} placed with landmarks); before/after: {picture}")
     return 0
 
