@@ -237,3 +237,15 @@ def test_static_choices_equal_the_registries():
     assert _choices.AUGMENTATIONS == tuple(AUGMENTATIONS.names())
     assert _choices.EXPORT_FORMATS == tuple(EXPORT_FORMATS)
     assert _choices.QUANTIZATIONS == tuple(q for q in QUANTIZATIONS if q)
+
+
+def test_jax_gets_a_persistent_compilation_cache_unless_the_user_set_one(monkeypatch, tmp_path):
+    for name in ("JAX_COMPILATION_CACHE_DIR", "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("KSSD_CACHE", str(tmp_path))
+    cli_main.use_jax_compilation_cache()
+    assert os.environ["JAX_COMPILATION_CACHE_DIR"] == str(tmp_path / "jax_compilation_cache")
+    assert os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] == "0"
+    monkeypatch.setenv("JAX_COMPILATION_CACHE_DIR", "/elsewhere")
+    cli_main.use_jax_compilation_cache()
+    assert os.environ["JAX_COMPILATION_CACHE_DIR"] == "/elsewhere"
