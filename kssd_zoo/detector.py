@@ -1,10 +1,11 @@
 """The zoo's detector model: a functional Keras model built from a YAML spec."""
 
 import copy
+import warnings
 
 import keras
 
-from kssd.compat import all_layers
+from kssd.compat import all_layers, optimizer_learning_rate
 from kssd.layers import AnchorBoxes, NonMaxSuppression
 from kssd.models import SSDDetector
 from kssd.models.ssd_detector import ANCHOR_KEYS
@@ -133,6 +134,48 @@ class Detector(SSDDetector):
         self.compile(**kwargs)
         return self
 
+    def fit(self, x=None, y=None, *args, **kwargs):
+        """``keras.Model.fit``, warning once when the run ends inside the spec's warm-up.
+
+        The spec's schedule is in epochs of ``training.steps_per_epoch`` (the dataset it was
+        written for); a short run on a small dataset can end while the learning rate is still
+        warming up, which the warning says with the rate reached.
+        """
+        if not args:
+            self._warn_if_run_ends_in_warmup(x, kwargs)
+            if _is_dataset(x):
+                kwargs.setdefault("shuffle", False)  # a tf.data pipeline shuffles itself
+        return super().fit(x, y, *args, **kwargs)
+
+    def _warn_if_run_ends_in_warmup(self, x, kwargs):
+        optimizer = getattr(self, "optimizer", None)
+        schedule = optimizer_learning_rate(optimizer) if optimizer is not None else None
+        warmup = int(getattr(schedule, "warmup_steps", 0) or 0)
+        if warmup <= 0 or getattr(self, "_kssd_warned_warmup", False):
+            return
+        steps = kwargs.get("steps_per_epoch")
+        if steps is None:
+            steps = _known_length(x)
+        if steps is None:
+            return
+        done = int(keras.ops.convert_to_numpy(self.optimizer.iterations.value))
+        end = done + int(steps) * (int(kwargs.get("epochs", 1)) - int(kwargs.get("initial_epoch", 0)))
+        if end >= warmup:
+            return
+        object.__setattr__(self, "_kssd_warned_warmup", True)
+        reached = float(keras.ops.convert_to_numpy(schedule(end)))
+        spe = self._kssd_spec["training"].get("steps_per_epoch")
+        sized = f"training.steps_per_epoch={spe}" if spe else "the default steps_per_epoch"
+        warnings.warn(
+            f"{self.name}: this fit ends at step {end}, inside the learning-rate warm-up of {warmup} "
+            f"steps (sized by {sized}); the rate reaches {reached:.2g} of "
+            f"{schedule.initial_learning_rate:g}. Train longer, or compile with "
+            f"model.compile_from_spec(steps_per_epoch=<steps of one epoch of your data>) to size "
+            "the schedule to your data",
+            UserWarning,
+            stacklevel=3,
+        )
+
     # -- serialization ----------------------------------------------------------------------
     def get_config(self):
         return {"spec": copy.deepcopy(self._kssd_spec), "name": self.name}
@@ -140,3 +183,22 @@ class Detector(SSDDetector):
     @classmethod
     def from_config(cls, config, custom_objects=None):
         return cls(**config)
+
+
+def _is_dataset(x):
+    try:
+        import tensorflow as tf
+    except ImportError:
+        return False
+    return isinstance(x, tf.data.Dataset)
+
+
+def _known_length(x):
+    """Batches in one pass over ``x`` when known (a finite tf.data.Dataset or a Sequence)."""
+    if _is_dataset(x):
+        n = int(x.cardinality())
+        return n if n >= 0 else None
+    try:
+        return len(x) if isinstance(x, keras.utils.PyDataset) else None
+    except TypeError:
+        return None

@@ -18,7 +18,7 @@ Examples:
 from kssd.data.coco import COCOReader
 from kssd.data.images import ImageReadError, image_size, load_encoded_image, read_image
 from kssd.data.imglab import ImglabReader
-from kssd.data.readers import FORMATS, detect_format, open_reader
+from kssd.data.readers import FORMATS, DataSourceError, detect_format, open_reader, read_source
 from kssd.data.records import (
     DatasetStats,
     clip_boxes,
@@ -44,6 +44,7 @@ from kssd.data.yolo import YOLOReader
 
 __all__ = [
     "COCOReader",
+    "DataSourceError",
     "DatasetStats",
     "FORMATS",
     "ImageReadError",
@@ -66,6 +67,7 @@ __all__ = [
     "parse_example",
     "read_dataset_info",
     "read_image",
+    "read_source",
     "read_tfrecords",
     "sanitize_boxes",
     "select_boxes",

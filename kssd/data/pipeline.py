@@ -295,22 +295,37 @@ def _records_from_arrays(source, bounding_box_format):
     return records
 
 
-def _source_dataset(source, split, bounding_box_format):
-    """``(dataset, decode, count)``: count is the number of examples, None for TFRecord files."""
-    if _is_path_like(source) or (
-        isinstance(source, (list, tuple)) and source and all(_is_path_like(s) for s in source)
-    ):
-        from kssd.data.tfrecord import parse_example
+def _describe(source):
+    return os.fspath(source) if _is_path_like(source) else "the source"
 
-        files = _tfrecord_files(source, split)
 
-        def decode(serialized):
-            parsed = parse_example(serialized)
-            return parsed["image"], parsed["boxes"], parsed["labels"]
+def _tfrecord_dataset(source, split, class_names):
+    from kssd.data.readers import check_class_names
+    from kssd.data.tfrecord import parse_example, shard_summary
 
-        return tf.data.TFRecordDataset(files), decode, None
+    files = _tfrecord_files(source, split)
+    count, names = shard_summary(files)
+    check_class_names(source, names, class_names)
+
+    def decode(serialized):
+        parsed = parse_example(serialized)
+        return parsed["image"], parsed["boxes"], parsed["labels"]
+
+    return tf.data.TFRecordDataset(files), decode, count
+
+
+def _source_dataset(source, split, bounding_box_format, format=None, class_names=None):
+    """``(dataset, decode, count)``: count is the number of examples, None when unknown."""
+    if isinstance(source, (list, tuple)) and source and all(_is_path_like(s) for s in source):
+        return _tfrecord_dataset(source, split, class_names)
+    if _is_path_like(source):
+        from kssd.data.readers import _is_tfrecord_source, read_source
+
+        if format == "tfrecord" or (format is None and _is_tfrecord_source(source)):
+            return _tfrecord_dataset(source, split, class_names)
+        source, _ = read_source(source, format, split, class_names)
     if isinstance(source, tf.data.Dataset):
-        raise TypeError("pass TFRecord paths, records or arrays, not a tf.data.Dataset")
+        raise TypeError("pass a dataset path, records or arrays, not a tf.data.Dataset")
     if isinstance(source, dict) and "images" in source:
         records, problems = _records_from_arrays(source, bounding_box_format), []
     elif isinstance(source, tuple) and len(source) == 2 and isinstance(source[1], dict):
@@ -355,6 +370,7 @@ def load_dataset(
     matching=None,
     negative_threshold=None,
     split=None,
+    format=None,
     batch_size=32,
     training=True,
     augmentation=None,
@@ -379,8 +395,11 @@ def load_dataset(
     ``map`` (``num_parallel_calls``).
 
     Args:
-        source: the data: a TFRecord file, glob, directory (``<split>-*.tfrecord`` shards when
-            ``split`` is given, else every ``*.tfrecord``) or list of those; a reader instance
+        source: the data: a dataset on disk (an annotation file or root of any layout
+            :func:`kssd.data.detect_format` knows: imglab XML, VOC, COCO, YOLO, WIDER FACE, read
+            with :func:`kssd.data.read_source`, boxes mapped to the model's ``class_names``); a
+            TFRecord file, glob, directory (``<split>-*.tfrecord`` shards when ``split`` is
+            given, else every ``*.tfrecord``) or list of those; a reader instance
             or a list of records (dicts with ``boxes`` (N, 4) absolute xyxy, ``labels`` and one
             of ``image`` (uint8 (H, W, 3) RGB array), ``image_path`` or ``image_bytes``; encoded
             images are decoded with ``tf.io.decode_image``); or in-memory arrays
@@ -401,7 +420,10 @@ def load_dataset(
         negative_threshold: lower edge of the matching's neutral zone (anchors there get
             class id -1 and are left out of the loss), default None = ``model.negative_threshold``
             or no neutral zone.
-        split: shard prefix inside a TFRecord directory, default None.
+        split: split of a dataset root, or shard prefix inside a TFRecord directory, default
+            None (the only or first split).
+        format: format of a path source (a name of :func:`kssd.data.readers.formats`),
+            default None (detected from the layout).
         batch_size: default 32.
         training: default True. False means no augmentation, no shuffle and a plain resize.
         augmentation: ``"face"``, ``"ssd"``, ``"none"`` or a chain callable (see
@@ -424,6 +446,11 @@ def load_dataset(
             warning), so training never gets 0 steps.
         num_parallel_calls: parallelism of the map, default ``tf.data.AUTOTUNE``.
         prefetch: prefetch buffer, default ``tf.data.AUTOTUNE`` (0/None disables).
+
+    Raises:
+        kssd.data.DataSourceError: a path that cannot be read, or whose classes are not the
+            model's (one line naming it).
+        ValueError: a source without any usable example, or a bad argument.
 
     Returns:
         ``tf.data.Dataset`` of ``(images float32 (B, H, W, 3) RGB 0..255, y_true)`` with
@@ -479,7 +506,13 @@ def load_dataset(
         seed = 0
     min_box_size = float(min_box_size or 0.0)
 
-    ds, decode, count = _source_dataset(source, split, bounding_box_format)
+    ds, decode, count = _source_dataset(
+        source, split, bounding_box_format, format, _model_attr(model, "class_names")
+    )
+    if count == 0:
+        raise ValueError(f"load_dataset: {_describe(source)} holds no usable example")
+    if count is not None and ds.cardinality() == tf.data.UNKNOWN_CARDINALITY:
+        ds = ds.apply(tf.data.experimental.assert_cardinality(count))  # TFRecord shards: len(ds) works
     if drop_remainder and count is not None and count < int(batch_size):
         warnings.warn(
             f"load_dataset: {count} examples are fewer than batch_size={batch_size}; batches of {count} "

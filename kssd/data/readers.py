@@ -45,6 +45,10 @@ READERS.register("imglab", ImglabReader, takes_class_names=True, layout="dlib im
 FORMATS = tuple(READERS) + ("tfrecord",)
 
 
+class DataSourceError(ValueError):
+    """A dataset path that cannot serve as a model's training data; the message is one line naming it."""
+
+
 def formats():
     """Every source format name: the registered readers, then ``"tfrecord"``.
 
@@ -168,3 +172,90 @@ def open_reader(source, format=None, split=None, **kwargs):
             raise FileNotFoundError(f"no {format} split found under {source}")
         split = splits[0]
     return cls(source, split=split, **kwargs)
+
+
+def _short(names, limit=6):
+    names = list(names)
+    if len(names) <= limit:
+        return str(names)
+    return "[" + ", ".join(repr(n) for n in names[:limit]) + f", ... ({len(names)} classes)]"
+
+
+def _default_names(names):
+    return list(names) == [f"class_{i + 1}" for i in range(len(names))]
+
+
+def check_class_names(source, found, expected):
+    """Raise :class:`DataSourceError` when a source's class names are not the model's.
+
+    A model whose names are the defaults (``class_1``, ...) accepts any names of the same count.
+
+    Examples:
+        >>> from kssd.data.readers import check_class_names
+        >>> check_class_names("wider/", ["face"], ["face"])
+        >>> check_class_names("coco/", ["person", "car"], ["face"])
+        Traceback (most recent call last):
+        ...
+        kssd.data.readers.DataSourceError: coco/: its classes ['person', 'car'] are not the model's ['face']; \
+pick a model with these classes (e.g. build it with num_classes=2 and these class_names) or convert the labels
+    """
+    if found is None or expected is None:
+        return
+    found, expected = list(found), list(expected)
+    if found == expected or (_default_names(expected) and len(found) == len(expected)):
+        return
+    raise DataSourceError(
+        f"{source}: its classes {_short(found)} are not the model's {_short(expected)}; pick a model with these "
+        f"classes (e.g. build it with num_classes={len(found)} and these class_names) or convert the labels"
+    )
+
+
+def read_source(source, format=None, split=None, class_names=None):
+    """The records of an annotated dataset on disk, labelled with a model's class ids.
+
+    Readers that take class names (imglab, VOC, YOLO) map their boxes to ``class_names``;
+    the others (COCO, WIDER FACE) must already use them (:func:`check_class_names`).
+
+    Args:
+        source: a dataset root or annotation file in a layout :func:`detect_format` knows.
+        format: a reader name, default None (detected).
+        split: split to read, default None (see :func:`open_reader`).
+        class_names: the model's class names in id order, default None (the source's own).
+
+    Returns:
+        ``(records, reader)``: the list of records and the reader (its ``class_names``,
+        ``stats`` and ``split``).
+
+    Raises:
+        DataSourceError: missing path, unknown layout or split, a malformed file, or classes
+            the model does not have; one line naming the path.
+
+    Examples:
+        >>> from kssd.data.readers import read_source
+        >>> read_source("no/such/training.xml")
+        Traceback (most recent call last):
+        ...
+        kssd.data.readers.DataSourceError: no/such/training.xml: no such file or folder
+    """
+    if not os.path.exists(source):
+        raise DataSourceError(f"{source}: no such file or folder")
+    try:
+        format = format or detect_format(source)
+        if format == "tfrecord":
+            raise DataSourceError(f"{source}: TFRecord files are streamed, not read as records")
+        kwargs = {"class_names": list(class_names)} if class_names and takes_class_names(format) else {}
+        reader = open_reader(source, format, split, **kwargs)
+        records = list(reader)
+    except DataSourceError:
+        raise
+    except (ValueError, KeyError, OSError) as error:
+        message = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise DataSourceError(message if str(source) in message else f"{source}: {message}") from error
+    if not kwargs:
+        check_class_names(source, reader.class_names, class_names)
+    elif records and not any(len(r["boxes"]) for r in records) and reader.stats.num_boxes_dropped:
+        raise DataSourceError(
+            f"{source}: none of its boxes has one of the model's classes {list(class_names)} "
+            f"({reader.stats.num_boxes_dropped} dropped: {', '.join(reader.stats.boxes_dropped)})"
+        )
+    return records, reader

@@ -487,6 +487,33 @@ def _list_tfrecord_files(pattern):
     return files
 
 
+def shard_summary(files):
+    """``(examples, class_names)`` of kssd TFRecord shards, read from their ``dataset.json``.
+
+    Either is None when unknown: no ``dataset.json`` beside the files (e.g. TF Object
+    Detection API files), files from several folders, or a file it does not list.
+
+    Examples:
+        >>> from kssd.data.tfrecord import shard_summary
+        >>> shard_summary(["/nonexistent/train-00000-of-00001.tfrecord"])
+        (None, None)
+    """
+    folders = {os.path.dirname(os.path.abspath(f)) for f in files}
+    try:
+        info = read_dataset_info(folders.pop()) if len(folders) == 1 else None
+    except ValueError:  # a damaged dataset.json: the sizes are unknown
+        info = None
+    if not info:
+        return None, None
+    per_shard = {}
+    for split in (info.get("splits") or {}).values():
+        for name, count in zip(split.get("shards", []), split.get("examples_per_shard", [])):
+            per_shard[name] = int(count)
+    names = [os.path.basename(f) for f in files]
+    examples = sum(per_shard[n] for n in names) if all(n in per_shard for n in names) else None
+    return examples, info.get("class_names")
+
+
 def list_tfrecord_files(pattern):
     """Resolve a TFRecord source to a sorted list of files.
 

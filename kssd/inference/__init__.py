@@ -17,16 +17,26 @@ from kssd.inference.inference_model import (
     is_inference_model,
     resolve_input_size,
 )
+from kssd.inference.passes import (
+    INPUT_SIZE_POLICIES,
+    describe_input_size,
+    input_size_passes,
+    merge_detections,
+)
 from kssd.inference.recover_boxes import RecoverBoxes
 from kssd.inference.resize_pad import ResizePad
 
 __all__ = [
     "DETECTION_KEYS",
+    "INPUT_SIZE_POLICIES",
     "RecoverBoxes",
     "ResizePad",
     "build_inference_model",
+    "describe_input_size",
     "detect",
+    "input_size_passes",
     "is_inference_model",
+    "merge_detections",
     "resolve_input_size",
     "to_rgb_uint8",
 ]

@@ -8,6 +8,7 @@ import keras
 import numpy as np
 
 from kssd.inference.inference_model import DETECTION_KEYS, build_inference_model, is_inference_model
+from kssd.inference.passes import input_size_passes, merge_detections
 
 _CACHE = weakref.WeakKeyDictionary()
 
@@ -137,8 +138,9 @@ def detect(
         score_threshold: default None (the detector's ``postprocess``).
         iou_threshold: default None (the detector's).
         max_detections: default None (the detector's).
-        input_size: ``"spec"``, None (each image at its own size, padded; fully
-            convolutional models) or ``(h, w)``, default ``"spec"``.
+        input_size: ``"spec"``, None / ``"native"`` (each image at its own size, padded;
+            fully convolutional models), ``(h, w)``, or ``"auto"`` (the trained size and native,
+            merged per class: see :mod:`kssd.inference.passes`), default ``"spec"``.
         resize: ``"letterbox"`` or ``"stretch"``, default ``"letterbox"``.
         batch_size: images per call, default 8.
         class_names: names of classes 1..C, default None (the model's ``class_names``).
@@ -165,6 +167,24 @@ def detect(
         >>> len(results), sorted(results[0])
         (2, ['boxes', 'class_names', 'classes', 'scores'])
     """
+    if input_size == "native":
+        input_size = None
+    if input_size == "auto" and not is_inference_model(model):
+        passes = input_size_passes(model, "auto")
+        if len(passes) > 1:
+            return _detect_passes(
+                model,
+                images,
+                passes,
+                score_threshold,
+                iou_threshold,
+                max_detections,
+                class_names,
+                resize=resize,
+                batch_size=batch_size,
+                **kwargs,
+            )
+        input_size = passes[0]
     single = isinstance(images, (str, os.PathLike, bytes)) or (
         isinstance(images, np.ndarray) and images.ndim in (2, 3) and images.dtype != object
     )
@@ -212,6 +232,54 @@ def detect(
                         names[c - 1] if names and 0 < c <= len(names) else str(int(c)) for c in classes
                     ],
                 }
+    return results
+
+
+def _detect_passes(
+    model, images, passes, score_threshold, iou_threshold, max_detections, class_names, **kwargs
+):
+    """:func:`detect` once per input size, merged per image and class by NMS."""
+    single = isinstance(images, (str, os.PathLike, bytes)) or (
+        isinstance(images, np.ndarray) and images.ndim in (2, 3) and images.dtype != object
+    )
+    items = [to_rgb_uint8(images, name="images")] if single else list(images)
+    runs = [
+        detect(
+            model,
+            items,
+            score_threshold,
+            iou_threshold,
+            max_detections,
+            size,
+            class_names=class_names,
+            **kwargs,
+        )
+        for size in passes
+    ]
+    post = dict(getattr(model, "postprocess", None) or {})
+    iou = float(iou_threshold if iou_threshold is not None else post.get("iou_threshold", 0.45))
+    limit = int(max_detections if max_detections is not None else post.get("max_detections", 200))
+    names = class_names or _class_names(model)
+    results = []
+    for per_pass in zip(*runs):
+        boxes, scores, classes = merge_detections(
+            np.concatenate([r["boxes"] for r in per_pass]).reshape(-1, 4),
+            np.concatenate([r["scores"] for r in per_pass]),
+            iou,
+            max_detections=limit * len(passes),
+            classes=np.concatenate([r["classes"] for r in per_pass]),
+        )
+        boxes, scores, classes = boxes[:limit], scores[:limit], classes[:limit]
+        results.append(
+            {
+                "boxes": boxes.astype(np.float32),
+                "scores": scores.astype(np.float32),
+                "classes": classes,
+                "class_names": [
+                    names[c - 1] if names and 0 < c <= len(names) else str(int(c)) for c in classes
+                ],
+            }
+        )
     return results
 
 

@@ -4,6 +4,7 @@ import json
 import sys
 
 from kssd_zoo.cli._choices import EXPORT_FORMATS, QUANTIZATIONS
+from kssd_zoo.cli.predict import add_postprocess_arguments
 
 
 def add_parser(subparsers):
@@ -63,26 +64,9 @@ def add_parser(subparsers):
         action="store_true",
         help="write the artifact without reloading and comparing it (not recommended)",
     )
-    parser.add_argument(
-        "--score-threshold",
-        type=float,
-        default=None,
-        help="keep detections scoring at least this (default: the model's)",
-    )
-    parser.add_argument(
-        "--iou-threshold", type=float, default=None, help="IoU threshold of the NMS (default: the model's)"
-    )
-    parser.add_argument(
-        "--max-detections",
-        type=int,
-        default=None,
-        metavar="N",
-        help="at most N detections per image (default: the model's)",
-    )
-    parser.add_argument(
-        "--input-size",
-        default="spec",
-        help='network input size: "spec" (the model\'s, default), "native" (any image size) or HxW, '
+    add_postprocess_arguments(
+        parser,
+        input_size_help='network input size: "spec" (the model\'s, default), "native" (any image size) or HxW, '
         "e.g. 480x640",
     )
     parser.add_argument(

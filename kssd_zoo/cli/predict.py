@@ -75,6 +75,19 @@ def add_parser(subparsers):
     parser.add_argument(
         "--overwrite", action="store_true", help="replace the results of a previous run in --out"
     )
+    add_postprocess_arguments(
+        parser,
+        input_size_help='"auto" (the trained size, plus each image\'s own size for fully convolutional '
+        'models, merged; default), "spec" (the trained size), "native" (each image at its own size, '
+        "padded) or HxW, e.g. 480x640",
+        default="auto",
+    )
+    parser.set_defaults(func=run)
+    return parser
+
+
+def add_postprocess_arguments(parser, input_size_help, default="spec"):
+    """The NMS and input-size options shared by ``kssd predict`` and ``kssd export``."""
     parser.add_argument(
         "--score-threshold",
         type=float,
@@ -91,26 +104,21 @@ def add_parser(subparsers):
         metavar="N",
         help="at most N detections per image (default: the model's)",
     )
-    parser.add_argument(
-        "--input-size",
-        default="spec",
-        help='"spec" (the model\'s, default), "native" (each image at its own size, padded) or HxW, '
-        "e.g. 480x640",
-    )
-    parser.set_defaults(func=run)
-    return parser
+    parser.add_argument("--input-size", default=default, help=input_size_help)
 
 
 def parse_input_size(text):
-    """``"spec"`` -> "spec", ``"native"``/``"none"`` -> None, ``"480x640"`` -> (480, 640)."""
-    if text in (None, "spec"):
-        return "spec"
+    """``"spec"``/``"auto"`` as is, ``"native"``/``"none"`` -> None, ``"480x640"`` -> (480, 640)."""
+    if text in (None, "spec", "auto"):
+        return text or "spec"
     if text.lower() in ("native", "none"):
         return None
     try:
         h, w = (int(v) for v in text.lower().split("x"))
     except ValueError:
-        raise ValueError(f"--input-size must be spec, native or HxW (e.g. 480x640), got {text!r}") from None
+        raise ValueError(
+            f"--input-size must be auto, spec, native or HxW (e.g. 480x640), got {text!r}"
+        ) from None
     return h, w
 
 
@@ -123,7 +131,7 @@ def run(args):
 
     from kssd.data.images import ImageReadError, read_image, write_image
     from kssd.files import write_text_atomically
-    from kssd.inference import detect
+    from kssd.inference import describe_input_size, detect
     from kssd.visualization import draw_detections
     from kssd_zoo.loading import load
 
@@ -184,7 +192,8 @@ def run(args):
     write_text_atomically(out_dir / "images.json", json.dumps(summary, indent=1))
     print(
         f"{len(written)} images, {len(results)} detections -> {out_dir / 'detections.json'} "
-        f"(COCO results; file names in images.json)"
+        f"(COCO results; file names in images.json); input size: "
+        + describe_input_size(model, parse_input_size(args.input_size))
     )
     for title, lines in (
         ("skipped {} unreadable file(s)", skipped),

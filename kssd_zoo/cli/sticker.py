@@ -85,6 +85,14 @@ def add_parser(subparsers):
         help="detection resolution, long side in px (default: the image's own size, at most 2048)",
     )
     parser.add_argument(
+        "--passes",
+        choices=["auto", "native"],
+        default="auto",
+        help="sizes an SSD runs at: auto = the image's own size plus the model's trained size "
+        "(fully convolutional models; plus 640 px above 800 px), native = without the trained-size "
+        "pass; fixed-size models run once at their size (default: auto)",
+    )
+    parser.add_argument(
         "--score-threshold",
         type=float,
         default=None,
@@ -116,6 +124,7 @@ def _make_stickerer(args):
 
     if args.detector == "dlib-hog" and args.model is not None:
         raise ValueError("--model is for --detector ssd; --detector dlib-hog takes no model")
+    ssd_options = {"passes": args.passes} if args.detector == "ssd" else {}
     return Stickerer(
         args.detector,
         model=args.model,
@@ -129,6 +138,7 @@ def _make_stickerer(args):
         long_side=args.long_side,
         score_threshold=args.score_threshold,
         on_missing_alpha=args.no_alpha,
+        **ssd_options,
     )
 
 
@@ -152,6 +162,8 @@ def run(args):
             return 2
     for warning in caught:
         print(f"kssd sticker: warning: {warning.message}", file=sys.stderr)
+    policy = getattr(stickerer.detector, "policy", None)
+    print(f"detector: {stickerer.detector_name}" + (f", input size: {policy}" if policy else ""))
 
     if args.camera is not None:
         from kssd_zoo.sticker.batch import unique_path

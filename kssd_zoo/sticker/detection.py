@@ -1,31 +1,29 @@
 """Face detectors for the sticker application: the zoo's SSDs at any image size, and dlib's HOG.
 
 :class:`SSDFaceDetector` runs a zoo detector through :func:`kssd.inference.detect` (an RGB uint8
-image in, boxes in its pixels out):
+image in, boxes in its pixels out), with the input-size policy of :mod:`kssd.inference.passes`:
 
-1. The image is scaled so that its long side is ``long_side`` (default None: the image's own
-   size, shrunk only above ``max_side`` = 2048). A fully convolutional model (``dynamic`` spec
-   with step-based anchors, e.g. UltraFace) then runs at that size with ``input_size=None``:
-   the image is padded at the bottom/right to a multiple of the largest stride (64 for
-   UltraFace), so small faces keep their pixels, and the anchors follow the padded size.
-   A model that cannot run at other sizes gets the image letterboxed into its own input size
-   (``input_size="spec"``).
+1. A fully convolutional model (``dynamic`` spec with step-based anchors, e.g. UltraFace) runs
+   at the photo's own size (shrunk only above ``max_side`` = 2048, or at ``long_side``): the
+   image is padded at the bottom/right to a multiple of the largest stride, so small faces keep
+   their pixels. With ``passes="auto"`` (default) it also runs at its trained size (long side
+   of ``model.input_size``, e.g. 320 px), where a model trained on little data finds the faces
+   it knows, and a picture processed above 800 px also gets a coarse pass at 640 px (the
+   largest UltraFace anchors are 256 px, so big faces in big photos are found there).
+   A model that cannot run at other sizes gets the image letterboxed into its own input size.
 2. Only the chosen class (``face``, or the only class) is kept; boxes are in the image's pixels.
-3. With ``multiscale=True`` (default) a picture processed above 800 px is also run at a long
-   side of 640 px, and both results are merged by kssd's NMS (:func:`merge_detections`): the
-   largest UltraFace anchors are 256 px, so big faces in big photos are found at the coarse
-   scale, small ones at the fine scale.
+3. The passes are merged by kssd's NMS (:func:`kssd.inference.merge_detections`).
 
 Examples:
-    >>> import numpy as np
-    >>> from kssd_zoo.sticker.detection import merge_detections
-    >>> boxes = np.array([[0, 0, 10, 10], [1, 1, 10, 10], [20, 20, 30, 30]], "float32")
-    >>> kept, scores = merge_detections(boxes, np.array([0.9, 0.8, 0.7]), 0.5)
-    >>> kept.tolist(), [round(float(s), 2) for s in scores]
-    ([[0.0, 0.0, 10.0, 10.0], [20.0, 20.0, 30.0, 30.0]], [0.9, 0.7])
+    >>> from kssd_zoo.sticker.detection import SSDFaceDetector
+    >>> det = SSDFaceDetector()  # UltraFace-RFB with its shipped weights
+    >>> det.run_sizes((480, 640, 3)), det.run_sizes((1080, 1920, 3)), det.policy
+    ([640, 320], [1920, 320, 640], 'native + trained size (auto)')
 """
 
 import numpy as np
+
+from kssd.inference.passes import merge_detections
 
 DEFAULT_MODEL = "ultraface_rfb"
 DEFAULT_WEIGHTS = "ultraface_rfb_320"
@@ -35,42 +33,6 @@ MULTISCALE_ABOVE = 800
 
 class WeightsUnavailableError(RuntimeError):
     """The default face detector's weights could not be downloaded (e.g. offline)."""
-
-
-def merge_detections(boxes, scores, iou_threshold, max_detections=None):
-    """Merge boxes of several runs with :class:`kssd.layers.NonMaxSuppression` (one class).
-
-    Args:
-        boxes: (N, 4) xyxy boxes (any units: IoU does not depend on them).
-        scores: (N,) scores; every box is a candidate, whatever its score.
-        iou_threshold: a box whose IoU with a higher-scored kept box is above this is dropped.
-        max_detections: most boxes kept, default None (N). A fixed value lets calls with
-            different N share one compiled NMS.
-
-    Returns:
-        ``(boxes, scores)``: float32 (K, 4) and (K,), best score first (ties: lowest index first).
-
-    Examples:
-        >>> import numpy as np
-        >>> from kssd_zoo.sticker.detection import merge_detections
-        >>> [a.shape for a in merge_detections(np.zeros((0, 4)), np.zeros(0), 0.5)]
-        [(0, 4), (0,)]
-    """
-    from kssd.layers import NonMaxSuppression
-
-    boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
-    scores = np.asarray(scores, np.float32).reshape(-1)
-    limit = int(max_detections) if max_detections is not None else len(boxes)
-    if len(boxes) == 0 or limit == 0:
-        return np.zeros((0, 4), np.float32), np.zeros(0, np.float32)
-    # Column 0 is NMS's background column; a score threshold below every score keeps all boxes.
-    columns = np.stack([np.zeros_like(scores), scores], axis=-1)
-    finite = scores[np.isfinite(scores)]
-    floor = (min(float(finite.min()), 0.0) if finite.size else 0.0) - 1.0
-    nms = NonMaxSuppression(score_threshold=floor, iou_threshold=float(iou_threshold), max_detections=limit)
-    out = nms(boxes[None], columns[None])
-    n = int(np.asarray(out["num_detections"])[0])
-    return np.asarray(out["boxes"])[0, :n], np.asarray(out["scores"])[0, :n]
 
 
 def _class_index(model, class_name):
@@ -135,6 +97,9 @@ class SSDFaceDetector:
         score_threshold: default None = the model's spec (0.7 for UltraFace).
         iou_threshold: NMS IoU, default None = the model's spec.
         multiscale: add a coarse pass at 640 px for pictures run above 800 px, default True.
+        passes: ``"auto"`` (native + the trained size for fully convolutional models, default)
+            or ``"native"`` (native only, plus the coarse pass); fixed-size models always run
+            once at their own size.
 
     Examples:
         >>> import numpy as np
@@ -157,8 +122,9 @@ class SSDFaceDetector:
         score_threshold=None,
         iou_threshold=None,
         multiscale=True,
+        passes="auto",
     ):
-        from kssd.inference import resolve_input_size
+        from kssd.inference.passes import runs_native
 
         self.model = _load_face_model(model, weights)
         self.class_id = _class_index(self.model, class_name)
@@ -174,11 +140,17 @@ class SSDFaceDetector:
         self.long_side = None if long_side is None else int(long_side)
         self.max_side = int(max_side)
         self.multiscale = bool(multiscale)
-        try:  # fully convolutional: each image at its own (scaled) size
-            resolve_input_size(self.model, None)
-            self.input_size = None
-        except ValueError:  # fixed size: letterboxed into the spec's input
-            self.input_size = "spec"
+        if passes not in ("auto", "native"):
+            raise ValueError(f'passes must be "auto" or "native", got {passes!r}')
+        # Fully convolutional: each image at its own (scaled) size; else letterboxed into the spec's.
+        self.input_size = None if runs_native(self.model) else "spec"
+        trained = getattr(self.model, "input_size", None)
+        self.trained_side = max(trained) if passes == "auto" and trained and self.input_size is None else None
+        if self.input_size == "spec":
+            h, w = self.model.input_size
+            self.policy = f"trained size {h}x{w} (fixed-size model)"
+        else:
+            self.policy = "native" + (" + trained size" if self.trained_side else "") + f" ({passes})"
 
     def run_sizes(self, image_shape):
         """Long sides the detector runs at for an image of ``image_shape`` (h, w, ...).
@@ -190,6 +162,8 @@ class SSDFaceDetector:
             return [max(self.model.input_size)]
         main = self.long_side if self.long_side is not None else min(native, self.max_side)
         sizes = [int(main)]
+        if self.trained_side and abs(main - self.trained_side) > 0.25 * self.trained_side:
+            sizes.append(int(self.trained_side))
         if self.multiscale and main > MULTISCALE_ABOVE:
             sizes.append(COARSE_LONG_SIDE)
         return sizes
@@ -232,7 +206,7 @@ class SSDFaceDetector:
         scores = np.concatenate([s for _, s in runs]).reshape(-1)
         if len(runs) > 1 and len(boxes):
             # A fixed limit (every run's most detections): one compiled NMS for all images.
-            boxes, scores = merge_detections(
+            boxes, scores, _ = merge_detections(
                 boxes, scores, self.iou_threshold, max_detections=self.max_detections * len(runs)
             )
         order = np.argsort(-scores, kind="stable")

@@ -1,0 +1,129 @@
+"""The input-size policy: at which sizes a detector runs on a photo, and how the passes merge.
+
+A detector is trained at one input size (``model.input_size``). A fully convolutional one (step
+anchors, ``dynamic``) can also run at each photo's own size, where small faces keep their pixels,
+but a model trained on little data may only know the scale it saw. The policy ``"auto"`` runs
+both where both are possible (the trained size, then native, merged per class by NMS) and the
+trained size otherwise:
+
+=========  ==========================================================================
+policy     passes
+=========  ==========================================================================
+``auto``   trained size + native for fully convolutional models, else trained size
+``spec``   the trained size (the photo letterboxed into it)
+``native`` the photo's own size, padded to the largest stride (fully convolutional)
+``(h, w)`` that size
+=========  ==========================================================================
+
+Examples:
+    >>> from kssd.inference.passes import describe_input_size, input_size_passes
+    >>> from kssd.testing import toy_detector
+    >>> model = toy_detector(input_size=(64, 96), dynamic=True)
+    >>> input_size_passes(model), describe_input_size(model)
+    (['spec', None], 'trained size 64x96 + native (auto)')
+    >>> input_size_passes(toy_detector()), describe_input_size(toy_detector())
+    (['spec'], 'trained size 64x64 (auto)')
+"""
+
+import numpy as np
+
+#: The named policies; an ``(h, w)`` pair is also accepted.
+INPUT_SIZE_POLICIES = ("auto", "spec", "native")
+
+
+def runs_native(model):
+    """Whether ``model`` can run at each image's own size (fully convolutional, step anchors)."""
+    from kssd.inference.inference_model import resolve_input_size
+
+    try:
+        resolve_input_size(model, None)
+    except ValueError:
+        return False
+    return True
+
+
+def input_size_passes(model, input_size="auto"):
+    """The ``input_size`` values of :func:`kssd.inference.detect`, one per pass.
+
+    Args:
+        model: a :class:`kssd.models.SSDDetector`.
+        input_size: ``"auto"``, ``"spec"``, ``"native"`` / None or ``(h, w)``, default ``"auto"``.
+
+    Returns:
+        A list of ``"spec"``, None (native) or ``(h, w)``.
+    """
+    if input_size == "auto":
+        if getattr(model, "input_size", None) is None:
+            return [None]
+        return ["spec", None] if runs_native(model) else ["spec"]
+    if input_size in ("native", None):
+        return [None]
+    return [input_size]
+
+
+def describe_input_size(model, input_size="auto", passes=None):
+    """One line naming the passes a policy gives ``model`` (printed in command summaries)."""
+    passes = input_size_passes(model, input_size) if passes is None else passes
+    words = []
+    for size in passes:
+        if size == "spec":
+            h, w = model.input_size
+            words.append(f"trained size {h}x{w}")
+        elif size is None:
+            words.append("native")
+        else:
+            words.append(f"{size[0]}x{size[1]}")
+    name = input_size if isinstance(input_size, str) else "native" if input_size is None else "fixed"
+    return " + ".join(words) + f" ({name})"
+
+
+def merge_detections(boxes, scores, iou_threshold, max_detections=None, classes=None):
+    """Merge the boxes of several passes with :class:`kssd.layers.NonMaxSuppression`, per class.
+
+    Args:
+        boxes: (N, 4) xyxy boxes (any units: IoU does not depend on them).
+        scores: (N,) scores; every box is a candidate, whatever its score.
+        iou_threshold: a box whose IoU with a higher-scored kept box of its class is above this
+            is dropped.
+        max_detections: most boxes kept, default None (N). A fixed value lets calls with
+            different N share one compiled NMS.
+        classes: (N,) class ids, default None (one class).
+
+    Returns:
+        ``(boxes, scores, classes)``: float32 (K, 4), (K,) and int64 (K,), best score first
+        (ties: lowest index first).
+
+    Examples:
+        >>> import numpy as np
+        >>> from kssd.inference.passes import merge_detections
+        >>> boxes = np.array([[0, 0, 10, 10], [1, 1, 10, 10], [0, 0, 10, 10]], "float32")
+        >>> kept, scores, classes = merge_detections(boxes, np.array([0.9, 0.8, 0.7]), 0.5,
+        ...                                          classes=np.array([1, 1, 2]))
+        >>> kept.tolist(), classes.tolist()
+        ([[0.0, 0.0, 10.0, 10.0], [0.0, 0.0, 10.0, 10.0]], [1, 2])
+    """
+    from kssd.layers import NonMaxSuppression
+
+    boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
+    scores = np.asarray(scores, np.float32).reshape(-1)
+    classes = np.ones(len(boxes), np.int64) if classes is None else np.asarray(classes, np.int64).reshape(-1)
+    limit = int(max_detections) if max_detections is not None else len(boxes)
+    if len(boxes) == 0 or limit == 0:
+        return np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros(0, np.int64)
+    ids = np.unique(classes)
+    # One score column per class present (column 0 is NMS's background column); a box scores
+    # only in its own class, and a threshold below every score keeps all candidates.
+    finite = scores[np.isfinite(scores)]
+    floor = (min(float(finite.min()), 0.0) if finite.size else 0.0) - 1.0
+    columns = np.full((len(boxes), len(ids) + 1), floor - 1.0, np.float32)
+    columns[np.arange(len(boxes)), 1 + np.searchsorted(ids, classes)] = scores
+    nms = NonMaxSuppression(
+        score_threshold=floor,
+        iou_threshold=float(iou_threshold),
+        max_detections=limit,
+        max_detections_per_class=limit,
+    )
+    out = nms(boxes[None], columns[None])
+    n = int(np.asarray(out["num_detections"])[0])
+    kept_classes = ids[np.asarray(out["classes"])[0, :n].astype(np.int64) - 1]
+    return np.asarray(out["boxes"])[0, :n], np.asarray(out["scores"])[0, :n], kept_classes

@@ -1,0 +1,85 @@
+"""The input-size policy: passes per model, and their merge through kssd's NMS layer (per class)."""
+
+import numpy as np
+import pytest
+
+from kssd.inference import describe_input_size, detect, input_size_passes, merge_detections
+from kssd.testing import toy_detector
+
+
+def _greedy_reference(boxes, scores, iou_threshold):
+    """Greedy NMS written out box by box: best score first, ties by lowest index."""
+    from kssd.boxes import iou_numpy
+
+    order = sorted(range(len(scores)), key=lambda i: (-scores[i], i))
+    kept = []
+    for i in order:
+        if all(iou_numpy(boxes[i], boxes[j])[0, 0] <= iou_threshold for j in kept):
+            kept.append(i)
+    return kept
+
+
+def test_merge_keeps_the_best_of_overlapping_boxes_in_pixels():
+    boxes = np.array([[100, 100, 200, 200], [105, 102, 205, 198], [400, 50, 480, 150]], np.float32)
+    kept, scores, _ = merge_detections(boxes, [0.8, 0.9, 0.75], 0.4)
+    np.testing.assert_array_equal(kept, boxes[[1, 2]])
+    np.testing.assert_allclose(scores, [0.9, 0.75])
+
+
+def test_merge_matches_greedy_nms_with_ties_and_a_fixed_limit():
+    rng = np.random.default_rng(0)
+    for trial in range(6):
+        n = int(rng.integers(1, 40))
+        low = rng.uniform(0, 600, (n, 2))
+        boxes = np.concatenate([low, low + rng.uniform(10, 150, (n, 2))], 1).astype(np.float32)
+        scores = rng.choice([0.7, 0.8, 0.9], n) if trial % 2 else rng.uniform(0.5, 1.0, n)
+        scores = scores.astype(np.float32)
+        expected = _greedy_reference(boxes, scores, 0.4)
+        kept, kept_scores, _ = merge_detections(boxes, scores, 0.4, max_detections=64)
+        np.testing.assert_array_equal(kept, boxes[expected])
+        np.testing.assert_array_equal(kept_scores, scores[expected])
+
+
+def test_merge_of_nothing_is_empty():
+    kept, scores, classes = merge_detections(np.zeros((0, 4)), np.zeros(0), 0.5)
+    assert kept.shape == (0, 4) and scores.shape == (0,) and classes.shape == (0,)
+
+
+def test_merge_is_per_class():
+    boxes = np.array([[0, 0, 10, 10], [1, 1, 10, 10], [0, 0, 10, 10], [50, 50, 60, 60]], np.float32)
+    kept, scores, classes = merge_detections(boxes, [0.9, 0.8, 0.7, 0.6], 0.5, classes=[3, 3, 7, 3])
+    np.testing.assert_array_equal(kept, boxes[[0, 2, 3]])
+    assert classes.tolist() == [3, 7, 3] and scores.tolist() == pytest.approx([0.9, 0.7, 0.6])
+
+
+def test_passes_follow_what_the_model_can_run():
+    fixed, dynamic = toy_detector(input_size=(64, 96)), toy_detector(input_size=(64, 96), dynamic=True)
+    assert input_size_passes(fixed) == ["spec"]
+    assert input_size_passes(dynamic) == ["spec", None]
+    assert input_size_passes(dynamic, "native") == [None] and input_size_passes(dynamic, (32, 32)) == [
+        (32, 32)
+    ]
+    assert describe_input_size(fixed, "spec") == "trained size 64x96 (spec)"
+    assert describe_input_size(dynamic) == "trained size 64x96 + native (auto)"
+
+
+def test_auto_detect_is_the_merge_of_the_trained_size_and_native_passes():
+    model = toy_detector(input_size=(64, 96), dynamic=True)
+    images = [
+        np.random.default_rng(i).integers(0, 255, (80 + 16 * i, 120, 3)).astype(np.uint8) for i in range(2)
+    ]
+    options = {"score_threshold": 0.0, "iou_threshold": 0.5, "max_detections": 20}
+    auto = detect(model, images, input_size="auto", **options)
+    spec = detect(model, images, input_size="spec", **options)
+    native = detect(model, images, input_size="native", **options)
+    for a, s, n in zip(auto, spec, native):
+        boxes, scores, classes = merge_detections(
+            np.concatenate([s["boxes"], n["boxes"]]),
+            np.concatenate([s["scores"], n["scores"]]),
+            0.5,
+            classes=np.concatenate([s["classes"], n["classes"]]),
+        )
+        np.testing.assert_array_equal(a["boxes"], boxes[:20])
+        np.testing.assert_array_equal(a["scores"], scores[:20])
+        assert len(a["class_names"]) == len(a["boxes"]) <= 20
+    assert len(detect(toy_detector(), images[0], input_size="auto", **options)) == 1  # fixed size: one pass
