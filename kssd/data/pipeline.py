@@ -299,6 +299,16 @@ def _describe(source):
     return os.fspath(source) if _is_path_like(source) else "the source"
 
 
+def _known_layout(source):
+    from kssd.data.readers import detect_format
+
+    try:
+        detect_format(source)
+    except ValueError:
+        return False
+    return True
+
+
 def _tfrecord_dataset(source, split, class_names):
     from kssd.data.readers import check_class_names
     from kssd.data.tfrecord import parse_example, shard_summary
@@ -323,6 +333,8 @@ def _source_dataset(source, split, bounding_box_format, format=None, class_names
 
         if format == "tfrecord" or (format is None and _is_tfrecord_source(source)):
             return _tfrecord_dataset(source, split, class_names)
+        if format is None and split is not None and os.path.isdir(source) and not _known_layout(source):
+            return _tfrecord_dataset(source, split, class_names)  # names the missing split shards
         source, _ = read_source(source, format, split, class_names)
     if isinstance(source, tf.data.Dataset):
         raise TypeError("pass a dataset path, records or arrays, not a tf.data.Dataset")
