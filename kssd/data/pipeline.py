@@ -18,7 +18,7 @@ import warnings
 import numpy as np
 import tensorflow as tf
 
-from kssd.boxes.coder import DEFAULT_VARIANCES
+from kssd.boxes.coder import DEFAULT_BOX_CODING, DEFAULT_VARIANCES, check_box_coding
 from kssd.boxes.matcher import DEFAULT_MATCH_THRESHOLD, DEFAULT_MATCHING, check_matching
 from kssd.data.augment import get_augmentation
 from kssd.data.augment_geometric import resize_with_pad
@@ -378,6 +378,7 @@ def load_dataset(
     anchors=None,
     image_size=None,
     variances=None,
+    box_coding=None,
     match_threshold=None,
     matching=None,
     negative_threshold=None,
@@ -426,6 +427,8 @@ def load_dataset(
             ``{"boxes": (B, N, 4) rel_xyxy, "labels": (B, N)}`` padded with -1 labels.
         image_size: output ``(height, width)``, default None = ``model.input_size``.
         variances: box-coder variances, default None = ``model.variances`` or ``(0.1, 0.2)``.
+        box_coding: ``"ssd"`` or ``"linear"`` (:mod:`kssd.boxes.coder`), default None =
+            ``model.box_coding`` or ``"ssd"``.
         match_threshold: default None = ``model.match_threshold`` or 0.45.
         matching: ``"bipartite"`` or ``"forced"`` (see :func:`kssd.boxes.match_anchors`),
             default None = ``model.matching`` or ``"bipartite"``.
@@ -496,6 +499,9 @@ def load_dataset(
     if variances is None:
         variances = _model_attr(model, "variances", DEFAULT_VARIANCES)
     variances = tuple(float(v) for v in variances)
+    if box_coding is None:
+        box_coding = _model_attr(model, "box_coding", DEFAULT_BOX_CODING)
+    check_box_coding(box_coding)
     if match_threshold is None:
         match_threshold = _model_attr(model, "match_threshold", DEFAULT_MATCH_THRESHOLD)
     match_threshold = float(match_threshold)
@@ -563,7 +569,14 @@ def load_dataset(
         if anchors is None:
             return image, {"boxes": boxes, "labels": labels}
         y_true = encode_targets(
-            boxes, labels, tf.constant(anchors), match_threshold, variances, matching, negative_threshold
+            boxes,
+            labels,
+            tf.constant(anchors),
+            match_threshold,
+            variances,
+            matching,
+            negative_threshold,
+            box_coding,
         )
         return image, tf.ensure_shape(y_true, (anchors.shape[0], 5))
 

@@ -209,7 +209,11 @@ def build_inference_model(
     generator = model.anchor_generator
     anchor_boxes = AnchorBoxes.from_config(dict(generator.get_config(), name="anchor_boxes"))
     anchors = anchor_boxes(net_input, outputs["feature_maps"])
-    decode = DecodeDetections(variances=list(model.variances), name="decode_detections")
+    decode = DecodeDetections(
+        variances=list(model.variances),
+        box_coding=getattr(model, "box_coding", "ssd"),
+        name="decode_detections",
+    )
     decoded = decode(outputs["y_pred"], anchors)
     nms = NonMaxSuppression(
         score_threshold=float(post["score_threshold"]),

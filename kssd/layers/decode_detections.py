@@ -4,6 +4,7 @@ import keras
 from keras import ops
 
 from kssd.boxes import decode
+from kssd.boxes.coder import DEFAULT_BOX_CODING, check_box_coding
 
 
 @keras.saving.register_keras_serializable(package="kssd")
@@ -18,6 +19,9 @@ class DecodeDetections(keras.layers.Layer):
     Args:
         variances: ``(centre, size)`` variances of the box coder, default ``(0.1, 0.2)``.
         clip: clip decoded boxes to [0, 1], default True.
+        box_coding: ``"ssd"`` (default, ``w = a_w * exp(t_w * v1)``) or ``"linear"``
+            (MediaPipe's scale-based decoding, ``w = t_w * v1 * a_w``); see
+            :mod:`kssd.boxes.coder`.
         **kwargs: base ``keras.layers.Layer`` arguments.
 
     Returns:
@@ -25,7 +29,7 @@ class DecodeDetections(keras.layers.Layer):
         float32 ``(B, A, C + 1)`` softmax probabilities (column 0 = background).
 
     Raises:
-        ValueError: bad ``variances`` at construction; wrong ranks or anchor count at call.
+        ValueError: bad ``variances`` or ``box_coding`` at construction; wrong ranks or anchor count at call.
 
     Examples:
         >>> import numpy as np
@@ -39,8 +43,9 @@ class DecodeDetections(keras.layers.Layer):
         [[[0.5, 0.5]]]
     """
 
-    def __init__(self, variances=(0.1, 0.2), clip=True, **kwargs):
+    def __init__(self, variances=(0.1, 0.2), clip=True, box_coding=DEFAULT_BOX_CODING, **kwargs):
         super().__init__(**kwargs)
+        check_box_coding(box_coding)
         try:
             values = [float(v) for v in variances]
         except (TypeError, ValueError):
@@ -49,6 +54,7 @@ class DecodeDetections(keras.layers.Layer):
             raise ValueError(f"`variances` must be two positive numbers (centre, size), got {variances!r}")
         self.variances = variances
         self.clip = clip
+        self.box_coding = box_coding
         self._variances = tuple(values)
 
     @staticmethod
@@ -77,7 +83,7 @@ class DecodeDetections(keras.layers.Layer):
         self._check_inputs(y_pred, anchors)
         y_pred = ops.cast(y_pred, "float32")
         anchors = ops.cast(anchors, "float32")
-        boxes = decode(y_pred[..., :4], anchors, self._variances)
+        boxes = decode(y_pred[..., :4], anchors, self._variances, self.box_coding)
         if self.clip:
             boxes = ops.clip(boxes, 0.0, 1.0)
         scores = ops.softmax(y_pred[..., 4:], axis=-1)
@@ -96,5 +102,5 @@ class DecodeDetections(keras.layers.Layer):
 
     def get_config(self):
         config = super().get_config()
-        config.update({"variances": self.variances, "clip": self.clip})
+        config.update({"variances": self.variances, "clip": self.clip, "box_coding": self.box_coding})
         return config

@@ -7,7 +7,7 @@ import numpy as np
 from keras import ops
 
 from kssd.anchors import feature_map_sizes, generate_anchors
-from kssd.boxes.coder import DEFAULT_VARIANCES
+from kssd.boxes.coder import DEFAULT_BOX_CODING, DEFAULT_VARIANCES, check_box_coding
 from kssd.boxes.matcher import DEFAULT_MATCH_THRESHOLD, DEFAULT_MATCHING, check_matching
 from kssd.layers import POSTPROCESS_DEFAULTS, AnchorBoxes, DecodeDetections, NonMaxSuppression
 
@@ -179,6 +179,9 @@ class SSDDetector(keras.Model):
             (the backbone input's static size).
         dynamic: whether the network is fully convolutional (runs at other sizes), default
             None (True when the backbone input has no static size).
+        box_coding: how ``y_pred``'s 4 offsets code boxes, ``"ssd"`` (default, log sizes) or
+            ``"linear"`` (MediaPipe's scale-based sizes); used by ``predict``'s decoder and
+            for the training targets (see :mod:`kssd.boxes.coder`).
         **kwargs: ``name`` and other ``keras.Model`` arguments.
 
     Raises:
@@ -223,8 +226,10 @@ class SSDDetector(keras.Model):
         augmentation=None,
         input_size=None,
         dynamic=None,
+        box_coding=DEFAULT_BOX_CODING,
         **kwargs,
     ):
+        check_box_coding(box_coding)
         if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
             raise ValueError(f"`num_classes` must be an int >= 1 (objects only), got {num_classes!r}")
         anchor_generator = _as_layer(anchor_generator, AnchorBoxes, "anchor_generator")
@@ -245,6 +250,7 @@ class SSDDetector(keras.Model):
                 list(class_names) if class_names is not None else default_class_names(num_classes)
             ),
             "variances": tuple(float(v) for v in variances),
+            "box_coding": box_coding,
             "match_threshold": float(match_threshold),
             "matching": matching,
             "negative_threshold": None if negative_threshold is None else float(negative_threshold),
@@ -264,7 +270,9 @@ class SSDDetector(keras.Model):
         object.__setattr__(self, "_contract", contract)
         object.__setattr__(self, "_anchor_generator", anchor_generator)
         object.__setattr__(self, "_prediction_decoder", prediction_decoder)
-        object.__setattr__(self, "_box_decoder", DecodeDetections(variances=list(variances)))
+        object.__setattr__(
+            self, "_box_decoder", DecodeDetections(variances=list(variances), box_coding=box_coding)
+        )
         object.__setattr__(self, "_raw_outputs", False)
         object.__setattr__(self, "_anchor_cache", {})
         object.__setattr__(self, "_feature_shapes", self._checked_feature_shapes())
@@ -346,6 +354,11 @@ class SSDDetector(keras.Model):
     @property
     def variances(self):
         return self._contract["variances"]
+
+    @property
+    def box_coding(self):
+        """``"ssd"`` or ``"linear"``: how the offsets in ``y_pred`` code boxes."""
+        return self._contract["box_coding"]
 
     @property
     def match_threshold(self):
@@ -454,6 +467,7 @@ class SSDDetector(keras.Model):
             "feature_sizes": copy.deepcopy(contract["feature_sizes"]),
             "class_names": list(contract["class_names"]),
             "variances": list(contract["variances"]),
+            "box_coding": contract["box_coding"],
             "match_threshold": contract["match_threshold"],
             "matching": contract["matching"],
             "negative_threshold": contract["negative_threshold"],

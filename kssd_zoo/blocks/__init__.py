@@ -19,7 +19,7 @@ from kssd_zoo.blocks.registry import (  # noqa: F401
 )
 
 # Families written by other modules register themselves when present.
-for _family in ("ultraface",):
+for _family in ("ultraface", "blazeface"):
     try:
         importlib.import_module(f"kssd_zoo.blocks.{_family}")
     except ModuleNotFoundError as _err:

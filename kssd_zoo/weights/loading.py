@@ -115,17 +115,21 @@ def load_preset(model, name, *, cache_dir=None):
     shipped = bundled_path(name)
     if shipped is not None and shipped.is_file():
         return load_weights_file(model, shipped, file_format="keras")
+    if preset["format"] == "tflite":
+        from kssd_zoo.weights.tflite_import import load_tflite_preset
+
+        return load_tflite_preset(model, preset, cache_dir=cache_dir)
     path = fetch(preset["url"], preset["sha256"], cache_dir=cache_dir, fname=preset["fname"])
     return load_weights_file(model, path, file_format=preset["format"])
 
 
 def load_weights_file(model, path, *, file_format=None):
-    """Load a weight file by its type (``.onnx``, ``.weights.h5``, ``.h5``, ``.keras``).
+    """Load a weight file by its type (``.onnx``, ``.tflite``, ``.weights.h5``, ``.h5``, ``.keras``).
 
     Args:
         model: the model to load into.
         path: the file.
-        file_format: ``"onnx"`` or ``"keras"``, default None = from the file name.
+        file_format: ``"onnx"``, ``"tflite"`` or ``"keras"``, default None = from the file name.
 
     Returns:
         ``model``.
@@ -140,19 +144,25 @@ def load_weights_file(model, path, *, file_format=None):
     if file_format is None:
         if name.endswith(".onnx"):
             file_format = "onnx"
+        elif name.endswith(".tflite"):
+            file_format = "tflite"
         elif name.endswith(KERAS_SUFFIXES):
             file_format = "keras"
         else:
             raise ValueError(
                 f"weights file {str(path)!r}: unknown type; expected .onnx (UltraFace), "
-                ".weights.h5, .h5 or .keras"
+                ".tflite (BlazeFace), .weights.h5, .h5 or .keras"
             )
     if file_format == "onnx":
         from kssd_zoo.weights.ultraface import convert_ultraface
 
         return convert_ultraface(model, path)
+    if file_format == "tflite":
+        from kssd_zoo.weights.tflite_import import convert_blazeface
+
+        return convert_blazeface(model, path)
     if file_format != "keras":
-        raise ValueError(f"unknown weights format {file_format!r}; expected 'onnx' or 'keras'")
+        raise ValueError(f"unknown weights format {file_format!r}; expected 'onnx', 'tflite' or 'keras'")
     check_keras_weights(model, path)
     model.load_weights(str(path))
     return model

