@@ -184,7 +184,7 @@ def export(
     path,
     *,
     overwrite=False,
-    input_size="spec",
+    input_size="auto",
     resize="letterbox",
     score_threshold=None,
     iou_threshold=None,
@@ -226,7 +226,11 @@ def export(
             files otherwise).
         overwrite: replace an existing ``path``, default False (then an existing path raises
             ``FileExistsError``).
-        input_size, resize, score_threshold, iou_threshold, max_detections: as in
+        input_size: ``"auto"`` (default: each image's own size for fully convolutional models
+            with pixel-sized anchors, such as the face detectors, else the trained size; see
+            :func:`kssd.inference.passes.export_input_size`), or as in
+            :func:`kssd.inference.build_inference_model`; ignored for an inference model.
+        resize, score_threshold, iou_threshold, max_detections: as in
             :func:`kssd.inference.build_inference_model` (ignored for an inference model).
         quantization: TFLite only: one of :data:`kssd.export.tflite.QUANTIZATIONS` (None,
             ``"float16"``, ``"int8"``, ``"dynamic_int8"``), default None.
@@ -239,7 +243,8 @@ def export(
         **kwargs: more :func:`build_inference_model` arguments (``anchors``, ``pad_value``...).
 
     Returns:
-        Dict report: ``path``, ``format``, ``quantization``, ``seconds``, ``verification``
+        Dict report: ``path``, ``format``, ``quantization``, ``seconds``, ``input_size`` (one
+            line: the size the graph runs at and the policy that chose it), ``verification``
         (see :func:`kssd.export.verify.compare_detections`) or ``drift`` (quantized), and
         ``ops`` (TFLite operator names).
 
@@ -259,6 +264,7 @@ def export(
         True
     """
     from kssd.inference import build_inference_model, is_inference_model
+    from kssd.inference.passes import export_input_size
 
     writer = EXPORT_FORMATS.get(format)  # UnknownNameError (a ValueError) for unknown formats
     facts = EXPORT_FORMATS.metadata(format)
@@ -278,12 +284,15 @@ def export(
                 f"{path} already exists; pass overwrite=True (CLI: --overwrite) to replace it"
             )
         _check_replaceable(path, format)
+    size_policy = "as built (an inference model)"
     if is_inference_model(model):
         infer = model
     else:
+        size = export_input_size(model, input_size)
+        size_policy = _describe_export_size(model, size, input_size, resize)
         infer = build_inference_model(
             model,
-            input_size=input_size,
+            input_size=size,
             resize=resize,
             score_threshold=score_threshold,
             iou_threshold=iou_threshold,
@@ -324,7 +333,18 @@ def export(
     finally:
         remove_path(temp)
     report["path"] = path
+    report["input_size"] = size_policy
     return report
+
+
+def _describe_export_size(model, size, requested, resize):
+    if size is None:
+        text = "native (each image's own size, padded to the largest stride)"
+    else:
+        h, w = model.input_size if size == "spec" else size
+        text = f"{h}x{w} ({resize})"
+    name = requested if isinstance(requested, str) else "native" if requested is None else "fixed"
+    return f"{text}, policy {name}"
 
 
 def _write_and_verify(

@@ -1,15 +1,20 @@
 """The input-size policy: at which sizes a detector runs on a photo, and how the passes merge.
 
 A detector is trained at one input size (``model.input_size``). A fully convolutional one (step
-anchors, ``dynamic``) can also run at each photo's own size, where small faces keep their pixels,
-but a model trained on little data may only know the scale it saw. The policy ``"auto"`` runs
-both where both are possible (the trained size, then native, merged per class by NMS) and the
-trained size otherwise:
+anchors, ``dynamic``) whose anchors are sizes in pixels (``min_sizes``, as the face detectors
+have) finds objects of those pixel sizes, so it can also run at each photo's own size, where
+small faces keep their pixels; a model trained on little data may still only know the scale it
+saw. Anchors given as fractions of the image (``scales``, the SSD paper's) grow with the input,
+so such a model is only run at its trained size. The policy ``"auto"`` runs both where native
+makes sense (the trained size, then native, merged per class by NMS) and the trained size
+otherwise:
 
 =========  ==========================================================================
 policy     passes
 =========  ==========================================================================
-``auto``   trained size + native for fully convolutional models, else trained size
+``auto``   trained size + native for fully convolutional models with pixel-sized
+           anchors, else trained size; an export (one graph, one size): native for
+           those models, else the trained size (:func:`export_input_size`)
 ``spec``   the trained size (the photo letterboxed into it)
 ``native`` the photo's own size, padded to the largest stride (fully convolutional)
 ``(h, w)`` that size
@@ -42,6 +47,39 @@ def runs_native(model):
     return True
 
 
+def native_by_default(model):
+    """Whether ``"auto"`` runs ``model`` at native size: fully convolutional, pixel anchors.
+
+    Examples:
+        >>> from kssd.inference.passes import native_by_default
+        >>> from kssd.testing import toy_detector
+        >>> native_by_default(toy_detector(dynamic=True)), native_by_default(toy_detector())
+        (True, False)
+    """
+    return runs_native(model) and model.anchor_config.get("min_sizes") is not None
+
+
+def export_input_size(model, input_size="auto"):
+    """The one ``input_size`` of an exported graph: ``"auto"`` -> native or the trained size.
+
+    Args:
+        model: a :class:`kssd.models.SSDDetector`.
+        input_size: ``"auto"`` (native when :func:`native_by_default`, else ``"spec"``) or any
+            value :func:`kssd.inference.build_inference_model` takes, returned as is.
+
+    Examples:
+        >>> from kssd.inference.passes import export_input_size
+        >>> from kssd.testing import toy_detector
+        >>> export_input_size(toy_detector(dynamic=True)), export_input_size(toy_detector())
+        (None, 'spec')
+    """
+    if input_size != "auto":
+        return input_size
+    if getattr(model, "input_size", None) is None or native_by_default(model):
+        return None
+    return "spec"
+
+
 def input_size_passes(model, input_size="auto"):
     """The ``input_size`` values of :func:`kssd.inference.detect`, one per pass.
 
@@ -55,7 +93,7 @@ def input_size_passes(model, input_size="auto"):
     if input_size == "auto":
         if getattr(model, "input_size", None) is None:
             return [None]
-        return ["spec", None] if runs_native(model) else ["spec"]
+        return ["spec", None] if native_by_default(model) else ["spec"]
     if input_size in ("native", None):
         return [None]
     return [input_size]

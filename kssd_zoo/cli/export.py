@@ -66,8 +66,10 @@ def add_parser(subparsers):
     )
     add_postprocess_arguments(
         parser,
-        input_size_help='network input size: "spec" (the model\'s, default), "native" (any image size) or HxW, '
-        "e.g. 480x640",
+        input_size_help='network input size of the exported graph: "auto" (default: native for fully '
+        "convolutional models with pixel-sized anchors, such as the face detectors, else the "
+        'trained size), "spec" (the trained size), "native" (each image\'s own size) or HxW, e.g. 480x640',
+        default="auto",
     )
     parser.add_argument(
         "--resize",
@@ -126,6 +128,8 @@ def summary_table(report):
         ("format", report["format"] + (f" ({report['quantization']})" if report.get("quantization") else ""))
     ]
     rows += [("file", str(report["path"])), ("size", f"{_size_bytes(report['path']):,} bytes")]
+    if report.get("input_size"):
+        rows.append(("input size", report["input_size"]))
     rows.append(("seconds", f"{report['seconds']:.1f}"))
     check = report.get("verification")
     if check is not None:

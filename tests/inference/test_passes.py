@@ -83,3 +83,26 @@ def test_auto_detect_is_the_merge_of_the_trained_size_and_native_passes():
         np.testing.assert_array_equal(a["scores"], scores[:20])
         assert len(a["class_names"]) == len(a["boxes"]) <= 20
     assert len(detect(toy_detector(), images[0], input_size="auto", **options)) == 1  # fixed size: one pass
+
+
+def test_auto_runs_native_only_for_pixel_sized_anchors():
+    import kssd_zoo
+    from kssd.inference.passes import export_input_size, native_by_default
+
+    face, shapes = kssd_zoo.build("face_ssd", compile=False), kssd_zoo.build("tiny_ssd", compile=False)
+    assert native_by_default(face) and input_size_passes(face) == ["spec", None]
+    assert export_input_size(face) is None and export_input_size(face, "spec") == "spec"
+    # tiny_ssd is fully convolutional, but its anchors are fractions of the image
+    assert not native_by_default(shapes) and input_size_passes(shapes) == ["spec"]
+    assert export_input_size(shapes) == "spec"
+
+
+def test_export_auto_reports_the_size_it_chose(tmp_path):
+    from kssd.export import export
+
+    model = toy_detector(input_size=(64, 96), dynamic=True)
+    report = export(model, "keras", tmp_path / "native.keras")
+    assert report["input_size"].startswith("native") and report["input_size"].endswith("policy auto")
+    assert report["verification"]["ok"]
+    fixed = export(model, "keras", tmp_path / "fixed.keras", input_size="spec")
+    assert fixed["input_size"] == "64x96 (letterbox), policy spec"
