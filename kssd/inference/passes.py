@@ -165,3 +165,41 @@ def merge_detections(boxes, scores, iou_threshold, max_detections=None, classes=
     n = int(np.asarray(out["num_detections"])[0])
     kept_classes = ids[np.asarray(out["classes"])[0, :n].astype(np.int64) - 1]
     return np.asarray(out["boxes"])[0, :n], np.asarray(out["scores"])[0, :n], kept_classes
+
+
+def suppress_nested(boxes, scores, containment=0.75, score_ratio=0.5):
+    """Indices of the boxes to keep after dropping boxes nested inside a larger detection.
+
+    NMS by IoU keeps a small box lying inside a larger one (a face and a second box on its
+    eyes and nose have a low IoU). A box is dropped when at least ``containment`` of its area
+    lies inside a larger kept box scoring at least ``score_ratio`` times its score; boxes are
+    visited from the largest, so a chain of nested boxes keeps only the outermost.
+
+    Args:
+        boxes: (N, 4) xyxy.
+        scores: (N,) scores.
+        containment: fraction of a box's area inside the larger box, default 0.75.
+        score_ratio: the larger box must score at least this times the nested one, default 0.5.
+
+    Returns:
+        int64 (K,) indices into ``boxes``, in their original order.
+
+    Examples:
+        >>> from kssd.inference.passes import suppress_nested
+        >>> suppress_nested([[0, 0, 10, 10], [2, 2, 6, 6], [20, 0, 30, 10]], [0.9, 0.8, 0.7]).tolist()
+        [0, 2]
+        >>> suppress_nested([[0, 0, 10, 10], [2, 2, 6, 6]], [0.3, 0.9]).tolist()  # weak outer box
+        [0, 1]
+    """
+    boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
+    scores = np.asarray(scores, np.float64).reshape(-1)
+    area = np.prod(np.clip(boxes[:, 2:] - boxes[:, :2], 0, None), axis=1)
+    low = np.maximum(boxes[:, None, :2], boxes[None, :, :2])
+    high = np.minimum(boxes[:, None, 2:], boxes[None, :, 2:])
+    inside = np.prod(np.clip(high - low, 0, None), axis=2) / np.maximum(area[:, None], 1e-12)
+    kept = np.ones(len(boxes), bool)
+    for i in np.argsort(-area, kind="stable"):
+        outer = kept & (area > area[i]) & (inside[i] >= containment) & (scores >= score_ratio * scores[i])
+        if outer.any():
+            kept[i] = False
+    return np.flatnonzero(kept)

@@ -146,7 +146,7 @@ def _image_pr(pred, gt_boxes, keep_mask, iou_threshold, thresholds):
     return proposals, recall_counts
 
 
-def evaluate_widerface(predictions, gt_dir, images=None, iou_threshold=0.5):
+def evaluate_widerface(predictions, gt_dir, images=None, iou_threshold=0.5, settings=SETTINGS):
     """WIDER FACE val AP for the easy, medium and hard settings (the official protocol).
 
     Follows the official evaluation code: scores are min-max normalised over all predictions
@@ -175,9 +175,12 @@ def evaluate_widerface(predictions, gt_dir, images=None, iou_threshold=0.5):
             default None = the whole val set (3,226 images). When given, only these images are
             evaluated (only their faces count) and predictions for other val images are ignored.
         iou_threshold: float, default 0.5.
+        settings: the keep lists to score, default ``("easy", "medium", "hard")``; with a
+            ``gt_dir`` dict of your own (e.g. other images, or face-size buckets as keep lists)
+            any names its entries hold.
 
     Returns:
-        dict {"easy": AP, "medium": AP, "hard": AP}, floats in [0, 1].
+        dict {setting: AP} (default {"easy": AP, "medium": AP, "hard": AP}), floats in [0, 1].
 
     Raises:
         ValueError: predictions or ``images`` name images that are not in the val set (the
@@ -246,7 +249,7 @@ def evaluate_widerface(predictions, gt_dir, images=None, iou_threshold=0.5):
 
     thresholds = 1.0 - np.arange(1, NUM_THRESHOLDS + 1) / NUM_THRESHOLDS
     result = {}
-    for setting in SETTINGS:
+    for setting in settings:
         proposals = np.zeros(NUM_THRESHOLDS)
         recalled = np.zeros(NUM_THRESHOLDS)
         num_faces = 0

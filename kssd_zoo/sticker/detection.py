@@ -12,7 +12,9 @@ image in, boxes in its pixels out), with the input-size policy of :mod:`kssd.inf
    largest UltraFace anchors are 256 px, so big faces in big photos are found there).
    A model that cannot run at other sizes gets the image letterboxed into its own input size.
 2. Only the chosen class (``face``, or the only class) is kept; boxes are in the image's pixels.
-3. The passes are merged by kssd's NMS (:func:`kssd.inference.merge_detections`).
+3. The passes are merged by kssd's NMS (:func:`kssd.inference.merge_detections`), and a box
+   nested inside a larger detection (a second box on one face) is dropped
+   (:func:`kssd.inference.passes.suppress_nested`).
 
 Examples:
     >>> from kssd_zoo.sticker.detection import SSDFaceDetector
@@ -23,7 +25,7 @@ Examples:
 
 import numpy as np
 
-from kssd.inference.passes import merge_detections
+from kssd.inference.passes import merge_detections, suppress_nested
 
 DEFAULT_MODEL = "ultraface_rfb"
 DEFAULT_WEIGHTS = "ultraface_rfb_320"
@@ -100,6 +102,10 @@ class SSDFaceDetector:
         passes: ``"auto"`` (native + the trained size for fully convolutional models, default)
             or ``"native"`` (native only, plus the coarse pass); fixed-size models always run
             once at their own size.
+        nested_containment: drop a box with at least this fraction of its area inside a
+            larger detection scoring at least half as much (a second box on one face, which
+            NMS keeps), default 0.75; None keeps them (see
+            :func:`kssd.inference.passes.suppress_nested`).
 
     Examples:
         >>> import numpy as np
@@ -123,6 +129,7 @@ class SSDFaceDetector:
         iou_threshold=None,
         multiscale=True,
         passes="auto",
+        nested_containment=0.75,
     ):
         from kssd.inference.passes import runs_native
 
@@ -140,6 +147,7 @@ class SSDFaceDetector:
         self.long_side = None if long_side is None else int(long_side)
         self.max_side = int(max_side)
         self.multiscale = bool(multiscale)
+        self.nested_containment = None if nested_containment is None else float(nested_containment)
         if passes not in ("auto", "native"):
             raise ValueError(f'passes must be "auto" or "native", got {passes!r}')
         # Fully convolutional: each image at its own (scaled) size; else letterboxed into the spec's.
@@ -209,6 +217,9 @@ class SSDFaceDetector:
             boxes, scores, _ = merge_detections(
                 boxes, scores, self.iou_threshold, max_detections=self.max_detections * len(runs)
             )
+        if self.nested_containment is not None and len(boxes) > 1:
+            keep = suppress_nested(boxes, scores, self.nested_containment)
+            boxes, scores = boxes[keep], scores[keep]
         order = np.argsort(-scores, kind="stable")
         return {"boxes": boxes[order].astype(np.float32), "scores": scores[order].astype(np.float32)}
 

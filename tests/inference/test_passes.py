@@ -106,3 +106,36 @@ def test_export_auto_reports_the_size_it_chose(tmp_path):
     assert report["verification"]["ok"]
     fixed = export(model, "keras", tmp_path / "fixed.keras", input_size="spec")
     assert fixed["input_size"] == "64x96 (letterbox), policy spec"
+
+
+def test_suppress_nested_keeps_the_outermost_box_of_a_face():
+    from kssd.inference.passes import suppress_nested
+
+    boxes = [[0, 0, 100, 100], [20, 20, 60, 70], [30, 30, 50, 50], [200, 0, 260, 60], [250, 0, 320, 60]]
+    scores = [0.9, 0.95, 0.8, 0.9, 0.9]
+    # the two boxes inside the face go (a chain keeps the outermost); side by side faces stay,
+    # even when they overlap
+    assert suppress_nested(boxes, scores).tolist() == [0, 3, 4]
+    # a larger box that scores less than half the nested one does not remove it
+    assert suppress_nested(boxes[:2], [0.4, 0.95]).tolist() == [0, 1]
+    # containment below the bound: kept
+    assert suppress_nested([[0, 0, 10, 10], [5, 0, 15, 10]], [0.9, 0.9], containment=0.75).tolist() == [0, 1]
+    assert suppress_nested(np.zeros((0, 4)), np.zeros(0)).tolist() == []
+
+
+@pytest.mark.shared
+def test_sticker_detector_puts_one_box_per_dog_on_dogs_jpg(shared):
+    """dogs.jpg: without the nested-box step, one dog gets a second box inside its first."""
+    import cv2
+
+    from kssd.inference.passes import suppress_nested
+    from kssd_zoo.sticker.detection import SSDFaceDetector
+
+    image = cv2.cvtColor(
+        cv2.imread(str(shared("data", "faces", "dlib_pascal", "dogs.jpg"))), cv2.COLOR_BGR2RGB
+    )
+    plain = SSDFaceDetector(nested_containment=None)(image)
+    found = SSDFaceDetector()(image)
+    assert len(suppress_nested(plain["boxes"], plain["scores"])) < len(plain["boxes"])  # the stacked box
+    assert len(found["boxes"]) == len(suppress_nested(plain["boxes"], plain["scores"]))
+    assert len(suppress_nested(found["boxes"], found["scores"])) == len(found["boxes"])
