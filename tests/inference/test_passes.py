@@ -139,3 +139,21 @@ def test_sticker_detector_puts_one_box_per_dog_on_dogs_jpg(shared):
     assert len(suppress_nested(plain["boxes"], plain["scores"])) < len(plain["boxes"])  # the stacked box
     assert len(found["boxes"]) == len(suppress_nested(plain["boxes"], plain["scores"]))
     assert len(suppress_nested(found["boxes"], found["scores"])) == len(found["boxes"])
+
+
+def test_sticker_detector_ranks_the_trained_size_pass_below_native(monkeypatch):
+    from kssd_zoo.sticker.detection import TRAINED_PASS_WEIGHT, SSDFaceDetector
+
+    detector = SSDFaceDetector()  # UltraFace: native + its trained size (320 px)
+    assert detector.run_sizes((480, 640, 3)) == [640, 320]
+    face, other = [100, 100, 200, 200], [300, 100, 400, 200]
+    found = {
+        640: (np.array([face], np.float32), np.array([0.8], np.float32)),
+        320: (np.array([[102, 101, 203, 199], other], np.float32), np.array([0.95, 0.9], np.float32)),
+    }
+    monkeypatch.setattr(detector, "_run_at", lambda image, side: found[side])
+    out = detector(np.zeros((480, 640, 3), np.uint8))
+    # the native box wins over the trained-size pass's box of the same face, despite its
+    # higher raw score; the face only the trained size found stays, at its weighted score
+    np.testing.assert_allclose(out["boxes"], [face, other])
+    np.testing.assert_allclose(out["scores"], [0.8, 0.9 * TRAINED_PASS_WEIGHT], rtol=1e-6)
