@@ -214,8 +214,8 @@ def draw_sticker(name):
 #: The demo photo: a public-domain portrait at six sizes, for near and far faces in one picture.
 DEMO_PHOTO = ASSET_DIR / "astronaut_collage.jpg"
 
-# (tile size in px, left, top) of each copy on the 1280x720 canvas: faces from about 170 to 14 px wide.
-_COLLAGE_TILES = (
+#: (tile size in px, left, top) of each copy on the 1280x720 canvas: faces from about 170 to 14 px wide.
+COLLAGE_TILES = (
     (480, 40, 120),
     (240, 560, 180),
     (150, 840, 250),
@@ -235,7 +235,7 @@ def make_demo_photo(path=DEMO_PHOTO):
     portrait = data.astronaut()
     rows = np.linspace(0.8, 1.2, 720)[:, None, None]
     canvas = (np.full((720, 1280, 3), (38, 52, 74), np.float64) * rows).clip(0, 255).astype(np.uint8)
-    for size, left, top in _COLLAGE_TILES:
+    for size, left, top in COLLAGE_TILES:
         canvas[top : top + size, left : left + size] = cv2.resize(
             portrait, (size, size), interpolation=cv2.INTER_AREA
         )
