@@ -29,6 +29,10 @@ POSTPROCESS_DEFAULTS = types.MappingProxyType(
     }
 )
 
+# Candidates per image and class that the portable path ranks and suppresses first (see
+# _portable_nms). Not a limit on the result: where it could matter the full loop runs.
+_STAGE_SIZE = 512
+
 # Largest anchor count for which the TensorFlow path's per-class rank scores (M - rank, with
 # M <= anchors) are exact, distinct float32 values.
 _MAX_EXACT_ANCHORS = 2**24
@@ -39,28 +43,27 @@ def _check_count(value, name):
         raise ValueError(f"`{name}` must be a positive int, got {value!r}")
 
 
-def _portable_nms(boxes, scores, score_threshold, iou_threshold, per_class, max_detections):
-    """Per-class greedy NMS with keras.ops only (see NonMaxSuppression for the semantics)."""
-    num_classes = scores.shape[-1] - 1
-    neg_inf = float("-inf")
+def _empty_kept(candidates, per_class):
+    """(B, C, per_class) kept anchor ids (0) and kept scores (-inf): nothing kept yet."""
+    zeros = ops.zeros_like(candidates[:, :, :1])  # (B, C, 1)
+    kept_scores = zeros + ops.full((per_class,), float("-inf"), dtype="float32")
+    kept_ids = ops.cast(zeros, "int32") + ops.zeros((per_class,), dtype="int32")
+    return kept_ids, kept_scores
 
-    # Candidates: (B, C, A) scores, -inf where not a candidate (below threshold or NaN).
-    objects = ops.transpose(scores[..., 1:], (0, 2, 1))
-    candidates = ops.where(objects > score_threshold, objects, neg_inf)
-    # Corner order made canonical for the overlap test, as TensorFlow's kernel does.
-    low = ops.minimum(boxes[..., :2], boxes[..., 2:])
-    high = ops.maximum(boxes[..., :2], boxes[..., 2:])
-    canonical = ops.concatenate([low, high], axis=-1)  # (B, A, 4)
+
+def _greedy_over_anchors(candidates, canonical, iou_threshold, per_class):
+    """The greedy loop over every anchor, kept as it was: up to ``per_class`` steps, each one
+    vectorized over (B, C, A). Returns (B, C, per_class) kept anchor ids and scores (-inf: none).
+    """
+    neg_inf = float("-inf")
     flat_coords = ops.reshape(canonical, (-1, 4))
-    num_anchors = ops.shape(scores)[1]
+    num_anchors = ops.shape(candidates)[-1]
     anchor_ids = ops.arange(num_anchors, dtype="int32")
-    # Row offsets into the flattened (B * A, 5) table, shape (B, 1).
+    # Row offsets into the flattened (B * A, 4) table, shape (B, 1).
     image_ids = ops.cumsum(ops.ones_like(candidates[:, :1, 0], dtype="int32"), axis=0) - 1
     row_offsets = image_ids * ops.cast(num_anchors, "int32")
     slots = ops.arange(per_class, dtype="int32")
-    zeros = ops.zeros_like(candidates[:, :, :1])  # (B, C, 1)
-    kept_scores = zeros + ops.full((per_class,), neg_inf, dtype="float32")
-    kept_ids = ops.cast(zeros, "int32") + ops.zeros((per_class,), dtype="int32")
+    kept_ids, kept_scores = _empty_kept(candidates, per_class)
 
     def cond(step, remaining, kept_ids, kept_scores):
         return ops.logical_and(step < per_class, ops.any(remaining > neg_inf))
@@ -84,6 +87,140 @@ def _portable_nms(boxes, scores, score_threshold, iou_threshold, per_class, max_
     _, _, kept_ids, kept_scores = ops.while_loop(
         cond, body, (ops.convert_to_tensor(0, dtype="int32"), candidates, kept_ids, kept_scores)
     )
+    return kept_ids, kept_scores
+
+
+def _greedy_over_ranked(candidates, canonical, size, iou_threshold, per_class, limit=None):
+    """The same greedy loop over each class's ``size`` best candidates only.
+
+    Each (image, class) row is first ranked by (score descending, anchor ascending) with
+    ``top_k`` (which keeps equal values in index order), so the loop's pick (the highest
+    remaining score, lowest position on ties) is the same box as over all anchors; each step
+    then costs ``O(B * C * size)`` instead of ``O(B * C * A)``. Greedy NMS decides rank r
+    from ranks < r only, so the result over the top ``size`` is the full result wherever a
+    row has at most ``size`` candidates or keeps ``per_class`` boxes from them.
+
+    Returns (B, C, per_class) kept anchor ids and scores (-inf: none), and a scalar bool:
+    whether that holds for every row, so that the result is the one over all candidates (or
+    over the top ``limit`` of each row, if given).
+    """
+    neg_inf = float("-inf")
+    num_anchors = candidates.shape[-1]
+    if num_anchors is None or num_anchors < size:
+        # Unknown or too few anchors for top_k(size): pad with non-candidates (zero boxes).
+        candidates = ops.concatenate(
+            [candidates, ops.full((*ops.shape(candidates)[:2], size), neg_inf, dtype="float32")], axis=-1
+        )
+        canonical = ops.concatenate(
+            [canonical, ops.zeros((ops.shape(canonical)[0], size, 4), dtype="float32")], axis=1
+        )
+    ranked_scores, ranked_ids = ops.top_k(candidates, size)  # (B, C, size)
+    ranked_ids = ops.cast(ranked_ids, "int32")
+    # One (B, C, size) array per coordinate, and the areas once: the loop then computes IoU
+    # with the arithmetic of kssd.boxes.iou (TensorFlow's kernel's) in fewer ops a step.
+    x1, y1, x2, y2 = (
+        ops.take_along_axis(ops.expand_dims(canonical[..., i], 1), ranked_ids, axis=-1) for i in range(4)
+    )
+    areas = ops.maximum(x2 - x1, 0.0) * ops.maximum(y2 - y1, 0.0)
+    positions = ops.cumsum(ops.ones_like(ranked_ids[:1, :1, :]), axis=-1) - 1  # (1, 1, size)
+    last = ops.convert_to_tensor(size - 1, dtype="int32")
+    slots = ops.arange(per_class, dtype="int32")
+    kept_ids, kept_scores = _empty_kept(candidates, per_class)
+
+    def cond(step, remaining, kept_ids, kept_scores):
+        return ops.logical_and(step < per_class, ops.any(remaining > neg_inf))
+
+    def body(step, remaining, kept_ids, kept_scores):
+        # Scores are ranked, so the best remaining one (lowest position on ties) is the first
+        # one left: a min reduction, not a top_k or an argmax (which Keras' TF backend writes
+        # with a bitwise op that TFLite has no built-in kernel for). Nothing left: the last
+        # position, whose score is -inf then.
+        left = remaining > neg_inf
+        best = ops.min(ops.where(left, positions, last), axis=-1, keepdims=True)  # (B, C, 1)
+        best_score = ops.take_along_axis(remaining, best, axis=-1)
+        p1, q1, p2, q2, picked_area = (ops.take_along_axis(v, best, axis=-1) for v in (x1, y1, x2, y2, areas))
+        inter = ops.maximum(ops.minimum(p2, x2) - ops.maximum(p1, x1), 0.0) * ops.maximum(
+            ops.minimum(q2, y2) - ops.maximum(q1, y1), 0.0
+        )
+        union = picked_area + areas - inter
+        # An empty union gives 0, never suppressing (iou_threshold >= 0).
+        positive = union > 0.0
+        overlap = ops.where(positive, inter / ops.where(positive, union, 1.0), 0.0)
+        overlapping = overlap > iou_threshold  # (B, C, size)
+        drop = ops.logical_or(overlapping, positions <= best)
+        remaining = ops.where(drop, neg_inf, remaining)
+        here = slots == step
+        # Anchor 0 where nothing was kept (a padding position's id may be past the anchors).
+        best_id = ops.where(best_score > neg_inf, ops.take_along_axis(ranked_ids, best, axis=-1), 0)
+        kept_ids = ops.where(here, best_id, kept_ids)
+        kept_scores = ops.where(here, best_score, kept_scores)
+        return step + 1, remaining, kept_ids, kept_scores
+
+    _, _, kept_ids, kept_scores = ops.while_loop(
+        cond, body, (ops.convert_to_tensor(0, dtype="int32"), ranked_scores, kept_ids, kept_scores)
+    )
+    counts = ops.sum(ops.cast(candidates > neg_inf, "int32"), axis=-1)  # (B, C)
+    if limit is not None:
+        counts = ops.minimum(counts, limit)
+    kept = ops.sum(ops.cast(kept_scores > neg_inf, "int32"), axis=-1)
+    complete = ops.all(ops.logical_or(counts <= size, kept >= per_class))
+    return kept_ids, kept_scores, complete
+
+
+def _portable_nms(
+    boxes,
+    scores,
+    score_threshold,
+    iou_threshold,
+    per_class,
+    max_detections,
+    pre_nms_top_k=None,
+    stage_size=_STAGE_SIZE,
+):
+    """Per-class greedy NMS with keras.ops only (see NonMaxSuppression for the semantics).
+
+    The loop runs over each class's best ``stage_size`` candidates (:func:`_greedy_over_ranked`);
+    where that could differ from the loop over all of them (or over the top ``pre_nms_top_k``),
+    that loop runs instead, under ``ops.cond``: the result never depends on ``stage_size``.
+    ``stage_size=None`` runs the loop over all anchors only (as before the ranking).
+    """
+    num_classes = scores.shape[-1] - 1
+    neg_inf = float("-inf")
+
+    # Candidates: (B, C, A) scores, -inf where not a candidate (below threshold or NaN).
+    objects = ops.transpose(scores[..., 1:], (0, 2, 1))
+    candidates = ops.where(objects > score_threshold, objects, neg_inf)
+    # Corner order made canonical for the overlap test, as TensorFlow's kernel does.
+    low = ops.minimum(boxes[..., :2], boxes[..., 2:])
+    high = ops.maximum(boxes[..., :2], boxes[..., 2:])
+    canonical = ops.concatenate([low, high], axis=-1)  # (B, A, 4)
+
+    num_anchors = boxes.shape[1]
+    limit = pre_nms_top_k  # None: every candidate
+    if limit is not None and num_anchors is not None and limit >= num_anchors:
+        limit = None
+    if stage_size is None:
+        if limit is not None:
+            raise ValueError("stage_size=None runs the loop over all anchors: no pre_nms_top_k")
+        kept_ids, kept_scores = _greedy_over_anchors(candidates, canonical, iou_threshold, per_class)
+    elif limit is not None and limit <= stage_size:
+        kept_ids, kept_scores, _ = _greedy_over_ranked(candidates, canonical, limit, iou_threshold, per_class)
+    elif limit is None and num_anchors is not None and num_anchors <= stage_size:
+        kept_ids, kept_scores, _ = _greedy_over_ranked(
+            candidates, canonical, num_anchors, iou_threshold, per_class
+        )
+    else:
+        staged = _greedy_over_ranked(candidates, canonical, stage_size, iou_threshold, per_class, limit)
+        if limit is None:
+
+            def full():
+                return _greedy_over_anchors(candidates, canonical, iou_threshold, per_class)
+        else:
+
+            def full():
+                return _greedy_over_ranked(candidates, canonical, limit, iou_threshold, per_class)[:2]
+
+        kept_ids, kept_scores = ops.cond(staged[2], lambda: staged[:2], full)
 
     # Merge classes: (B, C * per_class), class-major so that score ties keep class order.
     flat_scores = ops.reshape(kept_scores, (-1, num_classes * per_class))
@@ -111,7 +248,17 @@ def _portable_nms(boxes, scores, score_threshold, iou_threshold, per_class, max_
     }
 
 
-def _tensorflow_nms(boxes, scores, score_threshold, iou_threshold, per_class, max_detections):
+def _check_tensorflow_anchors(num_anchors):
+    if num_anchors is not None and num_anchors > _MAX_EXACT_ANCHORS:
+        raise ValueError(
+            f'implementation="tensorflow" handles at most {_MAX_EXACT_ANCHORS} anchors per image, '
+            f'got {num_anchors}: use implementation="portable"'
+        )
+
+
+def _tensorflow_nms(
+    boxes, scores, score_threshold, iou_threshold, per_class, max_detections, pre_nms_top_k=None
+):
     """The same NMS with TensorFlow's ``CombinedNonMaxSuppression`` kernel, tie for tie.
 
     The kernel alone breaks exact score ties in no fixed order (within a class and in its
@@ -125,16 +272,14 @@ def _tensorflow_nms(boxes, scores, score_threshold, iou_threshold, per_class, ma
     import tensorflow as tf
 
     num_classes = scores.shape[-1] - 1
-    if boxes.shape[1] is not None and boxes.shape[1] > _MAX_EXACT_ANCHORS:
-        raise ValueError(
-            f'implementation="tensorflow" handles at most {_MAX_EXACT_ANCHORS} anchors per image, '
-            f'got {boxes.shape[1]}: use implementation="portable"'
-        )
+    _check_tensorflow_anchors(boxes.shape[1])
     neg_inf = float("-inf")
     batch = tf.shape(scores)[0]
     objects = tf.transpose(scores[..., 1:], (0, 2, 1))  # (B, C, A)
     is_candidate = objects > score_threshold  # NaN never is
     counts = tf.reduce_sum(tf.cast(is_candidate, tf.int32), axis=-1)  # (B, C)
+    if pre_nms_top_k is not None:
+        counts = tf.minimum(counts, pre_nms_top_k)  # only the top ranks become candidates
     # Each class's candidates by (score descending, anchor ascending): top_k keeps equal
     # values in index order. Only as many ranks as the most candidates of any class (M).
     depth = tf.reduce_max(counts)
@@ -201,7 +346,7 @@ def _tensorflow_nms(boxes, scores, score_threshold, iou_threshold, per_class, ma
 _COMPILED = {}
 
 
-def _compiled_portable_nms(num_scores, per_class, max_detections):
+def _compiled_portable_nms(num_scores, per_class, max_detections, pre_nms_top_k=None, stage_size=_STAGE_SIZE):
     """``_portable_nms`` compiled once per setting (and, under JAX, per input shape).
 
     Run op by op, the loop would pay Python dispatch for every op of every step (TensorFlow
@@ -210,9 +355,15 @@ def _compiled_portable_nms(num_scores, per_class, max_detections):
     runtime inputs. Inside an outer ``tf.function`` / ``jax.jit`` it is simply inlined.
     """
     backend = keras.backend.backend()
-    key = (backend, num_scores, per_class, max_detections)
+    key = (backend, num_scores, per_class, max_detections, pre_nms_top_k, stage_size)
     if key not in _COMPILED:
-        fn = functools.partial(_portable_nms, per_class=per_class, max_detections=max_detections)
+        fn = functools.partial(
+            _portable_nms,
+            per_class=per_class,
+            max_detections=max_detections,
+            pre_nms_top_k=pre_nms_top_k,
+            stage_size=stage_size,
+        )
         if backend == "jax":
             import jax
 
@@ -243,7 +394,8 @@ class NonMaxSuppression(keras.layers.Layer):
     1..C (C = ``num_classes`` object classes) are processed independently:
 
     1. a box is a candidate for class c when its score is ``> score_threshold`` (NaN scores
-       never are; ``+inf`` is kept);
+       never are; ``+inf`` is kept); with ``pre_nms_top_k=k``, only each class's ``k`` best
+       candidates (score descending, lowest anchor first on ties) remain candidates;
     2. greedily, the highest remaining candidate is kept and every remaining candidate whose
        IoU with it is ``> iou_threshold`` is dropped, up to ``max_detections_per_class``
        kept boxes;
@@ -259,11 +411,15 @@ class NonMaxSuppression(keras.layers.Layer):
       in the order the boxes were kept.
 
     Apart from ties this is the semantics of ``tf.image.combined_non_max_suppression`` (with
-    ``clip_boxes=False``). ``implementation="portable"`` (default) uses only ``keras.ops``: a
-    ``while_loop`` of at most ``max_detections_per_class`` steps, each vectorized over batch,
-    classes and anchors (work ``O(max_detections_per_class * B * C * A)``, no ``A x A``
-    matrix); it runs under TensorFlow (eager, ``tf.function``, XLA) and JAX (eager,
-    ``jax.jit``) and converts to TFLite built-in ops. ``implementation="tensorflow"`` runs
+    ``clip_boxes=False``). ``implementation="portable"`` (default) uses only ``keras.ops``: each
+    class's candidates are ranked (``top_k``) and a ``while_loop`` keeps one box per class per
+    step, vectorized over batch and classes, and stops when no candidate is left or after
+    ``max_detections_per_class`` steps (no ``A x A`` matrix). The loop first runs over each
+    class's 512 best candidates only; where that could differ from the loop over all of them
+    (a class with more candidates keeping fewer than ``max_detections_per_class`` of those
+    512), the loop over every anchor runs instead, so the result never depends on it. It runs
+    under TensorFlow (eager, ``tf.function``, XLA) and JAX (eager, ``jax.jit``) and converts
+    to TFLite built-in ops. ``implementation="tensorflow"`` runs
     TensorFlow's ``CombinedNonMaxSuppression`` kernel on tie-free per-class ranks (so it
     keeps the same boxes as the portable path, ties included); it needs the TensorFlow
     backend and at most 2**24 anchors, and cannot be XLA-compiled or converted to TFLite
@@ -278,6 +434,13 @@ class NonMaxSuppression(keras.layers.Layer):
         max_detections: boxes returned per image (``K``), default 200.
         implementation: ``"portable"`` (keras.ops, any backend) or ``"tensorflow"``
             (TensorFlow's NMS kernel), default ``"portable"``.
+        pre_nms_top_k: positive int or None (default): per image and class, only the
+            ``pre_nms_top_k`` highest-scored candidates enter NMS (as torchvision's and
+            ssd_keras' ``top_k``). None keeps every candidate (exact greedy NMS). A value can
+            change the result only for a class with more than ``pre_nms_top_k`` candidates
+            that keeps fewer than ``max_detections_per_class`` boxes from its top
+            ``pre_nms_top_k`` (a box ranked lower could then have been kept); it bounds the
+            work when a low ``score_threshold`` (e.g. 0.01 for mAP) lets thousands through.
         **kwargs: base ``keras.layers.Layer`` arguments.
 
     Returns:
@@ -309,6 +472,12 @@ class NonMaxSuppression(keras.layers.Layer):
         True
         >>> np.asarray(out["classes"]).tolist()
         [[1, 2, 0]]
+
+        ``pre_nms_top_k=1``: only each class's best candidate (anchor 0, class 1) remains.
+
+        >>> out = NMS(max_detections=4, pre_nms_top_k=1)(boxes, scores)
+        >>> int(out["num_detections"][0]), np.asarray(out["scores"], "float64").round(2).tolist()
+        (1, [[0.9, 0.0, 0.0, 0.0]])
     """
 
     def __init__(
@@ -318,6 +487,7 @@ class NonMaxSuppression(keras.layers.Layer):
         max_detections_per_class=POSTPROCESS_DEFAULTS["max_detections_per_class"],
         max_detections=POSTPROCESS_DEFAULTS["max_detections"],
         implementation="portable",
+        pre_nms_top_k=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -336,6 +506,8 @@ class NonMaxSuppression(keras.layers.Layer):
         if max_detections_per_class is not None:
             _check_count(max_detections_per_class, "max_detections_per_class")
         _check_count(max_detections, "max_detections")
+        if pre_nms_top_k is not None:
+            _check_count(pre_nms_top_k, "pre_nms_top_k")
         if implementation not in IMPLEMENTATIONS:
             raise ValueError(f"`implementation` must be one of {IMPLEMENTATIONS}, got {implementation!r}")
         if implementation == "tensorflow" and keras.backend.backend() != "tensorflow":
@@ -348,6 +520,10 @@ class NonMaxSuppression(keras.layers.Layer):
         self.max_detections_per_class = max_detections_per_class
         self.max_detections = max_detections
         self.implementation = implementation
+        self.pre_nms_top_k = pre_nms_top_k
+        # Private: the portable path's first stage (None: the loop over all anchors, as before
+        # the ranking; for benchmarks and tests). Never changes the result.
+        self._stage_size = _STAGE_SIZE
 
     @property
     def per_class_limit(self):
@@ -389,20 +565,38 @@ class NonMaxSuppression(keras.layers.Layer):
         return self._portable_nms(boxes, scores)
 
     def _portable_nms(self, boxes, scores):
-        nms = _compiled_portable_nms(scores.shape[-1], self.per_class_limit, self.max_detections)
+        nms = _compiled_portable_nms(
+            scores.shape[-1], self.per_class_limit, self.max_detections, self.pre_nms_top_k, self._stage_size
+        )
         score_threshold = ops.convert_to_tensor(float(self.score_threshold), dtype="float32")
         iou_threshold = ops.convert_to_tensor(float(self.iou_threshold), dtype="float32")
         return nms(boxes, scores, score_threshold, iou_threshold)
 
     def _tensorflow_nms(self, boxes, scores):
-        return _tensorflow_nms(
-            boxes,
-            scores,
-            float(self.score_threshold),
-            float(self.iou_threshold),
-            self.per_class_limit,
-            self.max_detections,
+        nms = functools.partial(
+            _tensorflow_nms,
+            score_threshold=float(self.score_threshold),
+            iou_threshold=float(self.iou_threshold),
+            per_class=self.per_class_limit,
+            max_detections=self.max_detections,
+            pre_nms_top_k=self.pre_nms_top_k,
         )
+        import tensorflow as tf
+
+        if tf.executing_eagerly():
+            # Eager: one graph per setting instead of op-by-op dispatch (same kernels).
+            _check_tensorflow_anchors(boxes.shape[1])
+            key = ("tensorflow-kernel", scores.shape[-1], *sorted(nms.keywords.items()))
+            if key not in _COMPILED:
+                _COMPILED[key] = tf.function(
+                    nms,
+                    input_signature=[
+                        tf.TensorSpec((None, None, 4), tf.float32),
+                        tf.TensorSpec((None, None, scores.shape[-1]), tf.float32),
+                    ],
+                )
+            nms = _COMPILED[key]
+        return nms(boxes, scores)
 
     def compute_output_spec(self, boxes, scores):
         self._check_inputs(boxes, scores)
@@ -423,6 +617,7 @@ class NonMaxSuppression(keras.layers.Layer):
                 "max_detections_per_class": self.max_detections_per_class,
                 "max_detections": self.max_detections,
                 "implementation": self.implementation,
+                "pre_nms_top_k": self.pre_nms_top_k,
             }
         )
         return config

@@ -9,6 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from kssd.layers import NMS, POSTPROCESS_DEFAULTS, NonMaxSuppression
+from kssd.layers.non_max_suppression import _compiled_portable_nms
 from kssd.testing import run_layer_contract
 
 TF_BACKEND = keras.backend.backend() == "tensorflow"
@@ -424,6 +425,109 @@ def test_equal_scores_across_classes_keep_class_order_then_kept_order(implementa
     np.testing.assert_array_equal(out["boxes"][:, 0], np.array([2, 4, 0], "float32"))
 
 
+# --------------------------------------------------------------------------- staged loop, pruning
+def _outputs(out):
+    return {k: np.asarray(v) for k, v in out.items()}
+
+
+def _assert_same(actual, expected):
+    for key in expected:
+        np.testing.assert_array_equal(actual[key], expected[key], err_msg=key)
+
+
+def _portable(boxes, scores, score_threshold, iou_threshold, per_class, max_detections, **kwargs):
+    nms = _compiled_portable_nms(scores.shape[-1], per_class, max_detections, **kwargs)
+    return _outputs(nms(boxes, scores, np.float32(score_threshold), np.float32(iou_threshold)))
+
+
+def _pruned_scores(scores, score_threshold, k):
+    """Scores with every candidate below its class's top ``k`` (score descending, anchor
+    ascending) moved under the threshold: the reference for ``pre_nms_top_k=k``."""
+    pruned = scores.copy()
+    for b in range(scores.shape[0]):
+        for c in range(1, scores.shape[-1]):
+            column = scores[b, :, c]
+            order = sorted(
+                (i for i in range(len(column)) if column[i] > score_threshold), key=lambda i: (-column[i], i)
+            )
+            pruned[b, order[k:], c] = score_threshold - 1.0
+    return pruned
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("stage_size", [1, 7, 40, 512])
+def test_staged_loop_equals_the_loop_over_all_anchors(seed, stage_size):
+    # The loop over each class's top `stage_size` (falling back to the full loop where that
+    # could differ) gives bit for bit the output of the loop over all anchors, ties included.
+    if seed % 2:
+        boxes, scores = random_case(seed, batch=3, num_anchors=150, num_classes=2, clustered=seed == 1)
+    else:
+        boxes, scores = quantized_case(seed, batch=3, num_anchors=150, num_classes=2, levels=6)
+    scores[0, :3, 1] = np.nan
+    scores[1, 4, 2] = np.inf
+    setting = (0.2, 0.4, 12, 20)
+    expected = _portable(boxes, scores, *setting, stage_size=None)
+    _assert_same(_portable(boxes, scores, *setting, stage_size=stage_size), expected)
+    assert_matches_reference(expected, reference_nms(boxes, scores, *setting), 20, exact=True)
+
+
+def test_staged_loop_falls_back_when_its_top_candidates_are_suppressed():
+    # 10 copies of one box outrank 5 disjoint boxes: a first stage of 4 keeps 1 box (< 6 per
+    # class) while more candidates remain, so the result must come from the full loop.
+    boxes = np.array([[[0, 0, 1, 1]] * 10 + [[2 * i, 2, 2 * i + 1, 3] for i in range(5)]], "float32")
+    scores = np.zeros((1, 15, 2), "float32")
+    scores[0, :, 1] = np.linspace(0.95, 0.6, 15)
+    for stage_size in (4, None, 512):
+        out = _portable(boxes, scores, 0.5, 0.5, 6, 6, stage_size=stage_size)
+        assert int(out["num_detections"][0]) == 6, stage_size
+        np.testing.assert_array_equal(out["boxes"][0, 1:, 0], [0, 2, 4, 6, 8])
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_pruning_with_k_that_cannot_change_the_result_is_exact(seed):
+    # k >= every class's candidate count: the same output as no pruning, bit for bit.
+    boxes, scores = random_case(seed, batch=2, num_anchors=120, num_classes=2, clustered=True)
+    most = int(max((scores[b, :, c] > 0.3).sum() for b in range(2) for c in (1, 2)))
+    expected = _outputs(
+        NMS(score_threshold=0.3, max_detections_per_class=15, max_detections=20)(boxes, scores)
+    )
+    for k in (most, most + 1, 10_000):
+        layer = NMS(score_threshold=0.3, max_detections_per_class=15, max_detections=20, pre_nms_top_k=k)
+        _assert_same(_outputs(layer(boxes, scores)), expected)
+        # Also through the staged loop (a first stage smaller than k).
+        _assert_same(_portable(boxes, scores, 0.3, 0.45, 15, 20, pre_nms_top_k=k, stage_size=5), expected)
+
+
+@pytest.mark.parametrize("implementation", _tie_implementations())
+@pytest.mark.parametrize("k", [1, 3, 8, 25])
+def test_pruning_keeps_only_each_class_top_k_candidates(implementation, k):
+    boxes, scores = quantized_case(3, batch=2, num_anchors=80, num_classes=2, levels=5)
+    layer = NMS(
+        score_threshold=0.3,
+        max_detections_per_class=10,
+        max_detections=15,
+        pre_nms_top_k=k,
+        implementation=implementation,
+    )
+    expected = reference_nms(boxes, _pruned_scores(scores, 0.3, k), 0.3, 0.45, 10, 15)
+    assert_matches_reference(_outputs(layer(boxes, scores)), expected, 15, exact=True)
+    if implementation == "portable":
+        for stage_size in (2, 4):
+            out = _portable(boxes, scores, 0.3, 0.45, 10, 15, pre_nms_top_k=k, stage_size=stage_size)
+            assert_matches_reference(out, expected, 15, exact=True)
+
+
+def test_pre_nms_top_k_round_trips_and_defaults_to_none():
+    assert NMS().pre_nms_top_k is None
+    assert NMS().get_config()["pre_nms_top_k"] is None
+    layer = NMS(pre_nms_top_k=300)
+    config = layer.get_config()
+    assert config["pre_nms_top_k"] == 300
+    assert NMS.from_config(config).pre_nms_top_k == 300
+    restored = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(layer))
+    assert isinstance(restored, NonMaxSuppression) and restored.pre_nms_top_k == 300
+
+
 # --------------------------------------------------------------------------- defaults
 def test_defaults_are_the_shared_postprocess_defaults():
     layer = NMS()
@@ -471,6 +575,9 @@ def test_max_detections_alone_keeps_that_many_boxes_of_one_class(implementation)
         ({"max_detections_per_class": 0}, "max_detections_per_class"),
         ({"max_detections_per_class": 2.0}, "max_detections_per_class"),
         ({"implementation": "fast"}, "implementation"),
+        ({"pre_nms_top_k": 0}, "pre_nms_top_k"),
+        ({"pre_nms_top_k": 2.5}, "pre_nms_top_k"),
+        ({"pre_nms_top_k": True}, "pre_nms_top_k"),
     ],
 )
 def test_invalid_arguments_raise_value_error(kwargs, name):
