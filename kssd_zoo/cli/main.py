@@ -9,18 +9,83 @@ answer at once): a subcommand module imports what its run function needs inside 
 and choices that copy a kssd registry come from :mod:`kssd_zoo.cli._choices`.
 
 Unless ``kssd --debug COMMAND ...`` is given, TensorFlow's C++ log messages are hidden
-(``TF_CPP_MIN_LOG_LEVEL=2`` when the environment does not set it) and an unexpected error is
-said in one line instead of a traceback.
+(``TF_CPP_MIN_LOG_LEVEL=2`` when the environment does not set it, and, because TensorFlow 2.21
+writes some through absl before reading that variable, their lines are dropped from the
+process's standard error: :func:`hide_native_logs`; ``TF_CPP_MIN_LOG_LEVEL=0`` keeps them) and
+an unexpected error is said in one line instead of a traceback.
 """
 
 import argparse
+import atexit
 import importlib
 import importlib.util
 import os
 import pkgutil
 import re
 import sys
+import threading
 import traceback
+
+# A C++ log line of TensorFlow / absl ("I0000 00:00:1796.07 1234 port.cc:153] ...") or absl's
+# notice before its initialization.
+_NATIVE_LOG_LINE = re.compile(
+    rb"^(WARNING: All log messages before absl::InitializeLog\(\)|[IWEF]\d{4} \d\d:\d\d:\d+\.\d+ +\d+ \S+:\d+\])"
+)
+
+_HIDING_NATIVE_LOGS = False
+
+
+def hide_native_logs():
+    """Drop C++ log lines from this process's standard error (file descriptor 2) from now on.
+
+    Standard error is routed through a pipe; a thread passes everything on except lines that
+    look like TensorFlow's or absl's C++ logs (progress bars and Python messages keep their
+    order; a partial line that cannot start a log line is passed on at once). Undone at exit;
+    once per process. Returns False where the descriptor cannot be redirected.
+    """
+    global _HIDING_NATIVE_LOGS
+    if _HIDING_NATIVE_LOGS:
+        return True
+    try:
+        sys.stderr.flush()
+        original = os.dup(2)
+        read_end, write_end = os.pipe()
+        os.dup2(write_end, 2)
+        os.close(write_end)
+    except (OSError, ValueError):
+        return False
+
+    def forward(part):
+        if part and not _NATIVE_LOG_LINE.match(part):
+            os.write(original, part)
+
+    def pump():
+        pending = b""
+        with os.fdopen(read_end, "rb", buffering=0) as source:
+            while chunk := source.read(65536):
+                parts = re.split(rb"(?<=[\n\r])", pending + chunk)
+                pending = parts.pop()
+                for part in parts:
+                    forward(part)
+                if pending[:1] not in (b"I", b"W", b"E", b"F"):  # cannot be a log line
+                    forward(pending)
+                    pending = b""
+        forward(pending)
+
+    thread = threading.Thread(target=pump, name="kssd-stderr", daemon=True)
+    thread.start()
+
+    def restore():
+        try:
+            sys.stderr.flush()
+        except (OSError, ValueError):
+            pass
+        os.dup2(original, 2)  # the pipe's last writer closes: the thread sees the end
+        thread.join(timeout=5)
+
+    atexit.register(restore)
+    _HIDING_NATIVE_LOGS = True
+    return True
 
 
 def kssd_version():
@@ -159,6 +224,9 @@ def main(argv=None):
     if not getattr(args, "func", None):
         parser.print_help()
         return 0
+    quiet = os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2") not in ("0", "")
+    if not args.debug and quiet and sys.stderr is sys.__stderr__:  # not under a capturing harness
+        hide_native_logs()
     try:
         _import_the_zoo()
         return int(args.func(args) or 0)

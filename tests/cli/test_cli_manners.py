@@ -176,6 +176,7 @@ def test_rendered_help_shows_defaults_and_keeps_epilogs(capsys):
 
 _FAILING_CHILD = """
 import sys
+import kssd_command  # the console script's path: the zoo's imports deferred
 import kssd_zoo.cli.demo as demo
 import kssd_zoo.cli.main as cli
 
@@ -249,3 +250,33 @@ def test_jax_gets_a_persistent_compilation_cache_unless_the_user_set_one(monkeyp
     monkeypatch.setenv("JAX_COMPILATION_CACHE_DIR", "/elsewhere")
     cli_main.use_jax_compilation_cache()
     assert os.environ["JAX_COMPILATION_CACHE_DIR"] == "/elsewhere"
+
+
+_NOISY_CHILD = """
+import os, sys
+import kssd_command
+import kssd_zoo.cli.demo as demo
+import kssd_zoo.cli.main as cli
+
+def noisy(args):
+    os.write(2, b"WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\\n")
+    os.write(2, b"I0000 00:00:1796235409.494678   17328 port.cc:153] oneDNN custom operations are on.\\n")
+    sys.stderr.write("epoch 1\\r 50%\\r100%\\n")
+    sys.stderr.flush()
+    os.write(2, b"Intermediate results kept\\n")
+    return 0
+
+cli._import_the_zoo = lambda: None
+demo.run = noisy
+sys.exit(cli.main(sys.argv[1:]))
+"""
+
+
+def test_native_log_lines_are_dropped_from_stderr_unless_debug():
+    # TensorFlow 2.21 writes some C++ log lines through absl whatever TF_CPP_MIN_LOG_LEVEL says
+    done = _python(_NOISY_CHILD, "demo")
+    assert done.returncode == 0, done.stderr
+    # (text mode reads the progress bar's \r as line ends)
+    assert done.stderr.splitlines() == ["epoch 1", " 50%", "100%", "Intermediate results kept"]
+    debug = _python(_NOISY_CHILD, "--debug", "demo")
+    assert "port.cc:153] oneDNN" in debug.stderr and "absl::InitializeLog" in debug.stderr

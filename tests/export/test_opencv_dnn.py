@@ -97,7 +97,12 @@ def test_the_opencv_client_finds_what_kssd_finds_on_real_photos(tmp_path):
     )
     assert done.returncode == 0, done.stderr[-2000:]
     found = [json.loads(line) for line in done.stdout.splitlines()]
-    ours = build_inference_model(model, score_threshold=0.7, iou_threshold=0.3)(image[None])
+    # the export's default size policy (auto: native for UltraFace's pixel-sized anchors)
+    from kssd.inference.passes import export_input_size
+
+    size = export_input_size(model)
+    assert size is None
+    ours = build_inference_model(model, input_size=size, score_threshold=0.7, iou_threshold=0.3)(image[None])
     count = int(ours["num_detections"][0])
     assert len(found) == count > 0
     client = np.array(sorted(d["box"] for d in found))
