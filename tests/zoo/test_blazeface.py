@@ -95,18 +95,6 @@ def mediapipe_decode(raw_boxes, raw_scores, anchors, scale, num_keypoints=6):
     return boxes, np.stack([kx, ky], axis=-1), scores
 
 
-@pytest.fixture(scope="module")
-def built():
-    cache = {}
-
-    def get(name):
-        if name not in cache:
-            cache[name] = kssd_zoo.build(name, compile=False)
-        return cache[name]
-
-    return get
-
-
 def raw_model(model):
     return keras.Model(
         model.input,

@@ -26,18 +26,6 @@ def images(size, batch=1, seed=0):
     return rng.uniform(0, 255, (batch, size[0], size[1], 3)).astype("float32")
 
 
-@pytest.fixture(scope="module")
-def built():
-    cache = {}
-
-    def get(name):
-        if name not in cache:
-            cache[name] = kssd_zoo.build(name, compile=False)
-        return cache[name]
-
-    return get
-
-
 @pytest.mark.parametrize("name", kssd_zoo.list_models())
 def test_builds_and_forward(name, built):
     model = built(name)
