@@ -13,11 +13,13 @@ Checked with Keras 3.15.1, TensorFlow 2.21.0, JAX 0.10.2 and tf2onnx 1.17.0.
 
 __all__ = [
     "all_layers",
+    "build_from_input_spec",
     "freeze_concrete_function",
     "keras_file_utils",
     "keras_tensorflow_backend",
     "keras_test_case",
     "optimizer_learning_rate",
+    "patch_multi_worker_reduction",
     "patch_tf2onnx",
     "set_calibrate_only",
     "tflite_model_from_bytes",
@@ -46,6 +48,69 @@ def keras_tensorflow_backend():
     from keras.src.backend import tensorflow as tf_backend
 
     return tf_backend
+
+
+def build_from_input_spec(model, epoch_iterator):
+    """Build ``model``'s variables, loss and metrics from fit's input *spec*, reading no batch.
+
+    Under a ``tf.distribute`` strategy, Keras' TensorFlow trainer (``_maybe_symbolic_build``,
+    checked with Keras 3.15.1) builds the model from the first batch it pulls off fit's
+    iterator: that batch is then never trained on (a run under a strategy is one batch off the
+    same run on one device, and breaks the exact resume), and with
+    ``MultiWorkerMirroredStrategy`` the ``strategy.reduce`` of that nested batch raises
+    (keras-team/keras#20585). Only shapes and dtypes are needed, and the dataset's
+    ``element_spec`` has them. Returns False when the private attributes it needs
+    (``epoch_iterator.data_adapter.get_tf_dataset``, ``model._symbolic_build``) are gone, for
+    the caller to fall back to Keras' own build.
+    """
+    import tensorflow as tf
+    from keras.src import tree
+
+    adapter = getattr(epoch_iterator, "data_adapter", None)
+    if not hasattr(adapter, "get_tf_dataset") or not hasattr(model, "_symbolic_build"):
+        return False
+    spec = adapter.get_tf_dataset().element_spec
+    if not all(isinstance(s, tf.TensorSpec) for s in tree.flatten(spec)):
+        return False
+    import keras
+
+    batch = tree.map_structure(lambda s: keras.KerasTensor(tuple(s.shape), s.dtype.name), spec)
+    with model.distribute_strategy.scope():
+        model._symbolic_build(data_batch=batch)
+    return True
+
+
+def patch_multi_worker_reduction():
+    """Let Keras' TensorFlow trainer average fit's logged values over several workers.
+
+    With ``MultiWorkerMirroredStrategy``, Keras 3.15.1 reduces each value a train step returns
+    (the loss and the metrics, all scalars) with ``strategy.reduce("MEAN", v, axis=0)``, which
+    raises for a scalar ("Invalid reduction dimension 0 for input with 0 dimensions"), so
+    ``fit`` fails at its first step. The patch reduces those values over the replicas
+    (``axis=None``), the mean Keras means, and leaves every other case to Keras. Idempotent.
+    """
+    import tensorflow as tf
+    from keras.src import tree
+    from keras.src.backend.tensorflow import trainer
+
+    original = trainer.reduce_per_replica
+    if getattr(original, "kssd_patched", False):
+        return
+
+    def reduce_per_replica(values, strategy, reduction):
+        multi_worker = trainer._collective_all_reduce_multi_worker(strategy)
+        if multi_worker and reduction in ("auto", "mean"):
+
+            def mean(value):
+                if isinstance(value, (tf.Tensor, tf.distribute.DistributedValues)):
+                    return strategy.reduce("MEAN", value, axis=None)
+                return value
+
+            return tree.map_structure(mean, values)
+        return original(values, strategy, reduction)
+
+    reduce_per_replica.kssd_patched = True
+    trainer.reduce_per_replica = reduce_per_replica
 
 
 def all_layers(model, include_self=True):

@@ -80,3 +80,19 @@ def make_optimizer(training, steps_per_epoch=None):
     optimizer = dict(training.get("optimizer") or {"name": "sgd"})
     cls = OPTIMIZERS.get(optimizer.pop("name"))
     return cls(learning_rate=learning_rate, **{k: v for k, v in optimizer.items() if v is not None})
+
+
+def initial_learning_rate(training):
+    """The learning rate a spec's ``training`` entry starts from (after any warm-up).
+
+    Examples:
+        >>> from kssd_zoo.optimizers import initial_learning_rate
+        >>> initial_learning_rate({"schedule": {"name": "warmup_multistep", "initial_learning_rate": 0.02}})
+        0.02
+        >>> initial_learning_rate({})
+        0.001
+    """
+    schedule = dict(training.get("schedule") or {"name": "constant"})
+    if schedule["name"] == "warmup_multistep":
+        return float(schedule.get("initial_learning_rate", 0.01))
+    return float(schedule.get("learning_rate", DEFAULT_LEARNING_RATE))

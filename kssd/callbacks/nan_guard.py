@@ -4,6 +4,8 @@ import math
 
 import keras
 
+from kssd.callbacks.resumable_checkpoint import optimizer_step
+
 
 class NaNGuard(keras.callbacks.Callback):
     """Stop ``fit`` when the loss becomes NaN or infinite, naming the epoch, batch and value.
@@ -54,7 +56,7 @@ class NaNGuard(keras.callbacks.Callback):
         step = None
         model = self.model
         if model is not None and getattr(model, "optimizer", None) is not None:
-            step = int(model.optimizer.iterations)
+            step = optimizer_step(model.optimizer)
         values = {k: float(v) for k, v in logs.items() if _is_number(v)}
         self.bad_batch = {"epoch": self._epoch + 1, "batch": int(batch), "step": step, "logs": values}
         others = ", ".join(f"{k}={v}" for k, v in values.items() if k != self.monitor)

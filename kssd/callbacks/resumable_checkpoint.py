@@ -28,12 +28,17 @@ def _finite(logs, model):
     return all(np.isfinite(keras.ops.convert_to_numpy(w)).all() for w in model.weights)
 
 
+def optimizer_step(optimizer):
+    """``optimizer.iterations`` as an int, also when a tf.distribute strategy mirrors it."""
+    return int(keras.ops.convert_to_numpy(optimizer.iterations))
+
+
 def _constant_rate(optimizer):
     """The optimizer's learning rate when it is a constant (a variable), else None."""
     optimizer = getattr(optimizer, "inner_optimizer", optimizer)  # LossScaleOptimizer
     if isinstance(optimizer_learning_rate(optimizer), keras.optimizers.schedules.LearningRateSchedule):
         return None
-    return float(optimizer.learning_rate)
+    return float(keras.ops.convert_to_numpy(optimizer.learning_rate))
 
 
 class ResumableCheckpoint(keras.callbacks.Callback):
@@ -150,10 +155,10 @@ class ResumableCheckpoint(keras.callbacks.Callback):
         if epoch is None:
             raise ValueError(f"{self.directory}: no checkpoint weight file loads (all are damaged)")
         newest = path.name == state["weights"]
-        if newest and optimizer is not None and int(optimizer.iterations) != int(state["iterations"]):
+        if newest and optimizer is not None and optimizer_step(optimizer) != int(state["iterations"]):
             raise ValueError(
                 f"{self.directory / state['weights']}: optimizer iterations after loading are "
-                f"{int(optimizer.iterations)}, expected {state['iterations']}; compile the model "
+                f"{optimizer_step(optimizer)}, expected {state['iterations']}; compile the model "
                 "with the same optimizer as the checkpointed run"
             )
         if not newest:
@@ -194,7 +199,7 @@ class ResumableCheckpoint(keras.callbacks.Callback):
         state = {
             "epoch": int(epoch),
             "weights": name,
-            "iterations": int(optimizer.iterations) if optimizer is not None else 0,
+            "iterations": optimizer_step(optimizer) if optimizer is not None else 0,
             "logs": {
                 k: float(v)
                 for k, v in (logs or {}).items()

@@ -5,8 +5,36 @@ import time
 import keras
 
 
+def agree_on_stop(model, stop):
+    """``stop`` of this process OR-ed over the workers of a multi-worker run (itself elsewhere).
+
+    A callback that stops ``fit`` on a local condition (a time budget) must stop every worker
+    at the same point, or the others wait forever in the next step's collectives. In a
+    ``MultiWorkerMirroredStrategy`` run the flags are all-reduced (MAX); everywhere else,
+    including JAX, ``stop`` is returned as is.
+
+    Examples:
+        >>> import keras
+        >>> from kssd.callbacks.time_limit import agree_on_stop
+        >>> agree_on_stop(keras.Sequential([keras.Input((1,))]), True)
+        True
+    """
+    if keras.backend.backend() != "tensorflow":
+        return stop
+    import tensorflow as tf
+
+    strategy = getattr(model, "distribute_strategy", None)
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or getattr(resolver, "task_type", None) is None:
+        return stop
+    flags = strategy.run(lambda: tf.constant(1.0 if stop else 0.0))
+    return bool(strategy.reduce("MAX", flags, axis=None).numpy() > 0)
+
+
 class TimeLimit(keras.callbacks.Callback):
     """Stop ``fit`` once ``seconds`` of training have passed.
+
+    In a multi-worker run every worker stops at the same check (see :func:`agree_on_stop`).
 
     Args:
         seconds: training time budget in seconds (counted from the start of ``fit``).
@@ -28,7 +56,7 @@ class TimeLimit(keras.callbacks.Callback):
         self._start = None
 
     def _check(self):
-        if time.perf_counter() - self._start >= self.seconds:
+        if agree_on_stop(self.model, time.perf_counter() - self._start >= self.seconds):
             self.model.stop_training = True
 
     def on_train_begin(self, logs=None):

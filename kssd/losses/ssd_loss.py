@@ -75,8 +75,28 @@ def _per_image_terms(y_true, y_pred, neg_pos_ratio, min_negatives):
     selected = ops.cast(ops.logical_or(positive, negative), dtype)
     conf = ops.sum(ce * selected, axis=-1)  # (B,)
 
-    num_pos = ops.maximum(ops.sum(num_pos_image), 1.0)
+    num_pos = ops.maximum(_sum_over_replicas(ops.sum(num_pos_image)), 1.0)
     return loc, conf, num_pos
+
+
+def _replicas_in_sync():
+    """Replicas of the ``tf.distribute`` step being traced (1 outside one, and on JAX)."""
+    if keras.backend.backend() != "tensorflow":
+        return 1  # keras.distribution (JAX) runs the loss once on the global batch
+    import tensorflow as tf
+
+    context = tf.distribute.get_replica_context()
+    return 1 if context is None else int(context.num_replicas_in_sync)
+
+
+def _sum_over_replicas(value):
+    """``value`` summed over the replicas of a ``tf.distribute`` step (itself elsewhere)."""
+    if _replicas_in_sync() == 1:
+        return value
+    import tensorflow as tf
+
+    total = tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.SUM, value)
+    return ops.stop_gradient(total)
 
 
 def ssd_loss_components(y_true, y_pred, neg_pos_ratio=3.0, min_negatives=0):
@@ -143,8 +163,16 @@ class SSDLoss(keras.losses.Loss):
     ``"sum_over_batch_size"`` reduction, is exactly ``L`` above, so
     ``model.compile(loss=SSDLoss())`` optimizes the paper's loss. ``reduction="sum"`` gives
     ``B * L``; ``"none"`` gives the per-image contributions (they average to ``L``); a
-    ``sample_weight`` of shape (B,) weights those contributions. Under a distribution strategy,
-    each replica normalizes by its own N.
+    ``sample_weight`` of shape (B,) weights those contributions.
+
+    **Several devices.** N is always the positive count of the *global* batch. Under a
+    ``tf.distribute`` strategy with R replicas each replica sees B / R images; N is summed over
+    the replicas (an all-reduce) and each value is scaled by R to undo the ``1 / R`` Keras
+    applies before it sums the replicas' gradients, so a step on R replicas with global batch
+    B computes the loss and the gradients of one device with batch B (up to float rounding),
+    and the logged loss is that same number. With ``keras.distribution`` (JAX) the loss runs
+    once on the global batch, so N is global there too. Per-replica normalizers would weight a
+    replica whose images hold few faces as much as a crowded one.
 
     **Differences from the ``MultiBoxLoss`` of the WIDER FACE slim face SSD tutorial:**
 
@@ -193,7 +221,9 @@ class SSDLoss(keras.losses.Loss):
         loc, conf, num_pos = _per_image_terms(
             y_true, y_pred, float(self.neg_pos_ratio), int(self.min_negatives)
         )
-        batch = ops.cast(ops.shape(y_pred)[0], y_pred.dtype)
+        # Under R tf.distribute replicas Keras divides each replica's mean by R and sums the
+        # gradients: scaling by R makes the step that of one device on the global batch.
+        batch = ops.cast(ops.shape(y_pred)[0] * _replicas_in_sync(), y_pred.dtype)
         return (conf + float(self.alpha) * loc) * (batch / num_pos)
 
     def get_config(self):

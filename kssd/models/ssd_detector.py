@@ -9,6 +9,7 @@ from keras import ops
 from kssd.anchors import feature_map_sizes, generate_anchors
 from kssd.boxes.coder import DEFAULT_BOX_CODING, DEFAULT_VARIANCES, check_box_coding
 from kssd.boxes.matcher import DEFAULT_MATCH_THRESHOLD, DEFAULT_MATCHING, check_matching
+from kssd.compat import build_from_input_spec
 from kssd.layers import POSTPROCESS_DEFAULTS, AnchorBoxes, DecodeDetections, NonMaxSuppression
 
 #: Anchor arguments an :class:`~kssd.layers.AnchorBoxes` layer stores (its config, minus
@@ -446,6 +447,14 @@ class SSDDetector(keras.Model):
             y_pred, non_trainable_variables = outputs
             return self.decode_predictions(y_pred, size), non_trainable_variables
         return self.decode_predictions(outputs, size)
+
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        # TensorFlow trainer under a tf.distribute strategy: build from the input's spec
+        # instead of a batch Keras would read and drop (see kssd.compat.build_from_input_spec).
+        if iterator is not None and self._distribute_strategy is not None:
+            if build_from_input_spec(self, iterator):
+                return
+        super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
 
     def raw_predict(self, x, **kwargs):
         """``predict`` returning the raw ``y_pred`` instead of detections (same arguments)."""

@@ -28,3 +28,9 @@ EXPORT_FORMATS = ("saved_model", "tflite", "onnx", "onnx_opencv", "keras")
 
 #: ``kssd.export.tflite.QUANTIZATIONS`` without None (no quantization).
 QUANTIZATIONS = ("float16", "int8", "dynamic_int8")
+
+#: ``kssd_zoo.training.distribute.DISTRIBUTE_CHOICES``: values of ``kssd train --distribute``.
+DISTRIBUTE_CHOICES = ("none", "mirrored", "multi_worker", "tpu")
+
+#: ``kssd_zoo.training.fit.LR_SCALING``: values of ``kssd train --lr-scaling``.
+LR_SCALING = ("none", "linear")

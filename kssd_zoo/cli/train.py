@@ -1,6 +1,6 @@
 """``kssd train``: train a zoo detector (or a YAML spec) with model.fit, resumable."""
 
-from kssd_zoo.cli._choices import AUGMENTATIONS, METRICS
+from kssd_zoo.cli._choices import AUGMENTATIONS, DISTRIBUTE_CHOICES, LR_SCALING, METRICS
 
 EXAMPLES = """examples:
   kssd train tiny_ssd --data shapes --epochs 10 --out runs/shapes
@@ -9,6 +9,9 @@ EXAMPLES = """examples:
   kssd train vgg16_ssd300 --data /data/VOCdevkit/VOC2007 --val-data /data/VOC2007test \\
       --metric voc07 --batch-size 32 --out runs/voc
   kssd train my_spec.yaml --data tfrecords/ --val-split val --mixed-precision --jit-compile
+  kssd train vgg16_ssd300 --data /data/VOC2007 --distribute mirrored --batch-size 64 --lr-scaling linear
+  TF_CONFIG='{"cluster": {"worker": ["host1:2222", "host2:2222"]}, "task": {"type": "worker", "index": 0}}' \
+      kssd train face_ssd --data /shared/widerface --distribute multi_worker --out /shared/runs/face
 """
 
 
@@ -56,7 +59,12 @@ def add_parser(subparsers):
         "--max-val-images", type=int, default=500, help="evaluate on at most this many images (default 500)"
     )
     parser.add_argument("--epochs", type=int, default=None, help="epochs to train (default: the spec's)")
-    parser.add_argument("--batch-size", type=int, default=None, help="images per batch (default: the spec's)")
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        default=None,
+        help="images per step over all devices (the global batch; default: the spec's)",
+    )
     parser.add_argument(
         "--steps-per-epoch",
         type=int,
@@ -118,6 +126,34 @@ def add_parser(subparsers):
         help="momentum of every BatchNormalization layer (default: the spec's; 0.9 suits short runs)",
     )
     parser.add_argument(
+        "--distribute",
+        choices=DISTRIBUTE_CHOICES,
+        default="none",
+        help="train on several devices: mirrored (the GPUs of this machine; JAX: DataParallel over "
+        "the visible devices), multi_worker (several machines, cluster from TF_CONFIG), tpu "
+        "(TPU_NAME); --batch-size is then the global batch (default: none, one device)",
+    )
+    parser.add_argument(
+        "--devices",
+        type=int,
+        default=None,
+        metavar="N",
+        help="with --distribute mirrored: use N local devices (default: every GPU; without a GPU, "
+        "N logical CPU devices, for trying a distributed run here)",
+    )
+    parser.add_argument(
+        "--lr-scaling",
+        choices=LR_SCALING,
+        default="none",
+        help="linear: learning rate x (--batch-size / the spec's batch size) (default: none)",
+    )
+    parser.add_argument(
+        "--local-batch-norm",
+        action="store_true",
+        help="with several tf.distribute replicas, normalize each replica's slice of the batch on its "
+        "own (default: statistics over the global batch, the one-device result)",
+    )
+    parser.add_argument(
         "--verbose", type=int, default=1, choices=(0, 1, 2), help="Keras verbosity (default 1: progress bar)"
     )
     parser.set_defaults(func=run)
@@ -159,6 +195,10 @@ def run(args):
         time_limit=args.time_limit,
         tensorboard=not args.no_tensorboard,
         batch_norm_momentum=args.bn_momentum,
+        strategy=args.distribute,
+        devices=args.devices,
+        lr_scaling=args.lr_scaling,
+        sync_batch_norm=not args.local_batch_norm,
         verbose=args.verbose,
     )
     print()

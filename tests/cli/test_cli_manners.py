@@ -229,7 +229,11 @@ def test_static_choices_equal_the_registries():
     from kssd.export import EXPORT_FORMATS
     from kssd.export.tflite import QUANTIZATIONS
     from kssd.metrics.evaluate import METRICS
+    from kssd_zoo.training.distribute import DISTRIBUTE_CHOICES
+    from kssd_zoo.training.fit import LR_SCALING
 
+    assert _choices.DISTRIBUTE_CHOICES == DISTRIBUTE_CHOICES
+    assert _choices.LR_SCALING == LR_SCALING
     assert _choices.READER_FORMATS == tuple(READERS.names())
     assert _choices.SOURCE_FORMATS == tuple(sorted(formats()))
     assert _choices.CLASS_NAME_FORMATS == tuple(READERS.where(takes_class_names=True))
