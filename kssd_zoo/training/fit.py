@@ -236,7 +236,14 @@ def train(
         keras.mixed_precision.set_global_policy(policy)
     try:
         with run.scope():
-            return _train(**locals())
+            model, results = _train(**locals())
+        # Written outside the scope: Keras' saving creates a variable, which under
+        # MultiWorkerMirroredStrategy would wait for workers that no longer save anything.
+        model_path = out / "model.keras"
+        if run.is_chief:
+            write_atomically(model_path, model.save)
+            write_text_atomically(out / "results.json", json.dumps(results, indent=1))
+        return {**results, "model": model, "model_path": str(model_path), "checkpoints": str(out / "checkpoints")}
     finally:
         if policy:
             keras.mixed_precision.set_global_policy(previous_policy)
@@ -450,11 +457,9 @@ def _train(
         raise FloatingPointError(
             f"training diverged: the loss became non-finite at epoch {bad['epoch']}, batch "
             f"{bad['batch']}, optimizer step {bad['step']}; nothing non-finite was saved "
-            f"({model_path} not written; last finite checkpoint in {checkpoint.directory}: {kept}, "
+            f"({model_path} not written; last finite checkpoint in {out / 'checkpoints'}: {kept}, "
             "which --resume continues from). Lower the learning rate or check the boxes."
         )
-    if run.is_chief:
-        write_atomically(model_path, model.save)
     val_metrics = None
     if evaluator is not None and history.get("loss"):
         last_epoch = initial_epoch + len(history["loss"]) - 1
@@ -477,14 +482,7 @@ def _train(
         "boxes_dropped": {} if box_stats is None else dict(box_stats.boxes_dropped),
         "boxes_clipped": {} if box_stats is None else dict(box_stats.boxes_clipped),
     }
-    if run.is_chief:
-        write_text_atomically(out / "results.json", json.dumps(results, indent=1))
-    return {
-        **results,
-        "model": model,
-        "model_path": str(model_path),
-        "checkpoints": str(out / "checkpoints"),
-    }
+    return model, results
 
 
 def _describe_rate(summary):
