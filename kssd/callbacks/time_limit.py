@@ -5,12 +5,15 @@ import time
 import keras
 
 
+_STOP_COUNTERS = {}  # id(strategy) -> tf.function summing the workers' stop flags
+
+
 def agree_on_stop(model, stop):
     """``stop`` of this process OR-ed over the workers of a multi-worker run (itself elsewhere).
 
     A callback that stops ``fit`` on a local condition (a time budget) must stop every worker
     at the same point, or the others wait forever in the next step's collectives. In a
-    ``MultiWorkerMirroredStrategy`` run the flags are all-reduced (MAX); everywhere else,
+    ``MultiWorkerMirroredStrategy`` run the flags are all-reduced (summed); everywhere else,
     including JAX, ``stop`` is returned as is.
 
     Examples:
@@ -27,8 +30,15 @@ def agree_on_stop(model, stop):
     resolver = getattr(strategy, "cluster_resolver", None)
     if resolver is None or getattr(resolver, "task_type", None) is None:
         return stop
-    flags = strategy.run(lambda: tf.constant(1.0 if stop else 0.0))
-    return bool(strategy.reduce("MAX", flags, axis=None).numpy() > 0)
+    count = _STOP_COUNTERS.get(id(strategy))
+    if count is None:
+
+        @tf.function
+        def count(flag):  # traced once: eager collectives are slow and warn on every call
+            return strategy.reduce("SUM", strategy.run(tf.identity, args=(flag,)), axis=None)
+
+        _STOP_COUNTERS[id(strategy)] = count
+    return bool(count(tf.constant(1.0 if stop else 0.0)).numpy() > 0)
 
 
 class TimeLimit(keras.callbacks.Callback):

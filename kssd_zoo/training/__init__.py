@@ -12,8 +12,9 @@ runs a detector over a dataset and scores it. Data arguments (see :func:`resolve
 
 The package is split by concern: :mod:`~kssd_zoo.training.data` (data arguments, train/val
 split), :mod:`~kssd_zoo.training.fit` (:func:`train`), :mod:`~kssd_zoo.training.evaluation`
-(:func:`evaluate`) and :mod:`~kssd_zoo.training.tables` (:func:`results_table`); the public
-names are re-exported here.
+(:func:`evaluate`), :mod:`~kssd_zoo.training.distribute` (``strategy=``: several devices,
+:func:`resolve_distribution`) and :mod:`~kssd_zoo.training.tables` (:func:`results_table`); the
+public names are re-exported here.
 
 Examples:
     >>> from kssd_zoo.training import resolve_data
@@ -23,6 +24,7 @@ Examples:
 """
 
 from kssd_zoo.training.data import DEFAULT_SHAPES, count_positives, resolve_data, split_train_val
+from kssd_zoo.training.distribute import resolve_distribution
 from kssd_zoo.training.evaluation import evaluate
 from kssd_zoo.training.fit import train
 from kssd_zoo.training.tables import results_table
@@ -32,6 +34,7 @@ __all__ = [
     "count_positives",
     "evaluate",
     "resolve_data",
+    "resolve_distribution",
     "results_table",
     "split_train_val",
     "train",

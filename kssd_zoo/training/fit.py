@@ -243,7 +243,12 @@ def train(
         if run.is_chief:
             write_atomically(model_path, model.save)
             write_text_atomically(out / "results.json", json.dumps(results, indent=1))
-        return {**results, "model": model, "model_path": str(model_path), "checkpoints": str(out / "checkpoints")}
+        return {
+            **results,
+            "model": model,
+            "model_path": str(model_path),
+            "checkpoints": str(out / "checkpoints"),
+        }
     finally:
         if policy:
             keras.mixed_precision.set_global_policy(previous_policy)

@@ -86,12 +86,18 @@ def test_killed_multi_worker_run_resumes_to_the_weights_of_an_uninterrupted_one(
     scratch.mkdir()
     straight, interrupted = tmp_path / "straight", tmp_path / "interrupted"
 
-    assert _finish(_start_workers(straight, scratch)) == [0, 0], _logs(scratch)
+    # --time-limit makes every epoch end agree across workers (an all-reduce); 1000 s never stops it.
+    assert _finish(_start_workers(straight, scratch, "--time-limit", "1000")) == [0, 0], _logs(scratch)
     results = json.loads((straight / "results.json").read_text())
     assert results["distribution"]["num_workers"] == 2 and results["distribution"]["num_replicas"] == 2
     assert results["batch_size"] == {"global": 8, "per_replica": 4, "replicas": 2}
     # Only the chief wrote the run folder; the other worker's temporary folder is gone.
-    assert sorted(p.name for p in straight.iterdir()) == ["checkpoints", "history.csv", "model.keras", "results.json"]
+    assert sorted(p.name for p in straight.iterdir()) == [
+        "checkpoints",
+        "history.csv",
+        "model.keras",
+        "results.json",
+    ]
     assert not [p for p in scratch.iterdir() if p.name.startswith("kssd-worker-")]
 
     processes = _start_workers(interrupted, scratch)
