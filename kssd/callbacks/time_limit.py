@@ -4,7 +4,6 @@ import time
 
 import keras
 
-
 _STOP_COUNTERS = {}  # id(strategy) -> tf.function summing the workers' stop flags
 
 
