@@ -69,21 +69,25 @@ class Distributed:
         """
         return self.strategy is not None and self.num_replicas > 1
 
+    @property
+    def engine(self):
+        """Class name of the strategy or distribution, None on one device."""
+        return None if self.kind == "none" else type(self.strategy or self.distribution).__name__
+
     def describe(self):
         """One line: replicas, engine, devices, workers."""
         if self.kind == "none":
             return "one device"
-        engine = type(self.strategy or self.distribution).__name__
         where = f" on {', '.join(self.devices)}" if self.devices else ""
         workers = f", worker {self.worker_index} of {self.num_workers}" if self.num_workers > 1 else ""
         role = " (chief)" if self.num_workers > 1 and self.is_chief else ""
-        return f"{self.num_replicas} replica(s), {engine}{where}{workers}{role}"
+        return f"{self.num_replicas} replica(s), {self.engine}{where}{workers}{role}"
 
     def as_dict(self):
         """The JSON-friendly summary ``results.json`` records."""
         return {
             "kind": self.kind,
-            "engine": None if self.kind == "none" else type(self.strategy or self.distribution).__name__,
+            "engine": self.engine,
             "num_replicas": self.num_replicas,
             "devices": list(self.devices),
             "num_workers": self.num_workers,

@@ -227,16 +227,47 @@ def train(
     out = Path(out_dir)
     # Only the chief writes the run folder; other workers write where tf.distribute needs
     # them to (their own folder) and read the chief's checkpoints to resume.
-    work = out if run.is_chief else Path(tempfile.mkdtemp(prefix=f"kssd-worker-{run.worker_index}-"))
     if run.is_chief:
         _prepare_run_folder(out, resume, overwrite)
     policy = _policy_name(mixed_precision)
     previous_policy = keras.mixed_precision.global_policy().name
     if policy:
         keras.mixed_precision.set_global_policy(policy)
+    work = out if run.is_chief else Path(tempfile.mkdtemp(prefix=f"kssd-worker-{run.worker_index}-"))
     try:
         with run.scope():
-            model, results = _train(**locals())
+            model, results = _train(
+                model_or_name=model_or_name,
+                data=data,
+                val_data=val_data,
+                epochs=epochs,
+                batch_size=batch_size,
+                steps_per_epoch=steps_per_epoch,
+                out=out,
+                work=work,
+                run=run,
+                resume=resume,
+                weights=weights,
+                jit_compile=jit_compile,
+                metric=metric,
+                eval_every=eval_every,
+                augmentation=augmentation,
+                learning_rate=learning_rate,
+                val_fraction=val_fraction,
+                train_split=train_split,
+                val_split=val_split,
+                max_val_images=max_val_images,
+                seed=seed,
+                time_limit=time_limit,
+                tensorboard=tensorboard,
+                callbacks=callbacks,
+                overrides=overrides,
+                exact_resume=exact_resume,
+                batch_norm_momentum=batch_norm_momentum,
+                lr_scaling=lr_scaling,
+                sync_batch_norm=sync_batch_norm,
+                verbose=verbose,
+            )
         # Written outside the scope: Keras' saving creates a variable, which under
         # MultiWorkerMirroredStrategy would wait for workers that no longer save anything.
         model_path = out / "model.keras"
@@ -288,7 +319,6 @@ def _train(
     lr_scaling,
     sync_batch_norm,
     verbose,
-    **_,
 ):
     """The body of :func:`train`, inside the distribution's scope (see it for the arguments)."""
     keras.utils.set_random_seed(seed)

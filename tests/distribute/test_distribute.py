@@ -161,3 +161,32 @@ def test_chief_and_worker_index_come_from_the_cluster(monkeypatch):
     assert distribute._cluster_role(Strategy(Resolver(with_chief, "chief", 0))) == (3, 0, True)
     assert distribute._cluster_role(Strategy(Resolver(with_chief, "worker", 0))) == (3, 1, False)
     assert distribute._cluster_role(object()) == (1, 0, True)
+
+
+def test_invalid_tf_config_is_named(monkeypatch):
+    monkeypatch.setenv("TF_CONFIG", '{"cluster": ')
+    with pytest.raises(ValueError, match=r"^TF_CONFIG is not valid JSON \("):
+        resolve_distribution("multi_worker")
+
+
+def test_a_model_built_outside_the_strategy_scope_is_refused(tmp_path):
+    import tensorflow as tf
+
+    from kssd_zoo import build
+    from kssd_zoo.training import train
+
+    model = build("tiny_ssd")
+    with pytest.raises(
+        ValueError, match=r"was not created under the strategy's scope .* `with strategy.scope\(\):`"
+    ):
+        train(
+            model,
+            "shapes:8",
+            epochs=1,
+            batch_size=4,
+            max_val_images=0,
+            tensorboard=False,
+            verbose=0,
+            out_dir=str(tmp_path / "run"),
+            strategy=tf.distribute.MirroredStrategy(["/cpu:0"]),
+        )
