@@ -19,10 +19,10 @@ PASCAL photos too.
 Rows:
 
 * ``kssd ...``: :class:`kssd_zoo.sticker.detection.SSDFaceDetector`, the sticker application's
-  detector, with the default model (UltraFace-RFB, the shipped ``ultraface_rfb_320`` weights)
-  under each input-size setting (``auto``: native + trained size, ``native``), the
-  ``ultraface_rfb_640`` and ``ultraface_slim_320`` weights, and the BlazeFace presets (fixed
-  input sizes, so the photo is letterboxed into 128, 192 or 256 px).
+  detector: the default (UltraFace-RFB with the shipped ``ultraface_rfb_640`` weights,
+  ``quality="fast"``), the ``balanced`` and ``best`` qualities, native size only, the
+  ``ultraface_rfb_320`` weights (the previous default) and ``ultraface_slim_320``, and the
+  BlazeFace presets (fixed input sizes, so the photo is letterboxed into 128, 192 or 256 px).
 * ``UltraFace release``: the released ``version-RFB-320.onnx`` / ``-640.onnx`` in onnxruntime at
   their fixed input sizes, with OpenCV's NMS (IoU 0.3).
 * ``YuNet_n`` / ``YuNet_s``: ``cv2.FaceDetectorYN`` with the dynamic-size ONNX files, each photo
@@ -171,10 +171,19 @@ def release_model(preset):
 def make_rows(only):
     makers = {
         "kssd": [
-            lambda: KssdRow("kssd default (RFB-320 weights, auto)"),
-            lambda: KssdRow("kssd RFB-320 weights, native", passes="native"),
-            lambda: KssdRow("kssd RFB-640 weights, auto", model=release_model("ultraface_rfb_640")),
-            lambda: KssdRow("kssd slim-320 weights, auto", model=release_model("ultraface_slim_320")),
+            lambda: KssdRow("kssd default (RFB-640 weights, fast)"),
+            lambda: KssdRow("kssd RFB-640 weights, balanced", quality="balanced"),
+            lambda: KssdRow("kssd RFB-640 weights, best", quality="best"),
+            lambda: KssdRow("kssd RFB-640 weights, fast, native", quality="fast", passes="native"),
+            lambda: KssdRow(
+                "kssd RFB-320 weights, fast (previous default)", weights="ultraface_rfb_320", quality="fast"
+            ),
+            lambda: KssdRow(
+                "kssd RFB-320 weights, balanced", weights="ultraface_rfb_320", quality="balanced"
+            ),
+            lambda: KssdRow(
+                "kssd slim-320 weights, fast", model=release_model("ultraface_slim_320"), quality="fast"
+            ),
             *(
                 (lambda name=name: KssdRow(f"kssd {name} (letterboxed)", model=name, weights=name))
                 for name in ("blazeface_short", "blazeface_full", "blazeface_back")

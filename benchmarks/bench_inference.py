@@ -16,6 +16,11 @@ RFB ONNX model in onnxruntime at the same size and batch (the baseline, measured
   The release files have a fixed batch of 1, so batch 8 is 8 calls.
 * dlib: ``dlib.get_frontal_face_detector()`` (HOG), upsampling 0, one image at a time.
 
+``GFLOP/s`` is the network's achieved rate: its forward FLOPs at the size it runs at (counted by
+TensorFlow's profiler on the kssd model; the release files are the same network) x images/s,
+with its share of this CPU's FP32 peak (``benchmarks/_compute.py``); pre- and post-processing
+are in the time but not in the FLOPs.
+
 Run: ``python benchmarks/bench_inference.py [--repeats 10]`` (about 3-4 minutes on 2 cores).
 """
 
@@ -97,6 +102,7 @@ def main(argv=None):
     if photos is None:
         return 1
     import tensorflow as tf
+    from _compute import network_flops
 
     import kssd_zoo
     from kssd.export import export
@@ -104,6 +110,7 @@ def main(argv=None):
     from kssd.inference import build_inference_model
 
     model = kssd_zoo.ultraface_rfb(weights=str(RELEASE / "version-RFB-320.onnx"), compile=False)
+    flops = {size: network_flops(model, (*size, 3)) for size in SIZES}
     tmp = tempfile.mkdtemp(prefix="kssd_bench_")
     runners = {}
     for policy, input_size in (("letterbox", "spec"), ("native", None)):
@@ -141,12 +148,23 @@ def main(argv=None):
                     results.append((f"{label}, {policy}", timeit(run, batch, args.repeats)))
             results.append(("dlib HOG (CPU)", timeit(dlib_run, batch, max(3, args.repeats // 3), warmup=1)))
             for label, ms in results:
-                rows.append((f"{size[1]}x{size[0]}", batch_size, label, ms, ms / batch_size, ms / base))
+                runs_at = (240, 320) if ("letterbox" in label or "320" in label) else size
+                gflop = None if label.startswith("dlib") else flops[runs_at] / 1e9
+                rows.append(
+                    (f"{size[1]}x{size[0]}", batch_size, label, ms, ms / batch_size, ms / base, gflop)
+                )
+    from _compute import cpu_peak_gflops
+
+    peak, formula = cpu_peak_gflops()
     print()
-    print("| image | batch | detector | ms / batch | ms / image | x baseline |")
-    print("|---|---|---|---|---|---|")
-    for size, batch_size, label, ms, per, ratio in rows:
-        print(f"| {size} | {batch_size} | {label} | {ms:.1f} | {per:.1f} | {ratio:.2f} |")
+    print(
+        f"network: {', '.join(f'{w}x{h} {f / 1e9:.2f} GFLOP' for (h, w), f in flops.items())}; CPU peak {peak:.0f} GFLOP/s = {formula}"
+    )
+    print("| image | batch | detector | ms / batch | ms / image | x baseline | GFLOP/s (% peak) |")
+    print("|---|---|---|---|---|---|---|")
+    for size, batch_size, label, ms, per, ratio, gflop in rows:
+        rate = "-" if gflop is None else f"{gflop * 1000 / per:.1f} ({100 * gflop * 1000 / per / peak:.1f} %)"
+        print(f"| {size} | {batch_size} | {label} | {ms:.1f} | {per:.1f} | {ratio:.2f} | {rate} |")
     print(
         "\nbaseline = UltraFace release ONNX in onnxruntime (+ cv2 NMS) at the same size and batch; "
         "kssd 'letterbox' rows shrink every photo to 240x320, 'native' rows run at the photo's size."

@@ -12,7 +12,9 @@ targets encoded from random boxes, SGD momentum, SSDLoss):
   computes the loss, applies the gradients and returns the loss to the host every step
   (written here from scratch).
 
-Ratios are relative to the custom loop. Usage::
+Ratios are relative to the custom loop. ``GFLOP/s`` is the achieved rate (3 x the network's
+forward FLOPs per image, counted by TensorFlow's profiler, x images/s) and ``% peak`` its share
+of this CPU's FP32 peak (``benchmarks/_compute.py`` prints the formula). Usage::
 
     python benchmarks/bench_train.py [--batch-size 16] [--steps 20] [--warmup 3]
     python benchmarks/bench_train.py --model vgg16_ssd300 --batch-size 4 --steps 5 \
@@ -144,10 +146,19 @@ def main(argv=None):
     base = rows[0][1]
     device = "GPU" if on_gpu else f"CPU ({os.cpu_count()} cores)"
     height, width = model.input_size
+    from _compute import cpu_peak_gflops, network_flops
+
+    step_flops = 3 * network_flops(model, (height, width, 3))  # forward + backward per image
+    peak, formula = cpu_peak_gflops()
     print(f"{args.model} {height}x{width}, batch {args.batch_size}, {args.steps} timed steps, {device}")
-    print(f"{'variant':<42}{'images/s':>10}{'ratio':>8}")
+    print(
+        f"training step: {step_flops / 1e9:.2f} GFLOP per image (3 x forward); CPU peak {peak:.0f} GFLOP/s = {formula}"
+    )
+    print(f"{'variant':<42}{'images/s':>10}{'ratio':>8}{'GFLOP/s':>10}{'% peak':>8}")
     for name, speed in rows:
-        print(f"{name:<42}{speed:>10.1f}{speed / base:>8.2f}")
+        achieved = speed * step_flops / 1e9
+        share = f"{100 * achieved / peak:>8.1f}" if peak else f"{'-':>8}"
+        print(f"{name:<42}{speed:>10.1f}{speed / base:>8.2f}{achieved:>10.1f}{share}")
     return 0
 
 

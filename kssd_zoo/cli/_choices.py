@@ -34,3 +34,6 @@ DISTRIBUTE_CHOICES = ("none", "mirrored", "multi_worker", "tpu")
 
 #: ``kssd_zoo.training.fit.LR_SCALING``: values of ``kssd train --lr-scaling``.
 LR_SCALING = ("none", "linear")
+
+#: ``tuple(kssd_zoo.sticker.detection.QUALITY)``: values of ``kssd sticker --quality``.
+STICKER_QUALITY = ("fast", "balanced", "best")

@@ -2,6 +2,8 @@
 
 import sys
 
+from kssd_zoo.cli._choices import STICKER_QUALITY
+
 _EPILOG = """examples:
   kssd sticker group.jpg --sticker crown --out out/
   kssd sticker photos/ --sticker sunglasses --out out/ --report out/report.json
@@ -10,8 +12,8 @@ _EPILOG = """examples:
   kssd sticker group.jpg --sticker my_hat.png --anchor top_of_head --out out/
   kssd sticker street.jpg --model vgg16_ssd300 --weights ssd.keras --class person --out out/
 
-offline: the default face detector downloads the UltraFace-RFB weights once; without network pass a
-local copy with --weights /path/to/version-RFB-320.onnx"""
+the default face detector (UltraFace-RFB, RFB-640 weights) ships in the package: no download.
+--quality fast|balanced|best trades speed for small faces (docs: guides/stickers.md)."""
 
 
 def add_parser(subparsers):
@@ -54,8 +56,8 @@ def add_parser(subparsers):
     parser.add_argument(
         "--weights",
         default=None,
-        help="weight file or preset (default for the face SSD: the ultraface_rfb_320 "
-        "preset, downloaded once; offline: the path of version-RFB-320.onnx)",
+        help="weight file or preset (default for the face SSD: the ultraface_rfb_640 "
+        "preset, shipped in the package)",
     )
     parser.add_argument(
         "--detector", choices=["ssd", "dlib-hog"], default="ssd", help="face detector (default: ssd)"
@@ -93,6 +95,13 @@ def add_parser(subparsers):
         "pass; fixed-size models run once at their size (default: auto)",
     )
     parser.add_argument(
+        "--quality",
+        choices=STICKER_QUALITY,
+        default="fast",
+        help="test-time passes of the SSD: fast = none, balanced = also the mirrored photo, "
+        "best = also an up-scaled pass for the smallest faces (default: fast)",
+    )
+    parser.add_argument(
         "--score-threshold",
         type=float,
         default=None,
@@ -124,7 +133,7 @@ def _make_stickerer(args):
 
     if args.detector == "dlib-hog" and args.model is not None:
         raise ValueError("--model is for --detector ssd; --detector dlib-hog takes no model")
-    ssd_options = {"passes": args.passes} if args.detector == "ssd" else {}
+    ssd_options = {"passes": args.passes, "quality": args.quality} if args.detector == "ssd" else {}
     return Stickerer(
         args.detector,
         model=args.model,

@@ -7,33 +7,66 @@ image in, boxes in its pixels out), with the input-size policy of :mod:`kssd.inf
    at the photo's own size (shrunk only above ``max_side`` = 2048, or at ``long_side``): the
    image is padded at the bottom/right to a multiple of the largest stride, so small faces keep
    their pixels. With ``passes="auto"`` (default) it also runs at its trained size (long side
-   of ``model.input_size``, e.g. 320 px), where a model trained on little data finds the faces
-   it knows (its scores scaled by ``TRAINED_PASS_WEIGHT`` = 0.7, so where both passes see a
-   face the native box wins), and a picture processed above 800 px also gets a coarse pass at 640 px (the
-   largest UltraFace anchors are 256 px, so big faces in big photos are found there).
+   of ``model.input_size``, e.g. 640 px) when that differs from the native one by more than a
+   quarter, where a model trained on little data finds the faces it knows (its scores scaled by
+   ``TRAINED_PASS_WEIGHT`` = 0.7, so where both passes see a face the native box wins), and a
+   picture processed above 800 px also gets a coarse pass at 640 px (the largest UltraFace
+   anchors are 256 px, so big faces in big photos are found there).
    A model that cannot run at other sizes gets the image letterboxed into its own input size.
-2. Only the chosen class (``face``, or the only class) is kept; boxes are in the image's pixels.
-3. The passes are merged by kssd's NMS (:func:`kssd.inference.merge_detections`), and a box
+2. ``quality`` adds test-time passes (:data:`QUALITY`): ``"fast"`` (default) runs the passes
+   above; ``"balanced"`` runs the native pass on the mirrored photo too; ``"best"`` also runs an
+   up-scaled pass (x2, mirrored too) and keeps from it only the boxes smaller than
+   ``SMALL_FACE_ANCHORS`` times the model's smallest anchor (the faces the native pass sees
+   below its smallest anchor). ``fast`` is the default because it keeps the application above
+   10 photos/s at 640x480 with landmarks on a 2-core CPU (19 measured; ``balanced`` 7).
+3. Only the chosen class (``face``, or the only class) is kept; boxes are in the image's pixels.
+4. The passes are merged by kssd's NMS (:func:`kssd.inference.merge_detections`), and a box
    nested inside a larger detection (a second box on one face) is dropped
    (:func:`kssd.inference.passes.suppress_nested`).
 
+The default model is UltraFace-RFB with the ``ultraface_rfb_640`` weights (trained at 640x480,
+shipped in the package): at native size they score higher than the 320x240-trained ones on
+every WIDER face-size bucket (``benchmarks/bench_faces.py``).
+
 Examples:
     >>> from kssd_zoo.sticker.detection import SSDFaceDetector
-    >>> det = SSDFaceDetector()  # UltraFace-RFB with its shipped weights
+    >>> det = SSDFaceDetector()  # UltraFace-RFB with its shipped RFB-640 weights
     >>> det.run_sizes((480, 640, 3)), det.run_sizes((1080, 1920, 3)), det.policy
-    ([640, 320], [1920, 320, 640], 'native + trained size (auto)')
+    ([640], [1920, 640], 'native + trained size (auto), quality fast')
+    >>> [(p.long_side, p.flip) for p in SSDFaceDetector(quality="balanced").plan((480, 640, 3))]
+    [(640, False), (640, True)]
 """
+
+from typing import NamedTuple
 
 import numpy as np
 
 from kssd.inference.passes import merge_detections, suppress_nested
 
 DEFAULT_MODEL = "ultraface_rfb"
-DEFAULT_WEIGHTS = "ultraface_rfb_320"
+DEFAULT_WEIGHTS = "ultraface_rfb_640"
 COARSE_LONG_SIDE = 640
 MULTISCALE_ABOVE = 800
 #: Scores of the trained-size pass are scaled by this before the passes merge.
 TRAINED_PASS_WEIGHT = 0.7
+#: The up-scaled pass of ``quality="best"`` keeps boxes under this many times the smallest anchor.
+SMALL_FACE_ANCHORS = 4
+#: Test-time passes per ``quality``: mirror the native pass; up-scale factor (None: no such pass).
+QUALITY = {
+    "fast": {"flip": False, "upscale": None},
+    "balanced": {"flip": True, "upscale": None},
+    "best": {"flip": True, "upscale": 2.0},
+}
+
+
+class Pass(NamedTuple):
+    """One run of the network: the long side it runs at, mirrored or not, the score weight and
+    the largest box (in the pass's pixels) it contributes (None: any)."""
+
+    long_side: int
+    flip: bool = False
+    weight: float = 1.0
+    max_box: float | None = None
 
 
 class WeightsUnavailableError(RuntimeError):
@@ -65,26 +98,33 @@ def _class_index(model, class_name):
 
 
 def _load_face_model(model, weights):
-    """:func:`kssd_zoo.load` with the sticker's default (UltraFace-RFB and its preset).
+    """:func:`kssd_zoo.load` with the sticker's default (UltraFace-RFB and its RFB-640 preset).
 
-    A failed download of the weights raises :class:`WeightsUnavailableError`, whose message says
-    how to pass a local file.
+    A zoo model name with a weights preset of that model is built with the preset's
+    ``build_overrides`` (its trained input size). A failed download of the weights raises
+    :class:`WeightsUnavailableError`, whose message says how to pass a local file.
     """
     from kssd_zoo.loading import load
+    from kssd_zoo.weights import PRESETS
     from kssd_zoo.weights.download import FetchError
 
     if model is None:
         model = DEFAULT_MODEL
         if weights is None:
             weights = DEFAULT_WEIGHTS
+    overrides = {}
+    if isinstance(model, str) and isinstance(weights, str) and weights in PRESETS.names():
+        preset = PRESETS[weights]
+        if preset["model"] == model:
+            overrides = dict(preset["build_overrides"])
     try:
-        return load(model, weights, for_inference=True)
+        return load(model, weights, for_inference=True, **overrides)
     except FetchError as err:
         raise WeightsUnavailableError(
             f"could not download the face detector weights {weights!r} ({err}). Pass a local copy: "
-            "`kssd sticker ... --weights /path/to/version-RFB-320.onnx` on the command line or "
-            '`weights="/path/to/version-RFB-320.onnx"` in Python (the file is '
-            "models/onnx/version-RFB-320.onnx of github.com/Linzaer/"
+            "`kssd sticker ... --weights /path/to/version-RFB-640.onnx` on the command line or "
+            '`weights="/path/to/version-RFB-640.onnx"` in Python (the file is '
+            "models/onnx/version-RFB-640.onnx of github.com/Linzaer/"
             "Ultra-Light-Fast-Generic-Face-Detector-1MB)"
         ) from err
 
@@ -94,7 +134,7 @@ class SSDFaceDetector:
 
     Args:
         model: None (UltraFace-RFB), a zoo model name, a ``.keras`` path or a Keras model.
-        weights: None (the ``ultraface_rfb_320`` preset for the default model), a file or a preset.
+        weights: None (the ``ultraface_rfb_640`` preset for the default model), a file or a preset.
         class_name: class to keep for multi-class models, default None (``face``, or the only class).
         long_side: run at this long side in pixels, default None (the image's own size up to
             ``max_side``). Ignored by models that only run at their spec size.
@@ -109,6 +149,9 @@ class SSDFaceDetector:
             larger detection scoring at least half as much (a second box on one face, which
             NMS keeps), default 0.75; None keeps them (see
             :func:`kssd.inference.passes.suppress_nested`).
+        quality: ``"fast"`` (default, no extra pass), ``"balanced"`` (the native pass also on the
+            mirrored photo) or ``"best"`` (also an up-scaled x2 pass, mirrored too, for faces
+            under the smallest anchor); see :data:`QUALITY` and ``benchmarks/bench_faces.py``.
 
     Examples:
         >>> import numpy as np
@@ -133,8 +176,12 @@ class SSDFaceDetector:
         multiscale=True,
         passes="auto",
         nested_containment=0.75,
+        quality="fast",
     ):
         from kssd.inference.passes import runs_native
+
+        if quality not in QUALITY:
+            raise ValueError(f"quality must be one of {', '.join(QUALITY)}; got {quality!r}")
 
         self.model = _load_face_model(model, weights)
         self.class_id = _class_index(self.model, class_name)
@@ -162,9 +209,15 @@ class SSDFaceDetector:
             self.policy = f"trained size {h}x{w} (fixed-size model)"
         else:
             self.policy = "native" + (" + trained size" if self.trained_side else "") + f" ({passes})"
+        self.quality = quality
+        self.policy += f", quality {quality}"
+        # pixel-sized anchors (UltraFace's min_sizes) bound what the up-scaled pass keeps
+        sizes = [v for level in self.model.anchor_config.get("min_sizes") or [] for v in level]
+        self.smallest_anchor = float(min(sizes)) if sizes and self.input_size is None else None
 
     def run_sizes(self, image_shape):
-        """Long sides the detector runs at for an image of ``image_shape`` (h, w, ...).
+        """Long sides the detector runs at for an image of ``image_shape`` (h, w, ...), before
+        the ``quality`` passes (see :meth:`plan`).
 
         Models that only run at their spec size run once (the image is letterboxed).
         """
@@ -175,15 +228,38 @@ class SSDFaceDetector:
         sizes = [int(main)]
         if self.trained_side and abs(main - self.trained_side) > 0.25 * self.trained_side:
             sizes.append(int(self.trained_side))
-        if self.multiscale and main > MULTISCALE_ABOVE:
+        if self.multiscale and main > MULTISCALE_ABOVE and COARSE_LONG_SIDE not in sizes:
             sizes.append(COARSE_LONG_SIDE)
         return sizes
 
-    def _run_at(self, image, long_side):
+    def plan(self, image_shape):
+        """Every :class:`Pass` run on an image of ``image_shape``, in order (the first is native)."""
+        sizes = self.run_sizes(image_shape)
+        passes = [Pass(sizes[0])]
+        for side in sizes[1:]:
+            weight = TRAINED_PASS_WEIGHT if self.trained_side and side == self.trained_side else 1.0
+            passes.append(Pass(side, weight=weight))
+        options = QUALITY[self.quality]
+        if options["flip"]:
+            passes.insert(1, Pass(sizes[0], flip=True))
+        if options["upscale"] and self.input_size is None and self.smallest_anchor is not None:
+            # Faces the native pass sees under its smallest anchor: run x2 and keep only boxes
+            # that stay small there, where the other passes are not better placed.
+            side = int(round(sizes[0] * options["upscale"]))
+            limit = SMALL_FACE_ANCHORS * self.smallest_anchor
+            passes += [Pass(side, max_box=limit)] + (
+                [Pass(side, True, max_box=limit)] if options["flip"] else []
+            )
+        return passes
+
+    def _run_at(self, image, long_side, flip=False):
+        """(boxes, scores) of one run at ``long_side`` (mirrored when ``flip``), in ``image``'s pixels."""
         import cv2
 
         from kssd.inference import detect
 
+        if flip:
+            image = np.ascontiguousarray(image[:, ::-1])
         height, width = image.shape[:2]
         rh, rw = height, width
         if self.input_size is None:
@@ -207,22 +283,28 @@ class SSDFaceDetector:
         keep = found["classes"] == self.class_id
         boxes = found["boxes"][keep] * np.array([width / rw, height / rh] * 2, np.float32)
         boxes = np.clip(boxes, 0, [width, height, width, height]).astype(np.float32)
-        return boxes, found["scores"][keep]
+        if flip:
+            boxes = np.stack([width - boxes[:, 2], boxes[:, 1], width - boxes[:, 0], boxes[:, 3]], axis=1)
+        return boxes.reshape(-1, 4), found["scores"][keep]
 
     def __call__(self, image):
         """Faces in a uint8 RGB image: dict ``boxes`` (N, 4) xyxy pixels, ``scores`` (N,)."""
         image = np.asarray(image)
-        sizes = self.run_sizes(image.shape)
-        runs = [self._run_at(image, long_side) for long_side in sizes]
-        if self.trained_side and len(sizes) > 1 and sizes[1] == self.trained_side:
-            # The native pass is trusted first: the trained-size pass ranks below it (measured
-            # on WIDER: AP 0.642 unweighted, 0.665 at this weight = native alone, which the
-            # extra pass then completes for models that only know their trained scale).
-            runs[1] = (runs[1][0], runs[1][1] * TRAINED_PASS_WEIGHT)
+        height, width = image.shape[:2]
+        runs = []
+        for run in self.plan(image.shape):
+            boxes, scores = self._run_at(image, run.long_side, run.flip)
+            if run.max_box is not None and len(boxes):
+                # the box's size in the pass's pixels
+                side = np.max(boxes[:, 2:] - boxes[:, :2], axis=1) * run.long_side / max(height, width)
+                boxes, scores = boxes[side < run.max_box], scores[side < run.max_box]
+            runs.append((boxes, scores * run.weight if run.weight != 1.0 else scores))
         boxes = np.concatenate([b for b, _ in runs]).reshape(-1, 4)
         scores = np.concatenate([s for _, s in runs]).reshape(-1)
         if len(runs) > 1 and len(boxes):
-            # A fixed limit (every run's most detections): one compiled NMS for all images.
+            # The trained-size pass ranks below native where both see a face (measured on WIDER:
+            # AP 0.642 unweighted, 0.665 at TRAINED_PASS_WEIGHT with the RFB-320 weights). A fixed
+            # limit (every run's most detections): one compiled NMS for all images.
             boxes, scores, _ = merge_detections(
                 boxes, scores, self.iou_threshold, max_detections=self.max_detections * len(runs)
             )

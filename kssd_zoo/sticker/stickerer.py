@@ -49,7 +49,7 @@ class Stickerer:
             otherwise), ``"dlib-hog"``, or a callable ``image -> {"boxes", "scores"}``.
         model: zoo model name, ``.keras`` path or Keras model for ``"ssd"``, default None
             (UltraFace-RFB).
-        weights: weight file or preset, default None (the ``ultraface_rfb_320`` preset for the
+        weights: weight file or preset, default None (the ``ultraface_rfb_640`` preset for the
             default model, downloaded once).
         sticker: built-in name, PNG path, RGBA array or Sticker, default ``"crown"``.
         anchor: face point for the sticker (``top_of_head``, ``forehead``, ``eyes``, ``nose``),
@@ -196,7 +196,7 @@ def sticker(image, model=None, sticker="crown", *, weights=None, detector="ssd",
         model: None (UltraFace-RFB face SSD), a zoo model name, a ``.keras`` path or a Keras
             model (any zoo detector; multi-class models take ``class_name=``), default None.
         sticker: built-in name, PNG path, RGBA array or Sticker, default ``"crown"``.
-        weights: weight file or preset, default None (``ultraface_rfb_320`` for the default model).
+        weights: weight file or preset, default None (``ultraface_rfb_640`` for the default model).
         detector: ``"ssd"`` (default) or ``"dlib-hog"``.
         landmarks: ``"68"`` (default), ``"5"``, a path or ``"none"``.
         **kwargs: more :class:`Stickerer` options (``anchor``, ``width_ratio``, ``long_side``,

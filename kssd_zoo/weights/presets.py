@@ -92,6 +92,7 @@ _register(
         [480, 640, 3],
         "UltraFace version-RFB trained at 640x480 (WIDER FACE); build with its build_overrides",
     ),
+    bundled="ultraface_rfb_640.weights.h5",  # the sticker application's default since 0.1: offline
 )
 
 # MediaPipe's face detectors (Apache-2.0). The sha256 digests are those of the copies in the

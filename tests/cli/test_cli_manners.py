@@ -229,9 +229,11 @@ def test_static_choices_equal_the_registries():
     from kssd.export import EXPORT_FORMATS
     from kssd.export.tflite import QUANTIZATIONS
     from kssd.metrics.evaluate import METRICS
+    from kssd_zoo.sticker.detection import QUALITY
     from kssd_zoo.training.distribute import DISTRIBUTE_CHOICES
     from kssd_zoo.training.fit import LR_SCALING
 
+    assert _choices.STICKER_QUALITY == tuple(QUALITY)
     assert _choices.DISTRIBUTE_CHOICES == DISTRIBUTE_CHOICES
     assert _choices.LR_SCALING == LR_SCALING
     assert _choices.READER_FORMATS == tuple(READERS.names())

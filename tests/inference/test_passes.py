@@ -124,8 +124,9 @@ def test_suppress_nested_keeps_the_outermost_box_of_a_face():
 
 
 @pytest.mark.shared
-def test_sticker_detector_puts_one_box_per_dog_on_dogs_jpg(shared):
-    """dogs.jpg: without the nested-box step, one dog gets a second box inside its first."""
+def test_sticker_detector_drops_the_box_stacked_on_a_dog_in_dogs_jpg(shared):
+    """dogs.jpg with the RFB-320 weights, one pass: without the nested-box step, one dog gets a
+    second box inside its first."""
     import cv2
 
     from kssd.inference.passes import suppress_nested
@@ -134,8 +135,9 @@ def test_sticker_detector_puts_one_box_per_dog_on_dogs_jpg(shared):
     image = cv2.cvtColor(
         cv2.imread(str(shared("data", "faces", "dlib_pascal", "dogs.jpg"))), cv2.COLOR_BGR2RGB
     )
-    plain = SSDFaceDetector(nested_containment=None)(image)
-    found = SSDFaceDetector()(image)
+    options = {"weights": "ultraface_rfb_320", "quality": "fast"}
+    plain = SSDFaceDetector(nested_containment=None, **options)(image)
+    found = SSDFaceDetector(**options)(image)
     assert len(suppress_nested(plain["boxes"], plain["scores"])) < len(plain["boxes"])  # the stacked box
     assert len(found["boxes"]) == len(suppress_nested(plain["boxes"], plain["scores"]))
     assert len(suppress_nested(found["boxes"], found["scores"])) == len(found["boxes"])
@@ -144,16 +146,91 @@ def test_sticker_detector_puts_one_box_per_dog_on_dogs_jpg(shared):
 def test_sticker_detector_ranks_the_trained_size_pass_below_native(monkeypatch):
     from kssd_zoo.sticker.detection import TRAINED_PASS_WEIGHT, SSDFaceDetector
 
-    detector = SSDFaceDetector()  # UltraFace: native + its trained size (320 px)
+    # UltraFace with the 320x240-trained weights: native + its trained size (320 px)
+    detector = SSDFaceDetector(weights="ultraface_rfb_320", quality="fast")
     assert detector.run_sizes((480, 640, 3)) == [640, 320]
     face, other = [100, 100, 200, 200], [300, 100, 400, 200]
     found = {
         640: (np.array([face], np.float32), np.array([0.8], np.float32)),
         320: (np.array([[102, 101, 203, 199], other], np.float32), np.array([0.95, 0.9], np.float32)),
     }
-    monkeypatch.setattr(detector, "_run_at", lambda image, side: found[side])
+    monkeypatch.setattr(detector, "_run_at", lambda image, side, flip=False: found[side])
     out = detector(np.zeros((480, 640, 3), np.uint8))
     # the native box wins over the trained-size pass's box of the same face, despite its
     # higher raw score; the face only the trained size found stays, at its weighted score
     np.testing.assert_allclose(out["boxes"], [face, other])
     np.testing.assert_allclose(out["scores"], [0.8, 0.9 * TRAINED_PASS_WEIGHT], rtol=1e-6)
+
+
+def test_sticker_detector_default_is_rfb_640_with_its_trained_size():
+    from kssd_zoo.sticker.detection import SSDFaceDetector
+
+    detector = SSDFaceDetector()
+    assert tuple(detector.model.input_size) == (480, 640)
+    assert detector.smallest_anchor == 10.0
+    # 640x480 is the trained size: no second size; 1024 px also runs at 640
+    assert detector.run_sizes((480, 640, 3)) == [640]
+    assert detector.run_sizes((768, 1024, 3)) == [1024, 640]
+
+
+@pytest.mark.parametrize(
+    "quality, expected",
+    [
+        ("fast", [(640, False, None)]),
+        ("balanced", [(640, False, None), (640, True, None)]),
+        ("best", [(640, False, None), (640, True, None), (1280, False, 40.0), (1280, True, 40.0)]),
+    ],
+)
+def test_sticker_detector_quality_plans_its_passes(quality, expected):
+    from kssd_zoo.sticker.detection import SSDFaceDetector
+
+    detector = SSDFaceDetector(quality=quality)
+    assert [(p.long_side, p.flip, p.max_box) for p in detector.plan((480, 640, 3))] == expected
+    assert detector.policy.endswith(f"quality {quality}")
+
+
+def test_sticker_detector_rejects_an_unknown_quality():
+    from kssd_zoo.sticker.detection import SSDFaceDetector
+
+    with pytest.raises(ValueError, match="quality must be one of fast, balanced, best; got 'max'"):
+        SSDFaceDetector(quality="max")
+
+
+def test_sticker_detector_keeps_only_small_boxes_of_the_upscaled_pass(monkeypatch):
+    from kssd_zoo.sticker.detection import SSDFaceDetector
+
+    detector = SSDFaceDetector(quality="best", nested_containment=None)
+    small, large = [10, 10, 25, 25], [300, 100, 400, 220]  # 15 px and 120 px in the photo
+    runs = {
+        (640, False): (np.zeros((0, 4), np.float32), np.zeros(0, np.float32)),
+        (640, True): (np.zeros((0, 4), np.float32), np.zeros(0, np.float32)),
+        # at x2 they are 30 px (under 4 x the 10 px anchor: kept) and 240 px (dropped)
+        (1280, False): (np.array([small, large], np.float32), np.array([0.9, 0.95], np.float32)),
+        (1280, True): (np.zeros((0, 4), np.float32), np.zeros(0, np.float32)),
+    }
+    monkeypatch.setattr(detector, "_run_at", lambda image, side, flip=False: runs[(side, flip)])
+    out = detector(np.zeros((480, 640, 3), np.uint8))
+    np.testing.assert_allclose(out["boxes"], [small])
+
+
+def test_sticker_detector_mirrored_pass_maps_boxes_back():
+    import cv2
+
+    from kssd_zoo.sticker.detection import SSDFaceDetector
+    from kssd_zoo.sticker.make_assets import DEMO_PHOTO
+
+    image = cv2.cvtColor(cv2.imread(str(DEMO_PHOTO)), cv2.COLOR_BGR2RGB)
+    detector = SSDFaceDetector(quality="fast")
+    side = max(image.shape[:2])
+    boxes, scores = detector._run_at(image, side, flip=True)
+    mirrored, mirrored_scores = detector._run_at(np.ascontiguousarray(image[:, ::-1]), side)
+    width = image.shape[1]
+    assert len(boxes) >= 5  # the faces of 9 px and more
+    expected = np.stack([width - mirrored[:, 2], mirrored[:, 1], width - mirrored[:, 0], mirrored[:, 3]], 1)
+    np.testing.assert_allclose(boxes, expected, atol=1e-3)
+    np.testing.assert_allclose(scores, mirrored_scores)
+    # and the mirrored pass finds the same faces as the plain one, in the photo's own frame
+    plain, _ = detector._run_at(image, side)
+    from kssd.boxes import iou_numpy
+
+    assert np.mean(iou_numpy(plain, boxes).max(axis=1) > 0.5) > 0.9

@@ -9,24 +9,16 @@ import cv2
 import numpy as np
 import pytest
 
-from tests.conftest import SHARED, shared_path
+from tests.conftest import shared_path
 
 skimage_data = pytest.importorskip("skimage.data")
-
-WEIGHTS_PARTS = ("models", "ultraface", "version-RFB-320.onnx")
-
-
-def _weights():
-    return str(shared_path(*WEIGHTS_PARTS))
 
 
 @pytest.fixture(scope="module")
 def ssd():
     from kssd_zoo.sticker.detection import SSDFaceDetector
 
-    if not SHARED.joinpath(*WEIGHTS_PARTS).is_file():
-        pytest.skip(f"needs {SHARED.joinpath(*WEIGHTS_PARTS)} (UltraFace-RFB weights in ../shared)")
-    return SSDFaceDetector(weights=str(SHARED.joinpath(*WEIGHTS_PARTS)))
+    return SSDFaceDetector()  # the default: UltraFace-RFB, shipped RFB-640 weights, fast
 
 
 def _patch_box(stickerer, placement, shape):
@@ -125,7 +117,6 @@ def test_api_function_and_missing_landmark_model(monkeypatch):
         out, faces = kssd_zoo.sticker(
             skimage_data.astronaut(),
             sticker="cat_whiskers",
-            weights=_weights(),
             landmarks="68",
             min_landmark_size=30,
         )
@@ -225,8 +216,6 @@ def test_cli_images_folders_report_suffix_and_bad_files(tmp_path, capsys):
         str(tmp_path / "photos"),
         "--out",
         str(out),
-        "--weights",
-        _weights(),
         "--sticker",
         "party_hat",
         "--report",
