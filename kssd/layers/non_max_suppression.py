@@ -281,8 +281,10 @@ def _tensorflow_nms(
     if pre_nms_top_k is not None:
         counts = tf.minimum(counts, pre_nms_top_k)  # only the top ranks become candidates
     # Each class's candidates by (score descending, anchor ascending): top_k keeps equal
-    # values in index order. Only as many ranks as the most candidates of any class (M).
-    depth = tf.reduce_max(counts)
+    # values in index order. Only as many ranks as the most candidates of any class (M), at
+    # least 1: no zero-sized tensors when nothing is a candidate (ONNX's Reshape reads a 0 in
+    # a target shape as "keep this dimension", so (B, C * 0) fails in onnxruntime).
+    depth = tf.maximum(tf.reduce_max(counts), 1)
     ranked_scores, ranked = tf.math.top_k(
         tf.where(is_candidate, objects, neg_inf), k=depth
     )  # (B, C, M): ranked[b, c, r] is the anchor of rank r
@@ -328,7 +330,9 @@ def _tensorflow_nms(
     slots = tf.gather(by_class, top, batch_dims=1)
     valid = top_scores > neg_inf
     out_boxes = tf.where(valid[..., None], tf.gather(nms_boxes, slots, batch_dims=1), 0.0)
-    out_scores = tf.where(valid, top_scores, 0.0)
+    # Finite before the select: in onnxruntime, a batch with no candidate at all otherwise
+    # scores NaN (tf2onnx rewrites some selects as arithmetic, where -inf x 0 is NaN).
+    out_scores = tf.where(valid, tf.maximum(top_scores, tf.float32.min), 0.0)
     classes = tf.where(valid, tf.gather(kept_class, slots, batch_dims=1) + 1, 0)
     pad = max_detections - k
     if pad:

@@ -308,6 +308,17 @@ def test_verification_that_compared_nothing_says_so(tmp_path):
     assert report["verification"]["nothing_compared"] and report["verification"]["matched"] == 0
 
 
+def test_onnx_runs_on_images_with_no_candidate_at_all(tmp_path):
+    """No score above the threshold anywhere: the TF-kernel NMS once built a (B, C * 0) reshape,
+    which onnxruntime reads as "keep the dimension" and fails on."""
+    blind = build_inference_model(kssd_zoo.tiny_ssd(compile=False), score_threshold=0.999)
+    path = tmp_path / "blind.onnx"
+    with pytest.warns(UserWarning, match="verification compared nothing"):
+        export(blind, "onnx", path)
+    out = load_runner(path, "onnx")(np.stack(sample_images(seed=3)[:2]))
+    assert out["num_detections"].tolist() == [0, 0] and not out["scores"].any()
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("shape", [(1, 0, 64, 3), (1, 64, 0, 3), (0, 64, 64, 3)])
 def test_degenerate_images_never_kill_the_tflite_runtime(tmp_path, shape):
