@@ -294,11 +294,12 @@ class SSDFaceDetector:
         runs = []
         for run in self.plan(image.shape):
             boxes, scores = self._run_at(image, run.long_side, run.flip)
-            if run.max_box is not None and len(boxes):
+            if run.max_box is not None:
                 # the box's size in the pass's pixels
                 side = np.max(boxes[:, 2:] - boxes[:, :2], axis=1) * run.long_side / max(height, width)
-                boxes, scores = boxes[side < run.max_box], scores[side < run.max_box]
-            runs.append((boxes, scores * run.weight if run.weight != 1.0 else scores))
+                small = side < run.max_box
+                boxes, scores = boxes[small], scores[small]
+            runs.append((boxes, scores * run.weight))
         boxes = np.concatenate([b for b, _ in runs]).reshape(-1, 4)
         scores = np.concatenate([s for _, s in runs]).reshape(-1)
         if len(runs) > 1 and len(boxes):
