@@ -185,18 +185,6 @@ def build_inference_model(
     if resize not in ("letterbox", "stretch"):
         raise ValueError(f'`resize` must be "letterbox" or "stretch", got {resize!r}')
     size = resolve_input_size(model, input_size)
-    # The detector's postprocess < arguments; None never overrides.
-    post = dict(POSTPROCESS_DEFAULTS)
-    post.update({k: v for k, v in model.postprocess.items() if v is not None})
-    overrides = {
-        "score_threshold": score_threshold,
-        "iou_threshold": iou_threshold,
-        "max_detections": max_detections,
-        "max_detections_per_class": max_detections_per_class,
-    }
-    post.update({k: v for k, v in overrides.items() if v is not None})
-    per_class = post["max_detections_per_class"]  # None: NonMaxSuppression uses max_detections
-
     images = keras.Input((None, None, 3), dtype="uint8", name="images")
     padding = _pad_value(model, pad_value)
     if size is None:
@@ -205,6 +193,88 @@ def build_inference_model(
     else:
         prep = ResizePad(resize, target_size=size, pad_value=padding, name="resize_pad")
     net_input, info = prep(images)
+    nms = _detections(
+        model,
+        net_input,
+        nms_implementation,
+        score_threshold=score_threshold,
+        iou_threshold=iou_threshold,
+        max_detections=max_detections,
+        max_detections_per_class=max_detections_per_class,
+    )
+    boxes = RecoverBoxes(name="recover_boxes")(nms["boxes"], info)
+    outputs = {
+        "boxes": boxes,
+        "scores": nms["scores"],
+        "classes": nms["classes"],
+        "num_detections": nms["num_detections"],
+    }
+    return keras.Model(images, outputs, name=name or f"{model.name}_inference")
+
+
+def build_network_input_model(
+    model,
+    input_size="spec",
+    *,
+    score_threshold=None,
+    iou_threshold=None,
+    max_detections=None,
+    max_detections_per_class=None,
+    nms_implementation="portable",
+    name=None,
+):
+    """The part of :func:`build_inference_model` after :class:`ResizePad`: network input in,
+    detections normalized to it out.
+
+    For images that were each brought to the network input size on their own (by the
+    ``ResizePad`` of that inference model, so with the same arithmetic), which lets images
+    of different sizes share one batch; :func:`kssd.inference.detect` does that. Map the
+    boxes back to each image with its own ``image_info`` (:class:`RecoverBoxes`'s rule).
+
+    Args:
+        model, input_size, score_threshold, iou_threshold, max_detections,
+        max_detections_per_class, nms_implementation, name: as in
+            :func:`build_inference_model` (``input_size`` must be a fixed size here).
+
+    Returns:
+        A ``keras.Model`` taking float32 ``(B, h, w, 3)`` (0..255, resized and padded) and
+        returning the dict of :func:`build_inference_model` with ``"boxes"`` ``xyxy`` in
+        0..1 of the network input.
+
+    Examples:
+        >>> import numpy as np
+        >>> from kssd.inference.inference_model import build_network_input_model
+        >>> from kssd.testing import toy_detector
+        >>> core = build_network_input_model(toy_detector(), max_detections=5)
+        >>> tuple(core(np.zeros((3, 64, 64, 3), "float32"))["boxes"].shape)
+        (3, 5, 4)
+    """
+    size = resolve_input_size(model, input_size)
+    if size is None:
+        raise ValueError("build_network_input_model needs a fixed input_size ('spec' or (h, w)), got None")
+    net_input = keras.Input((*size, 3), dtype="float32", name="network_input")
+    outputs = _detections(
+        model,
+        net_input,
+        nms_implementation,
+        score_threshold=score_threshold,
+        iou_threshold=iou_threshold,
+        max_detections=max_detections,
+        max_detections_per_class=max_detections_per_class,
+    )
+    return keras.Model(net_input, outputs, name=name or f"{model.name}_network_input")
+
+
+def _detections(model, net_input, nms_implementation, **overrides):
+    """Network, anchors, decoding and NMS on ``net_input``: the NMS dict, boxes in 0..1.
+
+    ``overrides``: the NMS settings of :func:`build_inference_model`; the detector's
+    ``postprocess`` < them, and None never overrides.
+    """
+    post = dict(POSTPROCESS_DEFAULTS)
+    post.update({k: v for k, v in model.postprocess.items() if v is not None})
+    post.update({k: v for k, v in overrides.items() if v is not None})
+    per_class = post["max_detections_per_class"]  # None: NonMaxSuppression uses max_detections
     outputs = model.network(net_input)
     generator = model.anchor_generator
     anchor_boxes = AnchorBoxes.from_config(dict(generator.get_config(), name="anchor_boxes"))
@@ -215,7 +285,7 @@ def build_inference_model(
         name="decode_detections",
     )
     decoded = decode(outputs["y_pred"], anchors)
-    nms = NonMaxSuppression(
+    return NonMaxSuppression(
         score_threshold=float(post["score_threshold"]),
         iou_threshold=float(post["iou_threshold"]),
         max_detections_per_class=None if per_class is None else int(per_class),
@@ -223,11 +293,3 @@ def build_inference_model(
         implementation=nms_implementation,
         name="non_max_suppression",
     )(decoded["boxes"], decoded["scores"])
-    boxes = RecoverBoxes(name="recover_boxes")(nms["boxes"], info)
-    outputs = {
-        "boxes": boxes,
-        "scores": nms["scores"],
-        "classes": nms["classes"],
-        "num_detections": nms["num_detections"],
-    }
-    return keras.Model(images, outputs, name=name or f"{model.name}_inference")

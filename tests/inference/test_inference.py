@@ -124,6 +124,49 @@ def test_batch_and_single_agree(face):
     assert both[0]["class_names"][0] == "face"
 
 
+@pytest.mark.parametrize("resize", ["letterbox", "stretch"])
+def test_images_of_different_sizes_share_a_batch_with_the_detections_of_the_whole_graph(face, resize):
+    # At a fixed input size each image is resized on its own (the inference model's
+    # ResizePad) and the batch runs from the network input: the detections equal those of
+    # the whole uint8 graph run on each image alone.
+    rng = np.random.default_rng(2)
+    images = [
+        rng.integers(0, 255, shape, dtype=np.uint8) for shape in ((120, 200, 3), (333, 251, 3), (90, 90, 3))
+    ]
+    settings = {"score_threshold": 0.3, "max_detections": 50}
+    together = detect(face, images, resize=resize, batch_size=3, **settings)
+    infer = build_inference_model(face, resize=resize, nms_implementation="tensorflow", **settings)
+    found = 0
+    for image, result in zip(images, together):
+        out = {k: np.asarray(v)[0] for k, v in infer(image[None]).items()}
+        n = int(out["num_detections"])
+        found += n
+        assert len(result["scores"]) == n
+        np.testing.assert_allclose(result["scores"], out["scores"][:n], atol=1e-5)
+        np.testing.assert_allclose(result["boxes"], out["boxes"][:n], atol=1e-3)
+        assert np.all(result["boxes"][:, 2:] <= np.array(image.shape[1::-1]) + 1e-3)
+    assert found > 0
+    from kssd.inference.detect import _CACHE
+
+    assert any(resize_pad is not None for _, resize_pad in _CACHE[face].values())  # the batched path ran
+
+
+def test_detect_uses_the_nms_kernel_on_tensorflow_with_the_portable_detections(face):
+    from kssd.inference.detect import _CACHE
+
+    rng = np.random.default_rng(3)
+    images = [rng.integers(0, 255, (150, 170, 3), dtype=np.uint8) for _ in range(2)]
+    default = detect(face, images, score_threshold=0.05)
+    portable = detect(face, images, score_threshold=0.05, nms_implementation="portable")
+    implementations = {dict(settings)["nms_implementation"] for settings in _CACHE[face]}
+    assert implementations == {"tensorflow", "portable"}
+    assert sum(len(r["scores"]) for r in default) > 0
+    for a, b in zip(default, portable):
+        np.testing.assert_array_equal(a["classes"], b["classes"])
+        np.testing.assert_array_equal(a["scores"], b["scores"])
+        np.testing.assert_array_equal(a["boxes"], b["boxes"])
+
+
 def test_detect_files_and_bad_inputs(face, tmp_path):
     image = np.random.default_rng(2).integers(0, 255, (90, 140, 3), dtype=np.uint8)
     path = tmp_path / "a.png"
