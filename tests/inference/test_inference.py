@@ -135,7 +135,8 @@ def test_images_of_different_sizes_share_a_batch_with_the_detections_of_the_whol
     ]
     settings = {"score_threshold": 0.3, "max_detections": 50}
     together = detect(face, images, resize=resize, batch_size=3, **settings)
-    infer = build_inference_model(face, resize=resize, nms_implementation="tensorflow", **settings)
+    kernel = "tensorflow" if keras.backend.backend() == "tensorflow" else "portable"
+    infer = build_inference_model(face, resize=resize, nms_implementation=kernel, **settings)
     found = 0
     for image, result in zip(images, together):
         out = {k: np.asarray(v)[0] for k, v in infer(image[None]).items()}
@@ -159,7 +160,9 @@ def test_detect_uses_the_nms_kernel_on_tensorflow_with_the_portable_detections(f
     default = detect(face, images, score_threshold=0.05)
     portable = detect(face, images, score_threshold=0.05, nms_implementation="portable")
     implementations = {dict(settings)["nms_implementation"] for settings in _CACHE[face]}
-    assert implementations == {"tensorflow", "portable"}
+    assert implementations == (
+        {"tensorflow", "portable"} if keras.backend.backend() == "tensorflow" else {"portable"}
+    )
     assert sum(len(r["scores"]) for r in default) > 0
     for a, b in zip(default, portable):
         np.testing.assert_array_equal(a["classes"], b["classes"])
