@@ -103,10 +103,10 @@ def _compiled(model):
 def _runner(model, settings, options):
     """How :func:`detect` runs ``model`` with ``options``, cached per model and settings.
 
-    Returns ``(call, resize_pad)``. For a detector at a fixed input size, ``resize_pad`` is
-    the :class:`kssd.inference.ResizePad` of its inference model and ``call`` runs
-    :func:`build_network_input_model` (compiled): each image is resized on its own, and images
-    of any sizes share a batch. Otherwise ``resize_pad`` is None and ``call`` runs the whole
+    Returns ``(call, resize_pad)``. For a detector at a fixed input size, ``call`` runs the
+    model of :func:`build_network_input_model` (compiled) and ``resize_pad`` is its
+    :class:`kssd.inference.ResizePad`: each image is resized on its own, and images of any
+    sizes share a batch. Otherwise ``resize_pad`` is None and ``call`` runs the whole
     inference model (one image size per batch). ``settings`` is the hashable cache key made
     from ``options`` by :func:`_freeze`; the models are built from ``options`` themselves.
     """
@@ -114,14 +114,11 @@ def _runner(model, settings, options):
     if settings not in per_model:
         if is_inference_model(model):
             per_model[settings] = (_compiled(model), None)
+        elif resolve_input_size(model, options["input_size"]) is None:
+            per_model[settings] = (_compiled(build_inference_model(model, **options)), None)
         else:
-            infer = build_inference_model(model, **options)
-            if resolve_input_size(model, options["input_size"]) is None:
-                per_model[settings] = (_compiled(infer), None)
-            else:
-                core_options = {k: v for k, v in options.items() if k not in ("resize", "pad_value")}
-                core = build_network_input_model(model, **core_options)
-                per_model[settings] = (_compiled(core), infer.get_layer("resize_pad"))
+            core, resize_pad = build_network_input_model(model, **options)
+            per_model[settings] = (_compiled(core), resize_pad)
     return per_model[settings]
 
 

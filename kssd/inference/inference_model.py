@@ -186,13 +186,7 @@ def build_inference_model(
         raise ValueError(f'`resize` must be "letterbox" or "stretch", got {resize!r}')
     size = resolve_input_size(model, input_size)
     images = keras.Input((None, None, 3), dtype="uint8", name="images")
-    padding = _pad_value(model, pad_value)
-    if size is None:
-        stride = _max_stride(model.anchor_config)
-        prep = ResizePad("pad", pad_to_multiple=stride, pad_value=padding, name="resize_pad")
-    else:
-        prep = ResizePad(resize, target_size=size, pad_value=padding, name="resize_pad")
-    net_input, info = prep(images)
+    net_input, info = _resize_pad(model, size, resize, pad_value)(images)
     nms = _detections(
         model,
         net_input,
@@ -212,6 +206,15 @@ def build_inference_model(
     return keras.Model(images, outputs, name=name or f"{model.name}_inference")
 
 
+def _resize_pad(model, size, resize, pad_value):
+    """The :class:`ResizePad` of the inference model at ``size`` (None: pad for native size)."""
+    padding = _pad_value(model, pad_value)
+    if size is None:
+        stride = _max_stride(model.anchor_config)
+        return ResizePad("pad", pad_to_multiple=stride, pad_value=padding, name="resize_pad")
+    return ResizePad(resize, target_size=size, pad_value=padding, name="resize_pad")
+
+
 def build_network_input_model(
     model,
     input_size="spec",
@@ -220,6 +223,8 @@ def build_network_input_model(
     iou_threshold=None,
     max_detections=None,
     max_detections_per_class=None,
+    resize="letterbox",
+    pad_value="mean",
     nms_implementation="portable",
     name=None,
 ):
@@ -228,26 +233,31 @@ def build_network_input_model(
 
     For images that were each brought to the network input size on their own (by the
     ``ResizePad`` of that inference model, so with the same arithmetic), which lets images
-    of different sizes share one batch; :func:`kssd.inference.detect` does that. Map the
-    boxes back to each image with its own ``image_info`` (:class:`RecoverBoxes`'s rule).
+    of different sizes share one batch; :func:`kssd.inference.detect` does that. Returns the
+    model and that ``ResizePad``; map the boxes back to each image with its own
+    ``image_info`` (:class:`RecoverBoxes`).
 
     Args:
         model, input_size, score_threshold, iou_threshold, max_detections,
-        max_detections_per_class, nms_implementation, name: as in
+        max_detections_per_class, resize, pad_value, nms_implementation, name: as in
             :func:`build_inference_model` (``input_size`` must be a fixed size here).
 
     Returns:
-        A ``keras.Model`` taking float32 ``(B, h, w, 3)`` (0..255, resized and padded) and
-        returning the dict of :func:`build_inference_model` with ``"boxes"`` ``xyxy`` in
-        0..1 of the network input.
+        ``(core, resize_pad)``: a ``keras.Model`` taking float32 ``(B, h, w, 3)`` (0..255,
+        resized and padded) and returning the dict of :func:`build_inference_model` with
+        ``"boxes"`` ``xyxy`` in 0..1 of the network input, and the :class:`ResizePad` that
+        makes one such image (``(1, h, w, 3)``) and its ``image_info`` from a uint8 image.
 
     Examples:
         >>> import numpy as np
+        >>> from kssd.inference import RecoverBoxes
         >>> from kssd.inference.inference_model import build_network_input_model
         >>> from kssd.testing import toy_detector
-        >>> core = build_network_input_model(toy_detector(), max_detections=5)
-        >>> tuple(core(np.zeros((3, 64, 64, 3), "float32"))["boxes"].shape)
-        (3, 5, 4)
+        >>> core, resize_pad = build_network_input_model(toy_detector(), max_detections=5)
+        >>> prepared = [resize_pad(np.zeros((1, h, 90, 3), "uint8")) for h in (40, 70)]
+        >>> out = core(np.concatenate([np.asarray(x) for x, _ in prepared]))
+        >>> tuple(out["boxes"].shape), tuple(RecoverBoxes()(out["boxes"][1], prepared[1][1]).shape)
+        ((2, 5, 4), (5, 4))
     """
     size = resolve_input_size(model, input_size)
     if size is None:
@@ -262,7 +272,8 @@ def build_network_input_model(
         max_detections=max_detections,
         max_detections_per_class=max_detections_per_class,
     )
-    return keras.Model(net_input, outputs, name=name or f"{model.name}_network_input")
+    core = keras.Model(net_input, outputs, name=name or f"{model.name}_network_input")
+    return core, _resize_pad(model, size, resize, pad_value)
 
 
 def _detections(model, net_input, nms_implementation, **overrides):
