@@ -103,22 +103,23 @@ def _compiled(model):
 def _runner(model, settings, options):
     """How :func:`detect` runs ``model`` with ``options``, cached per model and settings.
 
-    Returns ``(call, resize_pad)``. For a detector at a fixed input size, ``call`` runs the
-    model of :func:`build_network_input_model` (compiled) and ``resize_pad`` is its
-    :class:`kssd.inference.ResizePad`: each image is resized on its own, and images of any
-    sizes share a batch. Otherwise ``resize_pad`` is None and ``call`` runs the whole
+    Returns ``(call, resize_pad, recover)``. For a detector at a fixed input size, ``call``
+    runs the model of :func:`build_network_input_model` (compiled), ``resize_pad`` is its
+    :class:`kssd.inference.ResizePad` and ``recover`` a :class:`RecoverBoxes`: each image is
+    resized on its own, images of any sizes share a batch, and each image's boxes go back to
+    its pixels. Otherwise ``resize_pad`` and ``recover`` are None and ``call`` runs the whole
     inference model (one image size per batch). ``settings`` is the hashable cache key made
     from ``options`` by :func:`_freeze`; the models are built from ``options`` themselves.
     """
     per_model = _CACHE.setdefault(model, {})
     if settings not in per_model:
         if is_inference_model(model):
-            per_model[settings] = (_compiled(model), None)
+            per_model[settings] = (_compiled(model), None, None)
         elif resolve_input_size(model, options["input_size"]) is None:
-            per_model[settings] = (_compiled(build_inference_model(model, **options)), None)
+            per_model[settings] = (_compiled(build_inference_model(model, **options)), None, None)
         else:
             core, resize_pad = build_network_input_model(model, **options)
-            per_model[settings] = (_compiled(core), resize_pad)
+            per_model[settings] = (_compiled(core), resize_pad, RecoverBoxes())
     return per_model[settings]
 
 
@@ -235,7 +236,7 @@ def detect(
             resize=resize,
         )
         settings = tuple(sorted((k, _freeze(v)) for k, v in options.items()))
-    call, resize_pad = _runner(model, settings, options)
+    call, resize_pad, recover = _runner(model, settings, options)
     names = class_names or _class_names(model)
     results = [None] * len(arrays)
     step = max(1, int(batch_size))
@@ -249,7 +250,6 @@ def detect(
         ]
     else:
         chunks = [list(range(s, min(s + step, len(arrays)))) for s in range(0, len(arrays), step)]
-    recover = RecoverBoxes()
     for chunk in chunks:
         if resize_pad is None:
             out = call(np.stack([arrays[i] for i in chunk]))

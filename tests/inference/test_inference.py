@@ -149,7 +149,7 @@ def test_images_of_different_sizes_share_a_batch_with_the_detections_of_the_whol
     assert found > 0
     from kssd.inference.detect import _CACHE
 
-    assert any(resize_pad is not None for _, resize_pad in _CACHE[face].values())  # the batched path ran
+    assert any(resize_pad is not None for _, resize_pad, _ in _CACHE[face].values())  # the batched path ran
 
 
 def test_detect_uses_the_nms_kernel_on_tensorflow_with_the_portable_detections(face):
