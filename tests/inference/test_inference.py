@@ -217,3 +217,11 @@ def test_inference_graph_uses_the_spec_anchor_centres():
     net_input = np.zeros((1, 240, 320, 3), "float32")
     feature_maps = model.network(net_input)["feature_maps"]
     np.testing.assert_allclose(np.asarray(anchor_layer(net_input, feature_maps)), model.anchors, atol=1e-6)
+
+
+def test_network_input_model_needs_a_fixed_input_size():
+    from kssd.inference.inference_model import build_network_input_model
+    from kssd.testing import toy_detector
+
+    with pytest.raises(ValueError, match="needs a fixed input_size"):
+        build_network_input_model(toy_detector(dynamic=True), input_size=None)
