@@ -1,7 +1,9 @@
 """kssd: SSD object detection for Keras 3.
 
 Importing ``kssd`` registers every public layer, loss and schedule for Keras
-serialization, so ``keras.saving.load_model(path)`` works after ``import kssd``.
+serialization, so ``keras.saving.load_model(path)`` works after ``import kssd``. (Under the
+``kssd`` console script these imports wait until a name of kssd is used:
+:mod:`kssd._deferred_imports`.)
 
 Examples:
     >>> import kssd
@@ -14,4 +16,12 @@ Examples:
 
 __version__ = "0.1.0"
 
-from kssd import anchors, boxes, callbacks, encoding, inference, layers, losses, models  # noqa: E402,F401  # noqa: E402,F401
+from kssd import _deferred_imports
+
+if _deferred_imports.deferring(__name__):  # the console script, until a name of kssd is used
+
+    def __getattr__(name):
+        return _deferred_imports.load_attribute(__name__, name)
+
+else:
+    from kssd import anchors, boxes, callbacks, encoding, inference, layers, losses, models  # noqa: F401

@@ -73,7 +73,7 @@ def __dir__():
 
 def _deferred_by_the_launcher():
     """Whether the ``kssd`` console script's launcher (:mod:`kssd_command`) asked to defer imports."""
-    return bool(getattr(_sys.modules.get("kssd_command"), "DEFER_ZOO_IMPORT", False))
+    return bool(getattr(_sys.modules.get("kssd_command"), "DEFER_IMPORTS", False))
 
 
 def _factory(model_name, summary):

@@ -15,32 +15,43 @@ Examples:
     [[0.0, 0.0, 5.0, 5.0]]
 """
 
-from kssd.data.coco import COCOReader
-from kssd.data.images import ImageReadError, image_size, load_encoded_image, read_image
-from kssd.data.imglab import ImglabReader
-from kssd.data.readers import FORMATS, DataSourceError, detect_format, open_reader, read_source
-from kssd.data.records import (
-    DatasetStats,
-    clip_boxes,
-    make_record,
-    sanitize_boxes,
-    select_boxes,
-    validate_record,
-)
-from kssd.data.split import split_items
-from kssd.data.stats import anchor_coverage, box_size_histogram
-from kssd.data.tfrecord import (
-    example_to_record,
-    list_tfrecord_files,
-    make_example,
-    parse_example,
-    read_dataset_info,
-    read_tfrecords,
-    write_tfrecords,
-)
-from kssd.data.voc import VOC_CLASSES, VOCReader
-from kssd.data.widerface import WiderFaceReader
-from kssd.data.yolo import YOLOReader
+from kssd import _deferred_imports
+
+if _deferred_imports.deferring(__name__):  # the console script, until a name is used
+
+    def __getattr__(name):
+        return _deferred_imports.load_attribute(__name__, name)
+
+else:
+    from kssd.data.coco import COCOReader
+    from kssd.data.images import ImageReadError, image_size, load_encoded_image, read_image
+    from kssd.data.imglab import ImglabReader
+
+    # The tf.data pipelines (kssd/data/pipeline.py) build on the readers and TFRecord I/O above.
+    from kssd.data.pipeline import load_dataset
+    from kssd.data.readers import FORMATS, DataSourceError, detect_format, open_reader, read_source
+    from kssd.data.records import (
+        DatasetStats,
+        clip_boxes,
+        make_record,
+        sanitize_boxes,
+        select_boxes,
+        validate_record,
+    )
+    from kssd.data.split import split_items
+    from kssd.data.stats import anchor_coverage, box_size_histogram
+    from kssd.data.tfrecord import (
+        example_to_record,
+        list_tfrecord_files,
+        make_example,
+        parse_example,
+        read_dataset_info,
+        read_tfrecords,
+        write_tfrecords,
+    )
+    from kssd.data.voc import VOC_CLASSES, VOCReader
+    from kssd.data.widerface import WiderFaceReader
+    from kssd.data.yolo import YOLOReader
 
 __all__ = [
     "COCOReader",
@@ -60,6 +71,7 @@ __all__ = [
     "example_to_record",
     "image_size",
     "list_tfrecord_files",
+    "load_dataset",
     "load_encoded_image",
     "make_example",
     "make_record",
@@ -75,8 +87,3 @@ __all__ = [
     "validate_record",
     "write_tfrecords",
 ]
-
-# The tf.data pipelines (kssd/data/pipeline.py) build on the readers and TFRecord I/O above.
-from kssd.data.pipeline import load_dataset  # noqa: E402, F401
-
-__all__.append("load_dataset")

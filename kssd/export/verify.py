@@ -1,7 +1,5 @@
 """Reload an exported artifact, run it, and compare it with the Keras inference model."""
 
-import os
-
 import numpy as np
 
 from kssd.boxes.iou import iou_numpy
@@ -46,9 +44,9 @@ def load_runner(path, fmt, num_threads=None):
     Args:
         path: the artifact (SavedModel dir, ``.tflite``, ``.onnx`` or ``.keras``).
         fmt: ``"saved_model"``, ``"tflite"``, ``"onnx"`` or ``"keras"``.
-        num_threads: TFLite interpreter threads, default None = every CPU core (the
-            interpreter's own default uses fewer: 1.7x slower network on 2 cores, see
-            benchmarks/bench_tflite_batch.py). Other formats use all cores already.
+        num_threads: TFLite interpreter threads, default None = every CPU core (see
+            :func:`kssd.tflite_interpreter.open_interpreter`; LiteRT when installed). Other
+            formats use all cores already.
 
     Returns:
         The callable.
@@ -66,9 +64,9 @@ def load_runner(path, fmt, num_threads=None):
         run.loaded = loaded
         return run
     if fmt == "tflite":
-        import tensorflow as tf
+        from kssd.tflite_interpreter import open_interpreter
 
-        interpreter = tf.lite.Interpreter(model_path=path, num_threads=num_threads or os.cpu_count() or 1)
+        interpreter = open_interpreter(path, num_threads=num_threads)
         runner = interpreter.get_signature_runner("serve")
 
         def run(images):

@@ -10,21 +10,29 @@ Examples:
     True
 """
 
-from kssd.inference.detect import detect, to_rgb_uint8
-from kssd.inference.inference_model import (
-    DETECTION_KEYS,
-    build_inference_model,
-    is_inference_model,
-    resolve_input_size,
-)
-from kssd.inference.passes import (
-    INPUT_SIZE_POLICIES,
-    describe_input_size,
-    input_size_passes,
-    merge_detections,
-)
-from kssd.inference.recover_boxes import RecoverBoxes
-from kssd.inference.resize_pad import ResizePad
+from kssd import _deferred_imports
+
+if _deferred_imports.deferring(__name__):  # the console script, until a name is used
+
+    def __getattr__(name):
+        return _deferred_imports.load_attribute(__name__, name)
+
+else:
+    from kssd.inference.detect import detect, to_rgb_uint8
+    from kssd.inference.inference_model import (
+        DETECTION_KEYS,
+        build_inference_model,
+        is_inference_model,
+        resolve_input_size,
+    )
+    from kssd.inference.passes import (
+        INPUT_SIZE_POLICIES,
+        describe_input_size,
+        input_size_passes,
+        merge_detections,
+    )
+    from kssd.inference.recover_boxes import RecoverBoxes
+    from kssd.inference.resize_pad import ResizePad
 
 __all__ = [
     "DETECTION_KEYS",

@@ -116,15 +116,21 @@ def describe_input_size(model, input_size="auto", passes=None):
 
 
 def merge_detections(boxes, scores, iou_threshold, max_detections=None, classes=None):
-    """Merge the boxes of several passes with :class:`kssd.layers.NonMaxSuppression`, per class.
+    """Merge the boxes of several passes by greedy NMS per class, in NumPy.
+
+    The rule and its ties are those of :class:`kssd.layers.NonMaxSuppression` (and its float32
+    IoU arithmetic): per class, best score first (ties: lowest index first), a box whose IoU with
+    a kept box is above ``iou_threshold`` is dropped; the classes' kept boxes are then merged by
+    score, equal scores in class order. It needs no Keras (the sticker application merges its
+    passes with it on its TFLite runtime) and takes a fraction of a millisecond on the few
+    hundred boxes of a photo's passes.
 
     Args:
         boxes: (N, 4) xyxy boxes (any units: IoU does not depend on them).
         scores: (N,) scores; every box is a candidate, whatever its score.
         iou_threshold: a box whose IoU with a higher-scored kept box of its class is above this
             is dropped.
-        max_detections: most boxes kept, default None (N). A fixed value lets calls with
-            different N share one compiled NMS.
+        max_detections: most boxes kept, default None (N).
         classes: (N,) class ids, default None (one class).
 
     Returns:
@@ -140,31 +146,44 @@ def merge_detections(boxes, scores, iou_threshold, max_detections=None, classes=
         >>> kept.tolist(), classes.tolist()
         ([[0.0, 0.0, 10.0, 10.0], [0.0, 0.0, 10.0, 10.0]], [1, 2])
     """
-    from kssd.layers import NonMaxSuppression
-
     boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
     scores = np.asarray(scores, np.float32).reshape(-1)
     classes = np.ones(len(boxes), np.int64) if classes is None else np.asarray(classes, np.int64).reshape(-1)
     limit = int(max_detections) if max_detections is not None else len(boxes)
     if len(boxes) == 0 or limit == 0:
         return np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros(0, np.int64)
-    ids = np.unique(classes)
-    # One score column per class present (column 0 is NMS's background column); a box scores
-    # only in its own class, and a threshold below every score keeps all candidates.
-    finite = scores[np.isfinite(scores)]
-    floor = (min(float(finite.min()), 0.0) if finite.size else 0.0) - 1.0
-    columns = np.full((len(boxes), len(ids) + 1), floor - 1.0, np.float32)
-    columns[np.arange(len(boxes)), 1 + np.searchsorted(ids, classes)] = scores
-    nms = NonMaxSuppression(
-        score_threshold=floor,
-        iou_threshold=float(iou_threshold),
-        max_detections=limit,
-        max_detections_per_class=limit,
+    # NMS's canonical corners: (min, min, max, max) of each box's two points.
+    canonical = np.concatenate(
+        [np.minimum(boxes[:, :2], boxes[:, 2:]), np.maximum(boxes[:, :2], boxes[:, 2:])], 1
     )
-    out = nms(boxes[None], columns[None])
-    n = int(np.asarray(out["num_detections"])[0])
-    kept_classes = ids[np.asarray(out["classes"])[0, :n].astype(np.int64) - 1]
-    return np.asarray(out["boxes"])[0, :n], np.asarray(out["scores"])[0, :n], kept_classes
+    kept = []
+    for class_id in np.unique(classes):  # ascending: equal scores merge in class order
+        members = np.flatnonzero(classes == class_id)
+        ranked = members[np.argsort(-scores[members], kind="stable")]
+        kept.append(ranked[_greedy_nms(canonical[ranked], np.float32(iou_threshold), limit)])
+    kept = np.concatenate(kept)
+    kept = kept[np.argsort(-scores[kept], kind="stable")][:limit]
+    return boxes[kept], scores[kept], classes[kept]
+
+
+def _greedy_nms(ranked_boxes, iou_threshold, limit):
+    """Positions kept by greedy NMS over boxes ranked best first (float32, as the NMS layer)."""
+    x1, y1, x2, y2 = ranked_boxes.T
+    areas = np.maximum(x2 - x1, np.float32(0)) * np.maximum(y2 - y1, np.float32(0))
+    left = np.ones(len(ranked_boxes), bool)
+    kept = []
+    while len(kept) < limit and left.any():
+        best = int(np.argmax(left))  # the best-ranked box still left
+        kept.append(best)
+        inter = np.maximum(np.minimum(x2[best], x2) - np.maximum(x1[best], x1), np.float32(0)) * np.maximum(
+            np.minimum(y2[best], y2) - np.maximum(y1[best], y1), np.float32(0)
+        )
+        union = areas[best] + areas - inter
+        positive = union > 0
+        overlap = np.where(positive, inter / np.where(positive, union, np.float32(1)), np.float32(0))
+        left &= ~(overlap > iou_threshold)
+        left[: best + 1] = False
+    return np.asarray(kept, np.int64)
 
 
 def suppress_nested(boxes, scores, containment=0.75, score_ratio=0.5):

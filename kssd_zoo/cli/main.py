@@ -26,10 +26,11 @@ import sys
 import threading
 import traceback
 
-# A C++ log line of TensorFlow / absl ("I0000 00:00:1796.07 1234 port.cc:153] ...") or absl's
-# notice before its initialization.
+# A C++ log line of TensorFlow / absl ("I0000 00:00:1796.07 1234 port.cc:153] ..."), absl's
+# notice before its initialization, or the TFLite runtime's note on its XNNPACK delegate.
 _NATIVE_LOG_LINE = re.compile(
-    rb"^(WARNING: All log messages before absl::InitializeLog\(\)|[IWEF]\d{4} \d\d:\d\d:\d+\.\d+ +\d+ \S+:\d+\])"
+    rb"^(WARNING: All log messages before absl::InitializeLog\(\)|INFO: Created TensorFlow Lite XNNPACK"
+    rb"|[IWEF]\d{4} \d\d:\d\d:\d+\.\d+ +\d+ \S+:\d+\])"
 )
 
 _HIDING_NATIVE_LOGS = False
@@ -228,7 +229,8 @@ def main(argv=None):
     if not args.debug and quiet and sys.stderr is sys.__stderr__:  # not under a capturing harness
         hide_native_logs()
     try:
-        _import_the_zoo()
+        if getattr(args, "imports_zoo", True):  # a command that may run without TensorFlow says so
+            _import_the_zoo()
         return int(args.func(args) or 0)
     except (ValueError, FileNotFoundError, FileExistsError) as error:
         _traceback_if(args.debug)
@@ -255,7 +257,10 @@ def main(argv=None):
 
 
 def _import_the_zoo():
-    """Register everything a plain ``import kssd_zoo`` registers (deferred for the command line)."""
+    """Register everything a plain ``import kssd_zoo`` registers (deferred for the command line).
+
+    A subcommand whose parser sets ``imports_zoo=False`` (``kssd sticker``) is run without it and
+    imports the zoo itself when it needs Keras."""
     import kssd_zoo
 
     kssd_zoo._import_all()

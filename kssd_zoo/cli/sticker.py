@@ -102,6 +102,14 @@ def add_parser(subparsers):
         "best = also an up-scaled pass for the smallest faces (default: fast)",
     )
     parser.add_argument(
+        "--runtime",
+        choices=["auto", "keras", "tflite"],
+        default="auto",
+        help="where the SSD runs: auto = the shipped TFLite file of the standard face detector "
+        "(no TensorFlow import) when it gives the Keras path's detections, else Keras; "
+        "tflite insists on the file (default: auto)",
+    )
+    parser.add_argument(
         "--score-threshold",
         type=float,
         default=None,
@@ -125,7 +133,8 @@ def add_parser(subparsers):
         help="replace existing outputs (default: add a _1, _2, ... suffix)",
     )
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-    parser.set_defaults(func=run)
+    # Runs without TensorFlow on the shipped TFLite detector; the Keras path imports the zoo itself.
+    parser.set_defaults(func=run, imports_zoo=False)
 
 
 def _make_stickerer(args):
@@ -133,7 +142,11 @@ def _make_stickerer(args):
 
     if args.detector == "dlib-hog" and args.model is not None:
         raise ValueError("--model is for --detector ssd; --detector dlib-hog takes no model")
-    ssd_options = {"passes": args.passes, "quality": args.quality} if args.detector == "ssd" else {}
+    ssd_options = (
+        {"passes": args.passes, "quality": args.quality, "runtime": args.runtime}
+        if args.detector == "ssd"
+        else {}
+    )
     return Stickerer(
         args.detector,
         model=args.model,

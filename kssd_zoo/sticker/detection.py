@@ -26,13 +26,15 @@ image in, boxes in its pixels out), with the input-size policy of :mod:`kssd.inf
 
 The default model is UltraFace-RFB with the ``ultraface_rfb_640`` weights (trained at 640x480,
 shipped in the package): at native size they score higher than the 320x240-trained ones on
-every WIDER face-size bucket (``benchmarks/bench_faces.py``).
+every WIDER face-size bucket (``benchmarks/bench_faces.py``). ``runtime="auto"`` runs it from
+the shipped TFLite file without TensorFlow (:mod:`kssd_zoo.sticker.runtime`); other models
+and options run on Keras.
 
 Examples:
     >>> from kssd_zoo.sticker.detection import SSDFaceDetector
     >>> det = SSDFaceDetector()  # UltraFace-RFB with its shipped RFB-640 weights
     >>> det.run_sizes((480, 640, 3)), det.run_sizes((1080, 1920, 3)), det.policy
-    ([640], [1920, 640], 'native + trained size (auto), quality fast')
+    ([640], [1920, 640], 'native + trained size (auto), quality fast, runtime tflite')
     >>> [(p.long_side, p.flip) for p in SSDFaceDetector(quality="balanced").plan((480, 640, 3))]
     [(640, False), (640, True)]
 """
@@ -42,6 +44,15 @@ from typing import NamedTuple
 import numpy as np
 
 from kssd.inference.passes import merge_detections, suppress_nested
+from kssd_zoo.sticker.runtime import (
+    RUNTIMES,
+    SHIPPED_MODEL,
+    SHIPPED_WEIGHTS,
+    KerasRunner,
+    TFLiteRunner,
+    shipped_facts,
+    tflite_mismatch,
+)
 
 DEFAULT_MODEL = "ultraface_rfb"
 DEFAULT_WEIGHTS = "ultraface_rfb_640"
@@ -73,26 +84,25 @@ class WeightsUnavailableError(RuntimeError):
     """The default face detector's weights could not be downloaded (e.g. offline)."""
 
 
-def _class_index(model, class_name):
-    """1-based class id to put stickers on."""
-    names = list(getattr(model, "class_names", None) or [])
+def _class_index(model_name, names, class_name):
+    """1-based class id to put stickers on, of a model whose classes are ``names``."""
     if class_name is None:
         if "face" in names:
             return names.index("face") + 1
         if len(names) <= 1:
             return 1
         raise ValueError(
-            f"model {model.name!r} detects {len(names)} classes ({', '.join(names)}): choose the one "
+            f"model {model_name!r} detects {len(names)} classes ({', '.join(names)}): choose the one "
             "to put stickers on with --class NAME / class_name=NAME"
         )
     if isinstance(class_name, int) or (isinstance(class_name, str) and class_name.isdigit()):
         index = int(class_name)
         if not 1 <= index <= max(len(names), 1):
-            raise ValueError(f"class id {index} out of range 1..{len(names)} for model {model.name!r}")
+            raise ValueError(f"class id {index} out of range 1..{len(names)} for model {model_name!r}")
         return index
     if class_name not in names:
         raise ValueError(
-            f"class {class_name!r} is not detected by model {model.name!r}; its classes: {', '.join(names)}"
+            f"class {class_name!r} is not detected by model {model_name!r}; its classes: {', '.join(names)}"
         )
     return names.index(class_name) + 1
 
@@ -104,6 +114,9 @@ def _load_face_model(model, weights):
     ``build_overrides`` (its trained input size). A failed download of the weights raises
     :class:`WeightsUnavailableError`, whose message says how to pass a local file.
     """
+    import kssd_zoo
+
+    kssd_zoo._import_all()  # Keras and the zoo's registrations (deferred under the command line)
     from kssd_zoo.loading import load
     from kssd_zoo.weights import PRESETS
     from kssd_zoo.weights.download import FetchError
@@ -129,6 +142,32 @@ def _load_face_model(model, weights):
         ) from err
 
 
+def _shipped_facts_for(model, weights, runtime, score_threshold, iou_threshold, class_name):
+    """The shipped TFLite file's facts when ``runtime`` picks it for these options, else None.
+
+    ``"auto"`` takes the file for the default model and weights whenever it gives the Keras
+    path's detections (:func:`kssd_zoo.sticker.runtime.tflite_mismatch`); ``"tflite"`` insists.
+    """
+    if runtime == "keras":
+        return None
+    default = (model is None and weights in (None, SHIPPED_WEIGHTS)) or (
+        model == SHIPPED_MODEL and weights == SHIPPED_WEIGHTS
+    )
+    facts = shipped_facts() if default else None
+    problem = (
+        "it runs the default detector only (no --model / --weights)"
+        if not default
+        else "its files are not installed"
+        if facts is None
+        else tflite_mismatch(facts, score_threshold, iou_threshold, class_name)
+    )
+    if problem is None:
+        return facts
+    if runtime == "tflite":
+        raise ValueError(f"runtime 'tflite' cannot be used: {problem}; use runtime 'auto' or 'keras'")
+    return None
+
+
 class SSDFaceDetector:
     """Run a zoo SSD on RGB images of any size; returns face boxes in the image's pixels.
 
@@ -152,6 +191,9 @@ class SSDFaceDetector:
         quality: ``"fast"`` (default, no extra pass), ``"balanced"`` (the native pass also on the
             mirrored photo) or ``"best"`` (also an up-scaled x2 pass, mirrored too, for faces
             under the smallest anchor); see :data:`QUALITY` and ``benchmarks/bench_faces.py``.
+        runtime: ``"auto"`` (default: the shipped TFLite file of the default detector whenever
+            it gives the Keras path's detections, else Keras), ``"keras"`` or ``"tflite"``
+            (an error where the file cannot be used); see :mod:`kssd_zoo.sticker.runtime`.
 
     Examples:
         >>> import numpy as np
@@ -177,16 +219,31 @@ class SSDFaceDetector:
         passes="auto",
         nested_containment=0.75,
         quality="fast",
+        runtime="auto",
     ):
-        from kssd.inference.passes import runs_native
-
         if quality not in QUALITY:
             raise ValueError(f"quality must be one of {', '.join(QUALITY)}; got {quality!r}")
+        if runtime not in RUNTIMES:
+            raise ValueError(f"runtime must be one of {', '.join(RUNTIMES)}; got {runtime!r}")
+        facts = _shipped_facts_for(model, weights, runtime, score_threshold, iou_threshold, class_name)
+        if facts is not None:
+            self.model = None
+            self.runner = TFLiteRunner()
+            class_names, post = facts["class_names"], facts
+            trained, native, min_sizes = facts["input_size"], True, facts["min_sizes"]
+        else:
+            from kssd.inference.passes import runs_native
 
-        self.model = _load_face_model(model, weights)
-        self.class_id = _class_index(self.model, class_name)
-        self.num_classes = max(len(getattr(self.model, "class_names", None) or []), 1)
-        post = dict(getattr(self.model, "postprocess", None) or {})
+            self.model = _load_face_model(model, weights)
+            class_names = list(getattr(self.model, "class_names", None) or [])
+            post = dict(getattr(self.model, "postprocess", None) or {})
+            trained, native = getattr(self.model, "input_size", None), runs_native(self.model)
+            min_sizes = self.model.anchor_config.get("min_sizes") or []
+            # Fully convolutional: each image at its own (scaled) size; else letterboxed into the spec's.
+            self.runner = KerasRunner(self.model, None if native else "spec")
+        self.runtime = self.runner.name
+        self.class_id = _class_index(getattr(self.model, "name", SHIPPED_MODEL), class_names, class_name)
+        self.num_classes = max(len(class_names), 1)
         self.score_threshold = float(
             score_threshold if score_threshold is not None else post.get("score_threshold", 0.5)
         )
@@ -200,20 +257,19 @@ class SSDFaceDetector:
         self.nested_containment = None if nested_containment is None else float(nested_containment)
         if passes not in ("auto", "native"):
             raise ValueError(f'passes must be "auto" or "native", got {passes!r}')
-        # Fully convolutional: each image at its own (scaled) size; else letterboxed into the spec's.
-        self.input_size = None if runs_native(self.model) else "spec"
-        trained = getattr(self.model, "input_size", None)
-        self.trained_side = max(trained) if passes == "auto" and trained and self.input_size is None else None
-        if self.input_size == "spec":
-            h, w = self.model.input_size
+        self.input_size = None if native else "spec"
+        self.trained_size = tuple(trained) if trained else None
+        self.trained_side = max(trained) if passes == "auto" and trained and native else None
+        if not native:
+            h, w = trained
             self.policy = f"trained size {h}x{w} (fixed-size model)"
         else:
             self.policy = "native" + (" + trained size" if self.trained_side else "") + f" ({passes})"
         self.quality = quality
-        self.policy += f", quality {quality}"
+        self.policy += f", quality {quality}, runtime {self.runtime}"
         # pixel-sized anchors (UltraFace's min_sizes) bound what the up-scaled pass keeps
-        sizes = [v for level in self.model.anchor_config.get("min_sizes") or [] for v in level]
-        self.smallest_anchor = float(min(sizes)) if sizes and self.input_size is None else None
+        sizes = [v for level in min_sizes for v in level]
+        self.smallest_anchor = float(min(sizes)) if sizes and native else None
 
     def run_sizes(self, image_shape):
         """Long sides the detector runs at for an image of ``image_shape`` (h, w, ...), before
@@ -223,7 +279,7 @@ class SSDFaceDetector:
         """
         native = max(image_shape[0], image_shape[1])
         if self.input_size == "spec":
-            return [max(self.model.input_size)]
+            return [max(self.trained_size)]
         main = self.long_side if self.long_side is not None else min(native, self.max_side)
         sizes = [int(main)]
         if self.trained_side and abs(main - self.trained_side) > 0.25 * self.trained_side:
@@ -256,8 +312,6 @@ class SSDFaceDetector:
         """(boxes, scores) of one run at ``long_side`` (mirrored when ``flip``), in ``image``'s pixels."""
         import cv2
 
-        from kssd.inference import detect
-
         if flip:
             image = np.ascontiguousarray(image[:, ::-1])
         height, width = image.shape[:2]
@@ -271,21 +325,19 @@ class SSDFaceDetector:
                 )
         # NMS is per class; room for max_detections of every class, so other classes never crowd
         # out the chosen one.
-        found = detect(
-            self.model,
+        boxes, scores, classes = self.runner(
             image,
-            score_threshold=self.score_threshold,
-            iou_threshold=self.iou_threshold,
-            max_detections=self.max_detections * self.num_classes,
-            max_detections_per_class=self.max_detections,
-            input_size=self.input_size,
-        )[0]
-        keep = found["classes"] == self.class_id
-        boxes = found["boxes"][keep] * np.array([width / rw, height / rh] * 2, np.float32)
+            self.score_threshold,
+            self.iou_threshold,
+            self.max_detections * self.num_classes,
+            self.max_detections,
+        )
+        keep = classes == self.class_id
+        boxes = boxes[keep] * np.array([width / rw, height / rh] * 2, np.float32)
         boxes = np.clip(boxes, 0, [width, height, width, height]).astype(np.float32)
         if flip:
             boxes = np.stack([width - boxes[:, 2], boxes[:, 1], width - boxes[:, 0], boxes[:, 3]], axis=1)
-        return boxes.reshape(-1, 4), found["scores"][keep]
+        return boxes.reshape(-1, 4), scores[keep]
 
     def __call__(self, image):
         """Faces in a uint8 RGB image: dict ``boxes`` (N, 4) xyxy pixels, ``scores`` (N,)."""

@@ -1,4 +1,4 @@
-"""The input-size policy: passes per model, and their merge through kssd's NMS layer (per class)."""
+"""The input-size policy: passes per model, and their merge (greedy NMS per class, as kssd's NMS layer)."""
 
 import numpy as np
 import pytest
@@ -38,6 +38,33 @@ def test_merge_matches_greedy_nms_with_ties_and_a_fixed_limit():
         kept, kept_scores, _ = merge_detections(boxes, scores, 0.4, max_detections=64)
         np.testing.assert_array_equal(kept, boxes[expected])
         np.testing.assert_array_equal(kept_scores, scores[expected])
+
+
+def test_merge_keeps_what_the_nms_layer_keeps_across_classes_and_ties():
+    """The NumPy merge against kssd's NMS layer (one score column per class) on random passes."""
+    from kssd.layers import NonMaxSuppression
+
+    rng = np.random.default_rng(1)
+    for trial in range(8):
+        n = int(rng.integers(1, 120))
+        low = rng.uniform(0, 300, (n, 2))
+        boxes = np.concatenate([low, low + rng.uniform(1, 120, (n, 2))], 1).astype(np.float32)
+        scores = (rng.choice([0.6, 0.7, 0.8], n) if trial % 2 else rng.uniform(0.3, 1.0, n)).astype(
+            np.float32
+        )
+        classes = rng.integers(1, 4, n)
+        limit = int(rng.integers(1, n + 2))
+        columns = np.full((n, 4), -2.0, np.float32)
+        columns[np.arange(n), classes] = scores
+        layer = NonMaxSuppression(
+            score_threshold=-1.0, iou_threshold=0.45, max_detections=limit, max_detections_per_class=limit
+        )
+        out = layer(boxes[None], columns[None])
+        k = int(np.asarray(out["num_detections"])[0])
+        kept, kept_scores, kept_classes = merge_detections(boxes, scores, 0.45, limit, classes)
+        np.testing.assert_array_equal(kept, np.asarray(out["boxes"])[0, :k])
+        np.testing.assert_array_equal(kept_scores, np.asarray(out["scores"])[0, :k])
+        np.testing.assert_array_equal(kept_classes, np.asarray(out["classes"])[0, :k])
 
 
 def test_merge_of_nothing_is_empty():
@@ -166,7 +193,8 @@ def test_sticker_detector_default_is_rfb_640_with_its_trained_size():
     from kssd_zoo.sticker.detection import SSDFaceDetector
 
     detector = SSDFaceDetector()
-    assert tuple(detector.model.input_size) == (480, 640)
+    assert detector.trained_size == (480, 640) and detector.runtime == "tflite"
+    assert tuple(SSDFaceDetector(runtime="keras").model.input_size) == (480, 640)
     assert detector.smallest_anchor == 10.0
     # 640x480 is the trained size: no second size; 1024 px also runs at 640
     assert detector.run_sizes((480, 640, 3)) == [640]
@@ -186,7 +214,7 @@ def test_sticker_detector_quality_plans_its_passes(quality, expected):
 
     detector = SSDFaceDetector(quality=quality)
     assert [(p.long_side, p.flip, p.max_box) for p in detector.plan((480, 640, 3))] == expected
-    assert detector.policy.endswith(f"quality {quality}")
+    assert f"quality {quality}, runtime tflite" in detector.policy
 
 
 def test_sticker_detector_rejects_an_unknown_quality():
