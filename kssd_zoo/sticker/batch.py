@@ -108,8 +108,53 @@ def image_output(relative):
     return relative.with_name(f"{relative.stem}_{relative.suffix.lower().lstrip('.')}.png")
 
 
-def run_batch(stickerer, inputs, out_dir, *, overwrite=False, report=None, progress=True, verbose=True):
+def batch_workers(stickerer, workers=None):
+    """How many photos :func:`run_batch` stickers at once: ``workers``, or by default every CPU
+    core when the detector can be called from several threads (the TFLite runtime: decoding,
+    detection, landmarks and writing of different photos then overlap), else 1."""
+    if workers is not None:
+        if int(workers) < 1:
+            raise ValueError(f"workers must be at least 1, got {workers}")
+        return int(workers)
+    return (os.cpu_count() or 1) if getattr(_runner(stickerer), "thread_safe", False) else 1
+
+
+def _runner(stickerer):
+    """The network runner of a stickerer's SSD detector (None for other detectors)."""
+    return getattr(getattr(stickerer, "detector", None), "runner", None)
+
+
+def _sticker_image(stickerer, path, target):
+    """Read, sticker and write one photo: ``(item, None)`` or ``(None, skipped entry)``."""
+    from kssd.data.images import ImageReadError, read_image
+
+    try:
+        image = read_image(path)
+    except ImageReadError as err:
+        return None, {"input": str(path), "reason": err.reason, "detail": err.detail}
+    out, faces = stickerer(image)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        write_image(target, out)
+    except OSError as err:
+        return None, {"input": str(path), "reason": "output not written", "detail": str(err)}
+    item = {
+        "input": str(path),
+        "output": str(target),
+        "kind": "image",
+        "size": [int(image.shape[0]), int(image.shape[1])],
+        "faces": faces,
+    }
+    return item, None
+
+
+def run_batch(
+    stickerer, inputs, out_dir, *, overwrite=False, report=None, progress=True, verbose=True, workers=None
+):
     """Sticker every image and video in ``inputs`` into ``out_dir`` and optionally write a JSON report.
+
+    Photos are stickered by ``workers`` threads at once (:func:`batch_workers`); the report
+    keeps the order of the inputs either way. Videos run one at a time, frame by frame.
 
     Args:
         stickerer: a :class:`~kssd_zoo.sticker.Stickerer`.
@@ -119,49 +164,48 @@ def run_batch(stickerer, inputs, out_dir, *, overwrite=False, report=None, progr
         report: JSON report path, default None (no file; the dict is returned anyway).
         progress: tqdm progress bar, default True.
         verbose: print a summary, default True.
+        workers: photos in flight, default None (:func:`batch_workers`).
 
     Returns:
         The report dict: ``items`` (per input: ``input``, ``output``, ``kind``, ``size``,
         ``faces``, for videos ``frames``, ``fps``), ``skipped`` (``input``, ``reason``),
         ``sticker``, ``detector`` and ``summary`` counts.
     """
-    from tqdm.auto import tqdm
+    from concurrent.futures import ThreadPoolExecutor
 
-    from kssd.data.images import ImageReadError, read_image
+    from tqdm.auto import tqdm
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     jobs, skipped = collect_inputs(inputs)
+    workers = batch_workers(stickerer, workers)
+    runner = _runner(stickerer)
+    if workers > 1 and getattr(runner, "thread_safe", False):
+        # each worker's interpreter gets its share of the cores
+        runner.num_threads = max(1, (os.cpu_count() or 1) // workers)
     items, taken = [], []
-    faces_total = 0
-    bar = tqdm(jobs, desc="stickers", unit="file", disable=not progress)
-    for kind, path, relative in bar:
-        target = unique_path(out_dir / relative, overwrite=overwrite, taken=taken)
-        taken.append(target)
-        if kind == "image":
-            try:
-                image = read_image(path)
-            except ImageReadError as err:
-                skipped.append({"input": str(path), "reason": err.reason, "detail": err.detail})
-                continue
-            out, faces = stickerer(image)
-            try:
-                target.parent.mkdir(parents=True, exist_ok=True)
-                write_image(target, out)
-            except OSError as err:
-                skipped.append({"input": str(path), "reason": "output not written", "detail": str(err)})
-                continue
-            faces_total += len(faces)
-            items.append(
-                {
-                    "input": str(path),
-                    "output": str(target),
-                    "kind": "image",
-                    "size": [int(image.shape[0]), int(image.shape[1])],
-                    "faces": faces,
-                }
-            )
+    bar = tqdm(total=len(jobs), desc="stickers", unit="file", disable=not progress)
+    pending = []  # photos in flight, in input order
+
+    def finish_one():
+        item, skip = pending.pop(0).result()
+        if skip is not None:
+            skipped.append(skip)
         else:
+            items.append(item)
+        bar.update(1)
+
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="kssd-sticker") as pool:
+        for kind, path, relative in jobs:
+            target = unique_path(out_dir / relative, overwrite=overwrite, taken=taken)
+            taken.append(target)
+            if kind == "image":
+                pending.append(pool.submit(_sticker_image, stickerer, path, target))
+                while len(pending) > 2 * workers:  # bounded: a few decoded photos in memory
+                    finish_one()
+                continue
+            while pending:  # a video after the photos before it, in order
+                finish_one()
             frames = []
             target.parent.mkdir(parents=True, exist_ok=True)
             props = video_properties(path)
@@ -178,10 +222,10 @@ def run_batch(stickerer, inputs, out_dir, *, overwrite=False, report=None, progr
                 )
             except ValueError as err:
                 skipped.append({"input": str(path), "reason": "unreadable video", "detail": str(err)})
+                bar.update(1)
                 continue
             finally:
                 frame_bar.close()
-            faces_total += sum(len(f["faces"]) for f in frames)
             items.append(
                 {
                     "input": str(path),
@@ -193,7 +237,14 @@ def run_batch(stickerer, inputs, out_dir, *, overwrite=False, report=None, progr
                     "per_frame": frames,
                 }
             )
+            bar.update(1)
+        while pending:
+            finish_one()
     bar.close()
+    faces_total = sum(
+        len(it["faces"]) if it["kind"] == "image" else sum(len(f["faces"]) for f in it["per_frame"])
+        for it in items
+    )
     result = {
         "sticker": stickerer.sticker.metadata(),
         "detector": stickerer.detector_name,
@@ -218,9 +269,12 @@ def run_batch(stickerer, inputs, out_dir, *, overwrite=False, report=None, progr
         },
     }
     if report is not None:
+        from kssd.files import write_atomically
+
         report = Path(report)
         report.parent.mkdir(parents=True, exist_ok=True)
-        report.write_text(json.dumps(result, indent=2, default=_json_default))
+        text = json.dumps(result, indent=2, default=_json_default)
+        write_atomically(report, lambda temporary: Path(temporary).write_text(text))
     if verbose:
         print_summary(result)
     return result

@@ -26,6 +26,7 @@ import argparse
 import hashlib
 import json
 import sys
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -76,6 +77,7 @@ class KerasRunner:
     """One pass of a Keras detector through :func:`kssd.inference.detect` (boxes in pixels)."""
 
     name = "keras"
+    thread_safe = False
 
     def __init__(self, model, input_size):
         self.model = model
@@ -99,21 +101,34 @@ class KerasRunner:
 class TFLiteRunner:
     """One pass of the shipped TFLite detector at the image's own size (boxes in pixels).
 
-    The thresholds are the file's; a higher ``score_threshold`` filters its detections.
+    The thresholds are the file's; a higher ``score_threshold`` filters its detections. Each
+    calling thread gets its own interpreter (an interpreter serves one call at a time), with
+    ``num_threads`` threads (default None: every CPU core; set it lower before calling from
+    several threads, as :func:`kssd_zoo.sticker.batch.run_batch` does).
     """
 
     name = "tflite"
+    thread_safe = True
 
     def __init__(self, path=SHIPPED_TFLITE, num_threads=None):
-        from kssd.tflite_interpreter import open_interpreter
+        self.path = Path(path)
+        self.num_threads = num_threads
+        self._local = threading.local()
+        self._serve()  # open it now: a bad file fails here, not on the first photo
 
-        self.interpreter = open_interpreter(path, num_threads=num_threads)
-        self._serve = self.interpreter.get_signature_runner("serve")
+    def _serve(self):
+        serve = getattr(self._local, "serve", None)
+        if serve is None:
+            from kssd.tflite_interpreter import open_interpreter
+
+            interpreter = open_interpreter(self.path, num_threads=self.num_threads)
+            serve = self._local.serve = interpreter.get_signature_runner("serve")
+        return serve
 
     def __call__(
         self, image, score_threshold, iou_threshold=None, max_detections=None, max_detections_per_class=None
     ):
-        out = self._serve(images=np.ascontiguousarray(image, np.uint8)[None])
+        out = self._serve()(images=np.ascontiguousarray(image, np.uint8)[None])
         n = int(out["num_detections"][0])
         boxes, scores, classes = out["boxes"][0, :n], out["scores"][0, :n], out["classes"][0, :n]
         keep = scores >= score_threshold

@@ -14,7 +14,9 @@ from kssd_zoo.training.distribute import check_global_batch, resolve_distributio
 def _two_replicas(tmp_path, backend):
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", KERAS_BACKEND=backend)
     if backend == "jax":
-        env["XLA_FLAGS"] = "--xla_force_host_platform_device_count=2"
+        # Two host devices; a collective may wait longer than XLA's default 40 s for its second
+        # thread when the test shares the 2 cores with another test (seen once under xdist).
+        env["XLA_FLAGS"] = "--xla_force_host_platform_device_count=2 --xla_cpu_collective_timeout_seconds=600"
     done = subprocess.run(
         [sys.executable, "-m", "tests.distribute.two_replicas", str(tmp_path), backend],
         env=env,
@@ -36,7 +38,9 @@ def _check_equivalence(results):
     # each replica's own positives gives 1.1e-3, unsynchronized BatchNorm 1.5e-3.
     assert sgd["max_weight_diff"] < 2e-4 * sgd["max_weight_step"]
     trained = results["train"]
-    np.testing.assert_allclose(trained["loss_two_replicas"], trained["loss_one_device"], rtol=1e-4)
+    # Two epochs of fit: the rounding of the two summation orders grows with the steps; 3.2e-4
+    # measured in the second epoch on an AMD EPYC (oneDNN's kernels there), 3e-7 in the first.
+    np.testing.assert_allclose(trained["loss_two_replicas"], trained["loss_one_device"], rtol=1e-3)
     assert trained["batch_size"] == {"global": 8, "per_replica": 4, "replicas": 2}
     assert trained["distribution"]["num_replicas"] == 2 and trained["distribution"]["is_chief"]
 
