@@ -46,8 +46,6 @@ import numpy as np
 from kssd.inference.passes import merge_detections, suppress_nested
 from kssd_zoo.sticker.runtime import (
     RUNTIMES,
-    SHIPPED_MODEL,
-    SHIPPED_WEIGHTS,
     KerasRunner,
     TFLiteRunner,
     shipped_facts,
@@ -150,8 +148,8 @@ def _shipped_facts_for(model, weights, runtime, score_threshold, iou_threshold, 
     """
     if runtime == "keras":
         return None
-    default = (model is None and weights in (None, SHIPPED_WEIGHTS)) or (
-        model == SHIPPED_MODEL and weights == SHIPPED_WEIGHTS
+    default = (model is None and weights in (None, DEFAULT_WEIGHTS)) or (
+        model == DEFAULT_MODEL and weights == DEFAULT_WEIGHTS
     )
     facts = shipped_facts() if default else None
     problem = (
@@ -242,7 +240,7 @@ class SSDFaceDetector:
             # Fully convolutional: each image at its own (scaled) size; else letterboxed into the spec's.
             self.runner = KerasRunner(self.model, None if native else "spec")
         self.runtime = self.runner.name
-        self.class_id = _class_index(getattr(self.model, "name", SHIPPED_MODEL), class_names, class_name)
+        self.class_id = _class_index(getattr(self.model, "name", DEFAULT_MODEL), class_names, class_name)
         self.num_classes = max(len(class_names), 1)
         self.score_threshold = float(
             score_threshold if score_threshold is not None else post.get("score_threshold", 0.5)

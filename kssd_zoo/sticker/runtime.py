@@ -23,7 +23,6 @@ Examples:
 """
 
 import argparse
-import hashlib
 import json
 import sys
 import threading
@@ -36,18 +35,7 @@ BUNDLED_DIR = Path(__file__).resolve().parent.parent / "weights" / "bundled"
 #: The default detector's TFLite file and its facts.
 SHIPPED_TFLITE = BUNDLED_DIR / "ultraface_rfb_640.sticker.tflite"
 SHIPPED_FACTS = SHIPPED_TFLITE.with_suffix(".json")
-#: What the shipped file is made from (the sticker's default model and weights preset).
-SHIPPED_MODEL, SHIPPED_WEIGHTS = "ultraface_rfb", "ultraface_rfb_640"
 RUNTIMES = ("auto", "keras", "tflite")
-
-
-def file_sha256(path):
-    """Hex sha256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def shipped_facts():
@@ -149,9 +137,10 @@ def write_shipped_detector(tflite_path=SHIPPED_TFLITE, verify_images=None):
     from kssd.data.images import read_image
     from kssd.export import export
     from kssd.files import write_atomically
-    from kssd_zoo.sticker.detection import SSDFaceDetector
+    from kssd_zoo.sticker.detection import DEFAULT_MODEL, DEFAULT_WEIGHTS, SSDFaceDetector
     from kssd_zoo.sticker.make_assets import DEMO_PHOTO
     from kssd_zoo.weights.bundle import bundled_path
+    from kssd_zoo.weights.download import sha256_of
 
     detector = SSDFaceDetector(runtime="keras")
     model = detector.model
@@ -168,9 +157,9 @@ def write_shipped_detector(tflite_path=SHIPPED_TFLITE, verify_images=None):
         verify_images=verify_images if verify_images is not None else [read_image(DEMO_PHOTO)],
     )
     facts = {
-        "model": SHIPPED_MODEL,
-        "weights": SHIPPED_WEIGHTS,
-        "weights_sha256": file_sha256(bundled_path(SHIPPED_WEIGHTS)),
+        "model": DEFAULT_MODEL,
+        "weights": DEFAULT_WEIGHTS,
+        "weights_sha256": sha256_of(bundled_path(DEFAULT_WEIGHTS)),
         "class_names": list(model.class_names),
         "input_size": [int(v) for v in model.input_size],
         "min_sizes": [[float(v) for v in level] for level in model.anchor_config["min_sizes"]],

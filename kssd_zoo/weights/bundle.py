@@ -17,10 +17,10 @@ Examples:
 """
 
 import argparse
-import hashlib
 import sys
 from pathlib import Path
 
+from kssd_zoo.weights.download import sha256_of
 from kssd_zoo.weights.presets import get_preset
 
 #: Folder of the weight files shipped with the package.
@@ -31,14 +31,6 @@ def bundled_path(name):
     """Where preset ``name``'s shipped weights live, or None when it ships none."""
     fname = get_preset(name).get("bundled")
     return None if fname is None else BUNDLED_DIR / fname
-
-
-def _sha256(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def bundle_preset(name, source, out=None):
@@ -63,7 +55,7 @@ def bundle_preset(name, source, out=None):
     target = Path(out) if out is not None else bundled_path(name)
     if target is None:
         raise ValueError(f"preset {name!r} has no 'bundled' file name")
-    digest = _sha256(source)
+    digest = sha256_of(source)
     if digest != preset["sha256"]:
         raise ValueError(f"{source}: sha256 {digest} is not preset {name!r}'s {preset['sha256']}")
     model = kssd_zoo.build(preset["model"], compile=False, **preset["build_overrides"])
@@ -80,7 +72,7 @@ def main(argv=None):
     parser.add_argument("--out", default=None, help="output path (default: kssd_zoo/weights/bundled/)")
     args = parser.parse_args(argv)
     path = bundle_preset(args.preset, args.source, args.out)
-    print(f"{path} ({path.stat().st_size:,} bytes, sha256 {_sha256(path)})")
+    print(f"{path} ({path.stat().st_size:,} bytes, sha256 {sha256_of(path)})")
     return 0
 
 

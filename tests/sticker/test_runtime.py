@@ -15,11 +15,11 @@ from kssd_zoo.sticker.make_assets import DEMO_PHOTO
 from kssd_zoo.sticker.runtime import (
     SHIPPED_FACTS,
     SHIPPED_TFLITE,
-    file_sha256,
     shipped_facts,
     write_shipped_detector,
 )
 from kssd_zoo.weights.bundle import bundled_path
+from kssd_zoo.weights.download import sha256_of
 
 REPO = Path(__file__).resolve().parents[2]
 SHARED = REPO.parent / "shared" / "data" / "faces"
@@ -50,7 +50,7 @@ def keras_detector():
 
 def test_the_shipped_file_is_made_from_the_shipped_weights_and_the_sticker_defaults(keras_detector):
     facts = shipped_facts()
-    assert facts["weights_sha256"] == file_sha256(bundled_path("ultraface_rfb_640"))
+    assert facts["weights_sha256"] == sha256_of(bundled_path("ultraface_rfb_640"))
     model = keras_detector.model
     assert facts["class_names"] == list(model.class_names)
     assert facts["input_size"] == list(model.input_size)
