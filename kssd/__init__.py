@@ -19,9 +19,7 @@ __version__ = "0.1.0"
 from kssd import _deferred_imports
 
 if _deferred_imports.deferring(__name__):  # the console script, until a name of kssd is used
-
-    def __getattr__(name):
-        return _deferred_imports.load_attribute(__name__, name)
+    __getattr__ = _deferred_imports.module_getattr(__name__)
 
 else:
     from kssd import anchors, boxes, callbacks, encoding, inference, layers, losses, models  # noqa: F401

@@ -26,6 +26,16 @@ def deferring(package):
     return bool(getattr(launcher, "DEFER_IMPORTS", False)) and package not in _RELEASED
 
 
+def module_getattr(package):
+    """The module ``__getattr__`` of a package whose imports are deferred: it runs them on the
+    first name asked (:func:`load_attribute`)."""
+
+    def __getattr__(name):
+        return load_attribute(package, name)
+
+    return __getattr__
+
+
 def load_attribute(package, name):
     """``package``'s attribute ``name`` after running the package's deferred imports.
 

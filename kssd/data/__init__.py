@@ -18,9 +18,7 @@ Examples:
 from kssd import _deferred_imports
 
 if _deferred_imports.deferring(__name__):  # the console script, until a name is used
-
-    def __getattr__(name):
-        return _deferred_imports.load_attribute(__name__, name)
+    __getattr__ = _deferred_imports.module_getattr(__name__)
 
 else:
     from kssd.data.coco import COCOReader
