@@ -97,16 +97,23 @@ class ResizePad(keras.layers.Layer):
         return tf.image.resize(images, tf.stack(size_hw), method="bilinear", antialias=False)
 
     def _pad(self, images, pad_h, pad_w):
-        value = ops.convert_to_tensor(self._pad_rgb, dtype="float32")
-        shifted = images - value
+        # One colour for the three channels (every zoo spec but VGG's): one padding op; else
+        # shift by the colour, pad with zeros and shift back (the same values, 3 passes).
+        single = len(set(self._pad_rgb)) == 1
+        fill = self._pad_rgb[0] if single else 0.0
+        value = None if single else ops.convert_to_tensor(self._pad_rgb, dtype="float32")
+        shifted = images if single else images - value
         if _is_static(pad_h) and _is_static(pad_w):
-            padded = ops.pad(shifted, [[0, 0], [0, pad_h], [0, pad_w], [0, 0]])
+            padded = ops.pad(shifted, [[0, 0], [0, pad_h], [0, pad_w], [0, 0]], constant_values=fill)
         else:
             import tensorflow as tf
 
             paddings = tf.stack([[0, 0], tf.stack([0, pad_h]), tf.stack([0, pad_w]), [0, 0]])
-            padded = tf.pad(shifted, paddings)
-        return padded + value
+            padded = tf.pad(shifted, paddings, constant_values=fill)
+            if single:  # the TFLite converter cannot infer PadV2's channels from dynamic paddings
+                size = tf.shape(padded)
+                padded = tf.reshape(padded, [-1, size[1], size[2], 3])
+        return padded if single else padded + value
 
     def _at_least_one_pixel(self, images, height, width):
         import tensorflow as tf
