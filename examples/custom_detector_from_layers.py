@@ -22,7 +22,7 @@ from kssd.encoding import encode_targets
 from kssd.export import export
 from kssd.inference import detect
 from kssd.inference.detect_fn import make_detect_fn
-from kssd.layers import NMS, AnchorBoxes
+from kssd.layers import NMS, AnchorBoxes, BatchNormalization
 from kssd.losses import SSDLoss
 from kssd.metrics import detect_records, detection_metrics
 from kssd.models import SSDDetector
@@ -120,7 +120,7 @@ def double_conv(inputs, *, name, filters, strides=2):
         x = keras.layers.Conv2D(
             filters, 3, strides=s, padding="same", use_bias=False, name=f"{name}_conv{i}"
         )(x)
-        x = keras.layers.BatchNormalization(name=f"{name}_bn{i}")(x)
+        x = BatchNormalization(name=f"{name}_bn{i}")(x)
         x = keras.layers.ReLU(name=f"{name}_relu{i}")(x)
     return x
 

@@ -1,5 +1,7 @@
 """kssd.backend.ops_for: Keras ops normally, TensorFlow ops for TF tensors off the TF backend."""
 
+import os
+
 import keras
 import numpy as np
 import pytest
@@ -85,3 +87,26 @@ def test_tf_data_map_uses_ops_for():
     dataset = tf.data.Dataset.from_tensor_slices(np.ones((3, 2), "float32")).map(fn)
     out = [t.numpy() for t in dataset]
     assert len(out) == 3 and all(o.tolist() == [[1.0, 1.0], [0.0, 0.0]] for o in out)
+
+
+def test_import_kssd_turns_on_onednn_unless_told_otherwise_or_tensorflow_came_first():
+    import subprocess
+    import sys
+
+    probe = "import os, sys; {first}import kssd; print(os.environ.get('TF_ENABLE_ONEDNN_OPTS'))"
+    env = {k: v for k, v in os.environ.items() if k != "TF_ENABLE_ONEDNN_OPTS"}
+
+    def run(first="", **extra):
+        result = subprocess.run(
+            [sys.executable, "-c", probe.format(first=first)],
+            env={**env, **extra},
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=True,
+        )
+        return result.stdout.split()[-1]
+
+    assert run() == "1"
+    assert run(TF_ENABLE_ONEDNN_OPTS="0") == "0"
+    assert run(first="import tensorflow; ") == "None"

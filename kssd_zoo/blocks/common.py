@@ -18,6 +18,7 @@ Examples:
 
 import keras
 
+from kssd import layers as kssd_layers
 from kssd_zoo.blocks.registry import register_block, register_head
 
 ACTIVATIONS = ("relu", "relu6", "leaky_relu", "linear")
@@ -60,7 +61,7 @@ def bn_activation(x, prefix, activation="relu", **batch_norm):
         >>> [layer.name for layer in keras.Model(x, bn_activation(x, "b1", "relu6", epsilon=1e-5)).layers[1:]]
         ['b1_bn', 'b1_relu']
     """
-    x = keras.layers.BatchNormalization(name=f"{prefix}_bn", **batch_norm)(x)
+    x = kssd_layers.BatchNormalization(name=f"{prefix}_bn", **batch_norm)(x)
     return _activate(x, activation, f"{prefix}_relu")
 
 
@@ -318,14 +319,14 @@ def extra_layer(
     reduce_filters = reduce_filters or max(1, filters // 2)
     x = keras.layers.Conv2D(reduce_filters, 1, use_bias=not use_bn, name=f"{name}_reduce")(inputs)
     if use_bn:
-        x = keras.layers.BatchNormalization(name=f"{name}_reduce_bn")(x)
+        x = kssd_layers.BatchNormalization(name=f"{name}_reduce_bn")(x)
     x = _activate(x, activation, f"{name}_reduce_relu")
     x, mode = _pad(x, padding, 3, strides, 1, name)
     x = keras.layers.Conv2D(
         filters, 3, strides=strides, padding=mode, use_bias=not use_bn, name=f"{name}_conv"
     )(x)
     if use_bn:
-        x = keras.layers.BatchNormalization(name=f"{name}_bn")(x)
+        x = kssd_layers.BatchNormalization(name=f"{name}_bn")(x)
     return _activate(x, activation, f"{name}_relu")
 
 
@@ -444,7 +445,7 @@ def separable_head(features, anchors_per_cell, num_logits, *, name, use_bn=False
             prefix = f"{name}_{kind}_{i}"
             y = keras.layers.DepthwiseConv2D(3, padding="same", use_bias=not use_bn, name=f"{prefix}_dw")(x)
             if use_bn:
-                y = keras.layers.BatchNormalization(name=f"{prefix}_dw_bn")(y)
+                y = kssd_layers.BatchNormalization(name=f"{prefix}_dw_bn")(y)
             y = _activate(y, activation, f"{prefix}_relu")
             y = keras.layers.Conv2D(n * width, 1, name=prefix)(y)
             outs[kind] = _flatten_level(y, width, f"{prefix}_reshape")

@@ -16,6 +16,7 @@ Examples:
 import keras
 import numpy as np
 
+from kssd import layers as kssd_layers
 from kssd_zoo.blocks._keras_weights import load_application
 from kssd_zoo.blocks.common import bn_activation
 from kssd_zoo.blocks.registry import register_block, register_pretrained
@@ -61,7 +62,7 @@ def inverted_residual(inputs, *, name, filters, expansion=6, strides=1, momentum
     )(x)
     x = bn_activation(x, f"{name}_depthwise", "relu6", **bn)
     x = keras.layers.Conv2D(filters, 1, use_bias=False, name=f"{name}_project")(x)
-    x = keras.layers.BatchNormalization(name=f"{name}_project_bn", **bn)(x)
+    x = kssd_layers.BatchNormalization(name=f"{name}_project_bn", **bn)(x)
     if strides == 1 and in_channels == filters:
         x = keras.layers.Add(name=f"{name}_add")([inputs, x])
     return x
