@@ -14,9 +14,17 @@ from kssd_zoo.training.distribute import check_global_batch, resolve_distributio
 def _two_replicas(tmp_path, backend):
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", KERAS_BACKEND=backend)
     if backend == "jax":
-        # Two host devices; a collective may wait longer than XLA's default 40 s for its second
-        # thread when the test shares the 2 cores with another test (seen once under xdist).
-        env["XLA_FLAGS"] = "--xla_force_host_platform_device_count=2 --xla_cpu_collective_timeout_seconds=600"
+        # Two host devices. When the test shares the 2 cores with another test (xdist), one device's
+        # thread can reach an all-reduce over 40 s after the other: XLA then aborts the process
+        # (rendezvous "termination timeout", seen twice in CI). The terminate flag sets that limit.
+        env["XLA_FLAGS"] = " ".join(
+            [
+                "--xla_force_host_platform_device_count=2",
+                "--xla_cpu_collective_timeout_seconds=600",
+                "--xla_cpu_collective_call_terminate_timeout_seconds=600",
+                "--xla_cpu_collective_call_warn_stuck_timeout_seconds=120",
+            ]
+        )
     done = subprocess.run(
         [sys.executable, "-m", "tests.distribute.two_replicas", str(tmp_path), backend],
         env=env,
