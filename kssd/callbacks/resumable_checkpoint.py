@@ -18,8 +18,14 @@ _WEIGHTS = re.compile(r"^epoch-(\d+)\.weights\.h5$")
 
 
 def _finite(logs, model):
-    """Whether the epoch's logged numbers and the model's weights are all finite."""
-    for value in (logs or {}).values():
+    """Whether the epoch's logged losses and the model's weights are all finite.
+
+    Only losses (``loss``, ``val_loss``, ``..._loss``) count: other logged numbers may be NaN by
+    design, e.g. :class:`~kssd.callbacks.DetectionEvaluator` logs NaN on the epochs it skips.
+    """
+    for key, value in (logs or {}).items():
+        if not (key == "loss" or key.endswith("_loss")):
+            continue
         try:
             if not math.isfinite(float(value)):
                 return False

@@ -121,3 +121,23 @@ def test_every_and_last_epoch(tmp_path):
         "epoch-0002.weights.h5",
         "epoch-0003.weights.h5",
     ]
+
+
+def test_a_non_finite_loss_skips_the_checkpoint_but_a_metric_not_evaluated_does_not(tmp_path, capsys):
+    model = _model(seed=1)
+    _fit(model, 1)
+    checkpoint = ResumableCheckpoint(tmp_path)
+    checkpoint.set_model(model)
+    checkpoint.set_params({"epochs": 4})
+    checkpoint.on_train_begin()
+    # DetectionEvaluator logs NaN for its headline metrics on the epochs it does not evaluate.
+    checkpoint.on_epoch_end(0, {"loss": 0.5, "val_loss": 0.7, "val_AP_all": float("nan")})
+    assert (tmp_path / "epoch-0001.weights.h5").is_file()
+    checkpoint.on_epoch_end(1, {"loss": float("nan"), "val_AP_all": 0.5})
+    checkpoint.on_epoch_end(2, {"loss": 0.5, "val_loss": float("inf")})
+    assert checkpoint.skipped_epochs == [2, 3]
+    assert not (tmp_path / "epoch-0002.weights.h5").exists()
+    assert "Epoch 2: not checkpointed (non-finite loss or weights)" in capsys.readouterr().out
+    model.layers[0].kernel.assign(np.full((4, 8), np.nan, "float32"))
+    checkpoint.on_epoch_end(3, {"loss": 0.5})
+    assert checkpoint.skipped_epochs == [2, 3, 4]
