@@ -133,3 +133,16 @@ def test_the_maker_remakes_the_shipped_file(tmp_path):
     found = {"boxes": remade[0][order], "scores": remade[1][order]}
     assert compare_detections(_as_batch(shipped), _as_batch(found), score_threshold=0.7)["ok"]
     assert SHIPPED_TFLITE.stat().st_size > 1_000_000
+
+
+def test_the_runners_numpy_decoding_is_the_decode_layers():
+    from kssd.layers import DecodeDetections
+    from kssd_zoo.sticker.runtime import decode_clipped
+
+    rng = np.random.default_rng(0)
+    anchors = np.concatenate([rng.uniform(0, 1, (300, 2)), rng.uniform(0.01, 0.5, (300, 2))], 1).astype(
+        "float32"
+    )
+    y_pred = rng.normal(0, 2, (1, 300, 6)).astype("float32")
+    expected = np.asarray(DecodeDetections(variances=(0.1, 0.2))(y_pred, anchors)["boxes"])[0]
+    np.testing.assert_allclose(decode_clipped(y_pred[0, :, :4], anchors, (0.1, 0.2)), expected, atol=1e-6)
