@@ -200,7 +200,8 @@ def run_variant(variant, model_name, batch_size, steps, warmup, count_flops):
 
         height, width = model.input_size
         result["input_size"] = [height, width]
-        result["step_flops"] = 3 * network_flops(_model(model_name), (height, width, 3))
+        counted = model if policy is None else _model(model_name)  # FLOPs of the float32 network
+        result["step_flops"] = 3 * network_flops(counted, (height, width, 3))
     return result
 
 

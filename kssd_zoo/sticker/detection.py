@@ -228,7 +228,7 @@ class SSDFaceDetector:
             self.model = None
             self.runner = TFLiteRunner()
             class_names, post = facts["class_names"], facts
-            trained, native, min_sizes = facts["input_size"], True, facts["min_sizes"]
+            trained, native, min_sizes = facts["input_size"], True, facts["anchors"]["min_sizes"]
         else:
             from kssd.inference.passes import runs_native
 

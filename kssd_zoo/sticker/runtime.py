@@ -241,7 +241,6 @@ def write_shipped_detector(tflite_path=SHIPPED_TFLITE, verify_images=None):
         "weights_sha256": sha256_of(bundled_path(DEFAULT_WEIGHTS)),
         "class_names": list(model.class_names),
         "input_size": [int(v) for v in model.input_size],
-        "min_sizes": [[float(v) for v in level] for level in model.anchor_config["min_sizes"]],
         "score_threshold": detector.score_threshold,
         "iou_threshold": detector.iou_threshold,
         "max_detections": detector.max_detections,

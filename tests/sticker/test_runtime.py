@@ -54,7 +54,7 @@ def test_the_shipped_file_is_made_from_the_shipped_weights_and_the_sticker_defau
     model = keras_detector.model
     assert facts["class_names"] == list(model.class_names)
     assert facts["input_size"] == list(model.input_size)
-    assert facts["min_sizes"] == [[float(v) for v in level] for level in model.anchor_config["min_sizes"]]
+    assert facts["anchors"]["min_sizes"] == [list(level) for level in model.anchor_config["min_sizes"]]
     assert (facts["score_threshold"], facts["iou_threshold"], facts["max_detections"]) == (
         keras_detector.score_threshold,
         keras_detector.iou_threshold,
@@ -146,3 +146,15 @@ def test_the_runners_numpy_decoding_is_the_decode_layers():
     y_pred = rng.normal(0, 2, (1, 300, 6)).astype("float32")
     expected = np.asarray(DecodeDetections(variances=(0.1, 0.2))(y_pred, anchors)["boxes"])[0]
     np.testing.assert_allclose(decode_clipped(y_pred[0, :, :4], anchors, (0.1, 0.2)), expected, atol=1e-6)
+
+
+def test_the_maker_writes_nothing_when_the_runner_misses_the_keras_faces(tmp_path, monkeypatch):
+    from kssd_zoo.sticker import runtime
+
+    def finds_nothing(self, image, score_threshold, *rest):
+        return np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros(0, np.int64)
+
+    monkeypatch.setattr(runtime.TFLiteRunner, "__call__", finds_nothing)
+    with pytest.raises(RuntimeError, match="verification image 0: the TFLite runner differs from Keras"):
+        runtime.write_shipped_detector(tmp_path / "remade.tflite")
+    assert list(tmp_path.iterdir()) == []
